@@ -1,0 +1,61 @@
+"""The in-memory event log: one list of events per run, guarded by a lock.
+
+The lock stands in for DynamoDB's conditional write (DESIGN.md invariant 1): the position check
+and the write happen as one step, so of several writers racing on one position exactly one wins.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+
+from runtime.errors import AppendConflictError, RunTerminalError
+from runtime.events import Event
+
+
+class MemoryEventLog:
+    """Append-only event lists keyed by run id."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logs: dict[str, list[Event]] = {}
+
+    async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
+        """Store `events` at `position`, `position + 1`, ... all at once or not at all."""
+        if not events:
+            raise ValueError(f"run {run_id}: append of no events")
+        if position < 0:
+            raise ValueError(f"run {run_id}: negative log position {position}")
+        if any(event.is_terminal for event in events[:-1]):
+            # Only the last event of a batch may end the run; anything after it would be
+            # an event on a terminal run, which the log must never hold.
+            raise ValueError(f"run {run_id}: a terminal event must be the last of its batch")
+        # Copy outside the lock: attrs are caller-owned and may be mutated after we return.
+        stored = [_stored_copy(event, position + offset) for offset, event in enumerate(events)]
+        with self._lock:
+            log = self._logs.setdefault(run_id, [])
+            if position < len(log):
+                raise AppendConflictError(run_id, position)
+            if position > len(log):
+                raise ValueError(
+                    f"run {run_id}: position {position} skips past the end of the log "
+                    f"(length {len(log)})"
+                )
+            if log and log[-1].is_terminal:
+                raise RunTerminalError(run_id)
+            log.extend(stored)
+
+    async def read(self, run_id: str, start: int = 0) -> list[Event]:
+        """Events at positions >= `start` (an unknown run has none)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            tail = log[max(start, 0) :] if log else []
+        # Events are frozen; a fresh attrs dict keeps callers from editing what we store.
+        return [replace(event, attrs=dict(event.attrs)) if event.attrs else event for event in tail]
+
+
+def _stored_copy(event: Event, seq: int) -> Event:
+    attrs = copy.deepcopy(dict(event.attrs)) if event.attrs else {}
+    return replace(event, attrs=attrs, seq=seq)

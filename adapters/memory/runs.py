@@ -1,0 +1,110 @@
+"""In-memory run records with newest-first listing and opaque cursors.
+
+A cursor is the (created_at, run_id) of the last record of a page, base64-encoded. The next page
+starts strictly after that key, so runs created between pages (which sort before it, being
+newer) neither shift the window nor show up twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from dataclasses import replace
+
+from runtime.errors import RunNotFoundError
+from runtime.events import RunStatus
+from runtime.world import Page, RunRecord
+
+_SortKey = tuple[float, str]
+
+
+class MemoryRunStore:
+    """Run records keyed by run id; every record handed in or out is a copy."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, RunRecord] = {}
+
+    async def create(self, record: RunRecord) -> None:
+        with self._lock:
+            if record.run_id in self._records:
+                raise ValueError(f"run {record.run_id!r} already exists")
+            self._records[record.run_id] = replace(record)
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            record = self._records.get(run_id)
+            return replace(record) if record is not None else None
+
+    async def update_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        updated_at: float,
+        error_code: str | None = None,
+    ) -> bool:
+        """Move the run to `status` unless it already ended or already has that status.
+
+        Raises `RunNotFoundError` for an unknown run: a status update without a record is an
+        engine bug worth surfacing, not a silent no-op.
+        """
+        status = RunStatus(status)
+        with self._lock:
+            record = self._records.get(run_id)
+            if record is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            if record.status.is_terminal or record.status == status:
+                return False
+            record.status = status
+            record.updated_at = updated_at
+            if error_code is not None:
+                record.error_code = error_code
+            if status.is_terminal:
+                record.completed_at = updated_at
+            return True
+
+    async def list(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        after = _decode_cursor(cursor) if cursor is not None else None
+        with self._lock:
+            matches = [
+                record
+                for record in self._records.values()
+                if (status is None or record.status == status)
+                and (workflow_name is None or record.workflow_name == workflow_name)
+                and (after is None or _sort_key(record) < after)
+            ]
+            matches.sort(key=_sort_key, reverse=True)
+            items = [replace(record) for record in matches[:limit]]
+        next_cursor = _encode_cursor(_sort_key(items[-1])) if len(matches) > limit else None
+        return Page(items=items, next_cursor=next_cursor)
+
+
+def _sort_key(record: RunRecord) -> _SortKey:
+    return (record.created_at, record.run_id)
+
+
+def _encode_cursor(key: _SortKey) -> str:
+    raw = json.dumps([key[0], key[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> _SortKey:
+    try:
+        created_at, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(created_at, int | float) or not isinstance(run_id, str):
+            raise TypeError(created_at, run_id)
+        return (float(created_at), run_id)
+    except (binascii.Error, UnicodeError, ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}: not one this World handed out") from exc

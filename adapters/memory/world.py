@@ -1,0 +1,49 @@
+"""MemoryWorld: every store in process memory. For tests, the emulator and single-process use.
+
+Nothing survives the process. The stores are driven from one asyncio loop, but plain-def steps
+run in threads, so each store guards its state with a `threading.Lock` (never held across an
+await).
+"""
+
+from __future__ import annotations
+
+from runtime.world import Clock, Limits, RealClock
+
+from .blobs import MemoryBlobStore
+from .hooks import MemoryHookRegistry
+from .keys import MemoryKeyProvider
+from .log import MemoryEventLog
+from .queue import MemoryQueue
+from .runs import MemoryRunStore
+from .streams import MemoryStreamStore
+
+
+class MemoryWorld:
+    """A World (see `runtime.world.World`) whose stores are plain Python objects."""
+
+    name = "memory"
+
+    def __init__(
+        self, clock: Clock | None = None, limits: Limits | None = None, max_receives: int = 5
+    ) -> None:
+        self.limits = limits if limits is not None else Limits()
+        self.log = MemoryEventLog()
+        self.runs = MemoryRunStore()
+        self.hooks = MemoryHookRegistry()
+        self.blobs = MemoryBlobStore()
+        self.streams = MemoryStreamStore()
+        self.queue = MemoryQueue(clock if clock is not None else RealClock(), max_receives)
+        self.keys = MemoryKeyProvider()
+
+    @property
+    def clock(self) -> Clock:
+        return self.queue.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        # The emulator may swap in a virtual clock after construction; the queue must follow.
+        self.queue.clock = clock
+
+    async def close(self) -> None:
+        """Release long-polls; the stores themselves need no cleanup."""
+        await self.queue.close()

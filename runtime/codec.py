@@ -1,0 +1,136 @@
+"""Sealing user values into events: serialize, encrypt with the run's data key, offload large ones.
+
+Every user value at rest is AES-256-GCM ciphertext under a per-run data key; the AAD binds it to
+its run and event id, so a ciphertext copied into another event or run fails to decrypt. Values
+whose ciphertext is larger than the World's inline limit go to the blob store and the event
+keeps only the blob key and size (plaintext) in its attrs.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+from typing import Any
+
+from . import serde
+from .crypto import DataKeyCipher, aad
+from .errors import RunNotFoundError
+from .events import Event
+from .ids import new_id
+from .world import World
+
+_KEY_CACHE_SIZE = 4096
+
+
+class RunCodec:
+    """Encrypts and decrypts one run's payloads; cheap to keep for the life of a warm process."""
+
+    def __init__(self, world: World, run_id: str, data_key: bytes) -> None:
+        self.world = world
+        self.run_id = run_id
+        self._cipher = DataKeyCipher(data_key)
+        self.secret = hmac.new(data_key, b"steplane-run-secret", hashlib.sha256).digest()
+
+    async def event(
+        self,
+        type: str,
+        *,
+        correlation_id: str | None = None,
+        attrs: dict[str, Any] | None = None,
+        data: bytes | None = None,
+        created_at: float | None = None,
+        inline_budget: list[int] | None = None,
+    ) -> Event:
+        """A new event whose `data` (serialized bytes) is sealed.
+
+        `inline_budget` is a one-item list of bytes still allowed inline in the batch being
+        built; a payload that does not fit goes to the blob store even if it is small.
+        """
+        event_id = new_id("evt")
+        attrs = dict(attrs or {})
+        payload = None
+        if data is not None:
+            sealed = self._cipher.encrypt(data, aad(self.run_id, event_id))
+            limit = self.world.limits.inline_payload_bytes
+            if inline_budget is not None:
+                limit = min(limit, inline_budget[0])
+            if len(sealed) > limit:
+                key = f"{self.run_id}/{event_id}"
+                await self.world.blobs.put(key, sealed)
+                attrs["blob"] = key
+                attrs["blob_size"] = len(sealed)
+            else:
+                payload = sealed
+                if inline_budget is not None:
+                    inline_budget[0] -= len(sealed)
+        when = self.world.clock.time() if created_at is None else created_at
+        return Event(type, event_id, when, correlation_id, attrs, payload)
+
+    async def open_bytes(self, event: Event) -> bytes | None:
+        """The serialized payload of `event`, decrypted (None when it has none)."""
+        blob_key = event.attrs.get("blob")
+        sealed = await self.world.blobs.get(blob_key) if blob_key else event.payload
+        if sealed is None:
+            return None
+        context = f"run {self.run_id}, event {event.event_id} ({event.type})"
+        return self._cipher.decrypt(sealed, aad(self.run_id, event.event_id), context=context)
+
+    async def open(self, event: Event) -> Any:
+        """The user value carried by `event`, decrypted and deserialized."""
+        data = await self.open_bytes(event)
+        return None if data is None else serde.loads(data)
+
+    def seal_chunk(self, stream: str, data: bytes) -> bytes:
+        return self._cipher.encrypt(data, aad(self.run_id, "stream", stream))
+
+    def open_chunk(self, stream: str, sealed: bytes) -> bytes:
+        context = f"run {self.run_id}, stream {stream!r}"
+        return self._cipher.decrypt(sealed, aad(self.run_id, "stream", stream), context=context)
+
+
+class CodecCache:
+    """Data keys are fetched (KMS Decrypt on AWS) once per run per warm process."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._codecs: collections.OrderedDict[str, RunCodec] = collections.OrderedDict()
+
+    def remember(self, codec: RunCodec) -> None:
+        self._codecs[codec.run_id] = codec
+        self._codecs.move_to_end(codec.run_id)
+        while len(self._codecs) > _KEY_CACHE_SIZE:
+            self._codecs.popitem(last=False)
+
+    async def get(self, run_id: str) -> RunCodec:
+        codec = self._codecs.get(run_id)
+        if codec is not None:
+            self._codecs.move_to_end(run_id)
+            return codec
+        record = await self.world.runs.get(run_id)
+        if record is None:
+            raise RunNotFoundError(f"no run {run_id!r} in this World")
+        if record.encrypted_data_key is None:
+            raise RunNotFoundError(f"run {run_id!r} has no data key on its record")
+        data_key = await self.world.keys.decrypt_data_key(run_id, record.encrypted_data_key)
+        codec = RunCodec(self.world, run_id, data_key)
+        self.remember(codec)
+        return codec
+
+    async def create(self, run_id: str) -> tuple[RunCodec, bytes]:
+        """A codec with a fresh data key for a new run, and the key's encrypted copy."""
+        data_key, encrypted = await self.world.keys.generate_data_key(run_id)
+        codec = RunCodec(self.world, run_id, data_key)
+        self.remember(codec)
+        return codec, encrypted
+
+
+_caches: dict[int, CodecCache] = {}
+
+
+def codecs_for(world: World) -> CodecCache:
+    """The process-wide codec cache of a World."""
+    cache = _caches.get(id(world))
+    if cache is None or cache.world is not world:
+        cache = _caches[id(world)] = CodecCache(world)
+    return cache

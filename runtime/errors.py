@@ -1,0 +1,136 @@
+"""Every exception steplane raises, in one place so users can import them from `runtime`.
+
+Errors a user can act on carry a message that names the problem; run failures carry a stable
+`code` (see `ErrorCode`) that tools and tests can match on without parsing messages.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """Why a run failed; recorded in `run_failed` events and on the run record."""
+
+    USER_ERROR = "USER_ERROR"
+    RUNTIME_ERROR = "RUNTIME_ERROR"
+    REPLAY_DIVERGENCE = "REPLAY_DIVERGENCE"
+    CORRUPTED_EVENT_LOG = "CORRUPTED_EVENT_LOG"
+    MAX_DELIVERIES_EXCEEDED = "MAX_DELIVERIES_EXCEEDED"
+    MAX_EVENTS_EXCEEDED = "MAX_EVENTS_EXCEEDED"
+    CANCELLED = "CANCELLED"
+
+
+class SteplaneError(Exception):
+    """Base class of the errors steplane itself raises."""
+
+
+# --- errors users raise from steps -------------------------------------------------------
+
+
+class FatalError(Exception):
+    """Raise from a step to fail it at once: it is never retried."""
+
+
+class RetryableError(Exception):
+    """Raise from a step to retry it no earlier than `retry_after` (any `sleep` duration form)."""
+
+    def __init__(self, message: str = "", retry_after: Any = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.retry_after))
+
+
+# --- errors steplane raises into user code ------------------------------------------------
+
+
+class StepFailedError(SteplaneError):
+    """A step failed for good and its exception type could not be rebuilt in the workflow."""
+
+    def __init__(self, type_name: str, message: str, step_name: str = "") -> None:
+        where = f"step {step_name!r} " if step_name else "step "
+        super().__init__(f"{where}failed with {type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.step_name = step_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message, self.step_name))
+
+
+class SerializationError(SteplaneError, TypeError):
+    """A value cannot be stored: it is not one of the serializable types, or it is too large."""
+
+
+class PayloadTooLargeError(SerializationError):
+    """A single payload (argument, result, hook payload, stream chunk) exceeds the size limit."""
+
+
+class WorkflowFailedError(SteplaneError):
+    """`Run.result()` of a run that failed or was cancelled."""
+
+    def __init__(self, code: str, message: str, run_id: str = "") -> None:
+        prefix = f"run {run_id} " if run_id else "run "
+        super().__init__(f"{prefix}failed ({code}): {message}")
+        self.code = code
+        self.message = message
+        self.run_id = run_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message, self.run_id))
+
+
+class HookNotFoundError(SteplaneError, LookupError):
+    """`resume_hook` with a token no live hook holds (unknown, disposed, or its run ended)."""
+
+
+class HookConflictError(SteplaneError):
+    """`create_hook` with a token that another live hook already holds."""
+
+
+class WorkflowNotFoundError(SteplaneError, LookupError):
+    """A workflow or step name that is not registered in this process."""
+
+
+class RunNotFoundError(SteplaneError, LookupError):
+    """A run id the World does not know."""
+
+
+class InvalidMessageError(SteplaneError, ValueError):
+    """A queue message the function host cannot process (malformed, or names unknown code)."""
+
+
+class ConfigurationError(SteplaneError):
+    """steplane is used without a World, or with settings that cannot work."""
+
+
+class NotInWorkflowError(SteplaneError, RuntimeError):
+    """A workflow-only API (sleep, create_hook, ...) was called outside a workflow or step."""
+
+
+# --- World-level signals (the engine handles these; users rarely see them) ---------------
+
+
+class AppendConflictError(SteplaneError):
+    """Another writer appended at the expected position first: re-read and try again."""
+
+    def __init__(self, run_id: str, position: int) -> None:
+        super().__init__(f"run {run_id}: position {position} was already written")
+        self.run_id = run_id
+        self.position = position
+
+
+class RunTerminalError(SteplaneError):
+    """The run already completed, failed or was cancelled: it accepts nothing new."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} has ended and accepts no new events")
+        self.run_id = run_id
+
+
+class CorruptedDataError(SteplaneError):
+    """A stored ciphertext or record failed its integrity check."""
+

@@ -1,0 +1,115 @@
+"""The framework-neutral function host: `await host.handle(message)` processes one queue message.
+
+Lambda, the HTTP handler and the local emulator all end up here. A host keeps what a warm
+function may keep between invocations: data keys (per run), run metadata, and suspended
+workflow instances (the sticky cache: the next invocation of the same run applies only the new
+events instead of replaying from the start). Invocations of one run are serialized within a
+host, so a duplicated message waits for the first instead of racing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .codec import RunCodec, codecs_for
+from .context import WorkflowMetadata, utc
+from .errors import RunNotFoundError, WorkflowNotFoundError
+from .instance import WorkflowInstance
+from .messages import StepMessage, WorkflowMessage, parse_message
+from .registry import get_step, get_workflow
+from .step_invocation import run_step_message
+from .streams import StreamWriter
+from .workflow_invocation import WorkflowInvocation
+from .world import World
+
+
+class FunctionHost:
+    """Runs workflow and step invocations against one World."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        inline_steps: bool = True,
+        max_inline_seconds: float = 60.0,
+        cache_size: int = 256,
+    ) -> None:
+        self.world = world
+        self.inline_steps = inline_steps
+        self.max_inline_seconds = max_inline_seconds
+        self.codecs = codecs_for(world)
+        self._cache_size = cache_size
+        self._instances: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
+        self._metadata: collections.OrderedDict[str, WorkflowMetadata] = collections.OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.invocations: collections.Counter[str] = collections.Counter()
+
+    async def handle(self, raw: Any, *, receive_count: int = 1) -> None:
+        """Process one message. Raises InvalidMessageError / WorkflowNotFoundError for messages
+        that can never succeed here; other exceptions mean "retry later"."""
+        message = parse_message(raw)
+        try:
+            if isinstance(message, WorkflowMessage):
+                get_workflow(message.workflow)
+            else:
+                get_step(message.step)
+        except WorkflowNotFoundError as error:
+            raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
+        self.invocations[f"{message.kind}:{message.run_id}"] += 1
+        self.invocations[message.kind] += 1
+        if isinstance(message, WorkflowMessage):
+            async with self._run_lock(message.run_id):
+                await WorkflowInvocation(self, message, receive_count).run()
+        else:
+            await run_step_message(self, message)
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def send(self, message: WorkflowMessage | StepMessage, delay: float) -> None:
+        await self.world.queue.send(
+            message.body(), delay=delay, idempotency_key=message.idempotency_key
+        )
+
+    # --- warm state ------------------------------------------------------------------------
+
+    def take_instance(self, run_id: str) -> WorkflowInstance | None:
+        return self._instances.pop(run_id, None)
+
+    def keep_instance(self, instance: WorkflowInstance) -> None:
+        self._instances[instance.run_id] = instance
+        while len(self._instances) > self._cache_size:
+            _, evicted = self._instances.popitem(last=False)
+            evicted.discard()
+
+    def forget_instances(self) -> None:
+        while self._instances:
+            self._instances.popitem()[1].discard()
+
+    async def workflow_metadata(self, run_id: str) -> WorkflowMetadata:
+        metadata = self._metadata.get(run_id)
+        if metadata is None:
+            record = await self.world.runs.get(run_id)
+            if record is None:
+                raise RunNotFoundError(f"no run {run_id!r} in this World")
+            metadata = WorkflowMetadata(run_id, record.workflow_name, utc(record.created_at))
+            self._metadata[run_id] = metadata
+            if len(self._metadata) > self._cache_size * 16:
+                self._metadata.popitem(last=False)
+        return metadata
+
+    def writer_opener(self, codec: RunCodec) -> Callable[[str | None], StreamWriter]:
+        return lambda name: StreamWriter(self.world, codec, name or "default")
+
+    @asynccontextmanager
+    async def _run_lock(self, run_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(run_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(run_id, None)

@@ -1,0 +1,353 @@
+"""One workflow run's replayable state: its coroutine, its loop, and the commands it issued.
+
+The host feeds recorded events to `apply()` in log order; between events the deterministic loop
+runs the workflow until it is idle. Every durable thing the workflow does (call a step, start a
+timer, create or dispose a hook) becomes a *command* with an id taken from call order
+(`step_1`, `wait_2`, `hook_3`, ...). A recorded `*_created` event must meet the command with the
+same id and name, otherwise the code diverged from the log (`ReplayDivergence`). Commands with
+no recorded event yet are new: the host records them, runs them, or queues them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import hashlib
+import hmac
+import random as _random
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import serde
+from .context import WorkflowMetadata, _instance_var, _step_var, utc
+from .errors import SteplaneError
+from .events import Event, EventType
+from .hooks import Hook
+from .registry import StepDef, WorkflowDef
+from .replay_loop import DeterministicEventLoop
+
+
+class ReplayDivergence(SteplaneError):
+    """The workflow code no longer matches its recorded log."""
+
+
+class DurableCall(Coroutine[Any, Any, Any]):
+    """What a step call or `sleep()` returns inside a workflow.
+
+    The durable work is registered when the function is *called* (so ids follow call order, as
+    in Vercel's model); this object only waits for its outcome. It is a real Coroutine, so
+    `await`, `asyncio.gather`, `asyncio.wait` and `asyncio.create_task` all accept it, and
+    unlike a coroutine object it never warns when it is dropped without being awaited.
+    """
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self._future = future
+        self._iterator: Generator[Any, None, Any] | None = None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._future.__await__()
+
+    def _iter(self) -> Generator[Any, None, Any]:
+        if self._iterator is None:
+            self._iterator = self._future.__await__()
+        return self._iterator
+
+    def send(self, value: Any) -> Any:
+        return self._iter().send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            return self._iter().throw(typ)
+        return self._iter().throw(val.with_traceback(tb) if tb else val)
+
+    def close(self) -> None:
+        if self._iterator is not None:
+            self._iterator.close()
+
+
+@dataclass(eq=False)
+class Command:
+    command_id: str
+    recorded: bool = False
+
+
+@dataclass(eq=False)
+class StepCommand(Command):
+    step: StepDef | None = None
+    args_data: bytes = b""
+    future: asyncio.Future[Any] | None = None
+    finished: bool = False
+
+
+@dataclass(eq=False)
+class WaitCommand(Command):
+    handle: asyncio.TimerHandle | None = None
+    resume_at: float = 0.0
+    completed: bool = False
+    cancelled: bool = False
+
+
+@dataclass(eq=False)
+class HookCommand(Command):
+    hook: Hook | None = None
+    metadata_data: bytes = b""
+
+
+@dataclass(eq=False)
+class HookDisposal(Command):
+    """Disposing a hook: recorded as `hook_disposed` with the hook's id."""
+
+    hook: Hook | None = None
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class WorkflowInstance:
+    """Replay state of one run (see module docstring). Not thread-safe; one host owns it."""
+
+    run_id: str
+    workflow: WorkflowDef
+    secret: bytes
+    max_payload_bytes: int
+    clock: float = 0.0
+    cursor: int = 0
+    commands: dict[str, Command] = field(default_factory=dict)
+    new: list[Command] = field(default_factory=list)
+    terminal: Event | None = None
+    started: bool = False
+
+    def __post_init__(self) -> None:
+        self.loop = DeterministicEventLoop(self)
+        self.rng = _random.Random(self._derive(b"random"))
+        self._counter = 0
+        self._timers: dict[int, WaitCommand] = {}
+        self._main: asyncio.Task[Any] | None = None
+        self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
+
+    # --- what the host asks ------------------------------------------------------------------
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The workflow's return value or exception once its coroutine has finished."""
+        if self._main is None or not self._main.done():
+            return None
+        if self._main.cancelled():
+            return Outcome(ok=False, error=asyncio.CancelledError("the workflow was cancelled"))
+        error = self._main.exception()
+        return Outcome(ok=False, error=error) if error else Outcome(ok=True, value=self._main.result())
+
+    def new_commands(self) -> list[Command]:
+        return list(self.new)
+
+    def pending_waits(self) -> list[WaitCommand]:
+        return [
+            c
+            for c in self.commands.values()
+            if isinstance(c, WaitCommand) and c.recorded and not (c.completed or c.cancelled)
+        ]
+
+    def pending_steps(self) -> list[StepCommand]:
+        return [
+            c
+            for c in self.commands.values()
+            if isinstance(c, StepCommand) and c.recorded and not c.finished
+        ]
+
+    def live_hooks(self) -> list[Hook]:
+        return [
+            c.hook
+            for c in self.commands.values()
+            if isinstance(c, HookCommand) and c.recorded and c.hook and not c.hook.disposed
+        ]
+
+    @staticmethod
+    def wants_value(event: Event) -> bool:
+        """Whether `apply` needs the event's decoded payload."""
+        return event.type in (
+            EventType.RUN_CREATED,
+            EventType.STEP_COMPLETED,
+            EventType.STEP_FAILED,
+            EventType.HOOK_RECEIVED,
+        )
+
+    # --- feeding the log ---------------------------------------------------------------------
+
+    def apply(self, event: Event, value: Any = None) -> None:
+        """Feed one recorded event, then run the workflow until it is idle."""
+        self.clock = max(self.clock, event.created_at)
+        self.cursor = event.seq + 1 if event.seq >= 0 else self.cursor + 1
+        handler = _APPLY.get(event.type)
+        if handler is not None:
+            handler(self, event, value)
+        if event.is_terminal:
+            self.terminal = event
+        self.loop.run_until_idle()
+
+    def _start(self, event: Event, value: Any) -> None:
+        self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
+        context = contextvars.copy_context()
+        context.run(_instance_var.set, self)
+        context.run(_step_var.set, None)
+        coro = self.workflow.fn(*value["args"], **value["kwargs"])
+        self._main = self.loop.create_task(coro, name=self.run_id, context=context)
+
+    def _match(self, event: Event, kind: type[Command]) -> Any:
+        command = self.commands.get(event.correlation_id or "")
+        if not isinstance(command, kind):
+            found = type(command).__name__ if command else "nothing"
+            raise ReplayDivergence(
+                f"the log records {event.type} {event.correlation_id} at position {event.seq}, "
+                f"but the workflow code issued {found} there"
+            )
+        return command
+
+    def _step_created(self, event: Event, _: Any) -> None:
+        command: StepCommand = self._match(event, StepCommand)
+        recorded_name = event.attrs.get("step_name")
+        if command.step is None or command.step.name != recorded_name:
+            actual = command.step.name if command.step else "?"
+            raise ReplayDivergence(
+                f"the log records step {recorded_name!r} as {command.command_id}, "
+                f"but the workflow code now calls {actual!r} there"
+            )
+        self._mark_recorded(command)
+
+    def _step_finished(self, event: Event, value: Any) -> None:
+        command: StepCommand = self._match(event, StepCommand)
+        command.finished = True
+        if command.future is None or command.future.done():
+            return
+        if event.type == EventType.STEP_COMPLETED:
+            command.future.set_result(value)
+        else:
+            name = command.step.name if command.step else ""
+            command.future.set_exception(serde.rebuild_exception(value, name))
+
+    def _wait_created(self, event: Event, _: Any) -> None:
+        command: WaitCommand = self._match(event, WaitCommand)
+        command.resume_at = float(event.attrs.get("resume_at", command.resume_at))
+        self._mark_recorded(command)
+
+    def _wait_completed(self, event: Event, _: Any) -> None:
+        command: WaitCommand = self._match(event, WaitCommand)
+        command.completed = True
+        if command.handle is not None:
+            self._timers.pop(id(command.handle), None)
+            self.loop.fire_timer(command.handle)
+
+    def _hook_created(self, event: Event, _: Any) -> None:
+        command: HookCommand = self._match(event, HookCommand)
+        self._mark_recorded(command)
+        if event.type == EventType.HOOK_CONFLICT and command.hook is not None:
+            command.hook._fail(str(event.attrs.get("message", "token already in use")))
+
+    def _hook_received(self, event: Event, value: Any) -> None:
+        command: HookCommand = self._match(event, HookCommand)
+        if command.hook is not None:
+            command.hook._deliver(value)
+
+    def _hook_disposed(self, event: Event, _: Any) -> None:
+        command: HookCommand = self._match(event, HookCommand)
+        for pending in list(self.new):
+            if isinstance(pending, HookDisposal) and pending.hook is command.hook:
+                self.new.remove(pending)
+        if command.hook is not None:
+            command.hook._close()
+
+    def _mark_recorded(self, command: Command) -> None:
+        command.recorded = True
+        if command in self.new:
+            self.new.remove(command)
+
+    # --- called by workflow code (through the public API) -----------------------------------
+
+    def _next_id(self, kind: str) -> str:
+        self._counter += 1
+        return f"{kind}_{self._counter}"
+
+    def call_step(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DurableCall:
+        data = serde.dumps({"args": list(args), "kwargs": kwargs}, what="args")
+        serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
+        future = self.loop.create_future()
+        command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
+        self._issue(command)
+        return DurableCall(future)
+
+    def create_hook(self, token: str | None, metadata: Any) -> Hook:
+        metadata_data = serde.dumps(metadata, what="metadata")
+        serde.check_size(metadata_data, self.max_payload_bytes, "hook metadata")
+        hook_id = self._next_id("hook")
+        if token is None:
+            token = self._derive_token(hook_id)
+        elif not isinstance(token, str) or not token or len(token) > 512:
+            raise ValueError(f"a hook token must be a non-empty string of at most 512 characters, got {token!r}")
+        hook = Hook(self, hook_id, token, metadata)
+        self._issue(HookCommand(hook_id, hook=hook, metadata_data=metadata_data))
+        return hook
+
+    def dispose_hook(self, hook: Hook) -> None:
+        if hook.disposed:
+            return
+        hook._close()
+        self._issue(HookDisposal(hook.hook_id, hook=hook))
+
+    def new_future(self) -> asyncio.Future[Any]:
+        return self.loop.create_future()
+
+    def _issue(self, command: Command) -> None:
+        if not isinstance(command, HookDisposal):
+            self.commands[command.command_id] = command
+        self.new.append(command)
+
+    # --- TimerSink: asyncio timers in workflow code become durable waits -------------------
+
+    def schedule_timer(self, handle: asyncio.TimerHandle) -> None:
+        command = WaitCommand(self._next_id("wait"), handle=handle, resume_at=handle.when())
+        self._timers[id(handle)] = command
+        self._issue(command)
+
+    def cancel_timer(self, handle: asyncio.TimerHandle) -> None:
+        command = self._timers.pop(id(handle), None)
+        if command is None:
+            return
+        command.cancelled = True
+        if command in self.new:
+            self.new.remove(command)
+
+    # --- determinism helpers -----------------------------------------------------------------
+
+    def _derive(self, label: bytes) -> bytes:
+        return hmac.new(self.secret, label + b"|" + self.run_id.encode(), hashlib.sha256).digest()
+
+    def _derive_token(self, hook_id: str) -> str:
+        """A hook token nobody can guess (keyed by the run's secret) that replays identically."""
+        digest = self._derive(b"hook-token|" + hook_id.encode())
+        return base64.urlsafe_b64encode(digest[:24]).decode()
+
+    def discard(self) -> None:
+        """Drop the suspended coroutine without running its cleanup (the run moved on or ended)."""
+        for task in asyncio.all_tasks(self.loop):
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+        self.loop.close()
+
+
+_APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
+    EventType.RUN_CREATED: WorkflowInstance._start,
+    EventType.STEP_CREATED: WorkflowInstance._step_created,
+    EventType.STEP_COMPLETED: WorkflowInstance._step_finished,
+    EventType.STEP_FAILED: WorkflowInstance._step_finished,
+    EventType.WAIT_CREATED: WorkflowInstance._wait_created,
+    EventType.WAIT_COMPLETED: WorkflowInstance._wait_completed,
+    EventType.HOOK_CREATED: WorkflowInstance._hook_created,
+    EventType.HOOK_CONFLICT: WorkflowInstance._hook_created,
+    EventType.HOOK_RECEIVED: WorkflowInstance._hook_received,
+    EventType.HOOK_DISPOSED: WorkflowInstance._hook_disposed,
+}

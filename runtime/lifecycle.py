@@ -1,0 +1,122 @@
+"""Run-level writes that happen outside a workflow replay: failing, cancelling, resuming a hook,
+and the bookkeeping every ended run needs (status on the record, tokens freed, streams closed).
+
+Each write reads the log, decides, and appends at the head with a conditional write; when
+another writer got there first it reads again and decides again, so nothing is recorded twice
+and nothing is written after the run ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from . import serde
+from .codec import RunCodec, codecs_for
+from .errors import AppendConflictError, HookNotFoundError, RunTerminalError
+from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
+from .world import HookOwner, World
+
+BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
+
+
+async def append_at_head(world: World, run_id: str, build: BatchBuilder) -> list[Event] | None:
+    """Append what `build(log)` returns at the end of the log, re-reading on conflicts.
+
+    `build` sees the whole log and returns the batch, or None when nothing is to be written
+    (e.g. the run has ended). Returns the appended batch, or None.
+    """
+    log = await world.log.read(run_id)
+    for attempt in range(100):
+        batch = await build(log)
+        if not batch:
+            return None
+        try:
+            await world.log.append(run_id, len(log), batch)
+            return batch
+        except (AppendConflictError, RunTerminalError):
+            log.extend(await world.log.read(run_id, len(log)))
+            await asyncio.sleep(min(0.05, 0.001 * 2**attempt))
+    raise RuntimeError(f"run {run_id}: could not append after 100 conflicting writers")
+
+
+async def hook_owners(codec: RunCodec, log: list[Event], *, live_only: bool) -> list[HookOwner]:
+    """The tokens the run's hooks hold (or held), read from their `hook_created` events."""
+    disposed = {e.correlation_id for e in log if e.type == EventType.HOOK_DISPOSED}
+    owners = []
+    for event in log:
+        if event.type != EventType.HOOK_CREATED or (live_only and event.correlation_id in disposed):
+            continue
+        created = await codec.open(event)
+        owners.append(HookOwner(created["token"], codec.run_id, event.correlation_id or ""))
+    return owners
+
+
+async def finish_run(
+    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
+) -> None:
+    """Bookkeeping after a terminal event: record status, free hook tokens, close streams.
+    Idempotent, so a redelivered message can repair a crash half-way through."""
+    status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
+    await world.runs.update_status(
+        run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
+    )
+    for owner in owners:
+        await world.hooks.release(owner)
+    for name in await world.streams.names(run_id):
+        await world.streams.close(run_id, name)
+
+
+async def end_run(
+    world: World, codec: RunCodec, terminal_type: EventType, *, code: str | None = None,
+    message: str | None = None,
+) -> bool:
+    """Fail or cancel a run from outside its workflow code. False if it had already ended."""
+
+    async def build(log: list[Event]) -> list[Event] | None:
+        if log and log[-1].is_terminal:
+            return None
+        batch = [
+            await codec.event(EventType.HOOK_DISPOSED, correlation_id=owner.hook_id)
+            for owner in await hook_owners(codec, log, live_only=True)
+        ]
+        attrs = {"code": code} if code else {}
+        data = serde.dumps({"message": message}) if message is not None else None
+        batch.append(await codec.event(terminal_type, attrs=attrs, data=data))
+        return batch
+
+    batch = await append_at_head(world, codec.run_id, build)
+    if batch is None:
+        return False
+    log = await world.log.read(codec.run_id)
+    await finish_run(world, codec.run_id, batch[-1], await hook_owners(codec, log, live_only=False))
+    return True
+
+
+async def record_hook_payload(
+    world: World, codec: RunCodec, owner: HookOwner, data: bytes, *, wait_seconds: float = 5.0
+) -> None:
+    """Append `hook_received` for a live hook; HookNotFoundError if it is disposed or its run
+    ended. Waits briefly when the token is claimed but `hook_created` is not yet in the log."""
+
+    async def build(log: list[Event]) -> list[Event] | None:
+        hook_events = [e for e in log if e.correlation_id == owner.hook_id]
+        if log[-1:] and log[-1].is_terminal or any(
+            e.type == EventType.HOOK_DISPOSED for e in hook_events
+        ):
+            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+        if not any(e.type == EventType.HOOK_CREATED for e in hook_events):
+            return None
+        return [await codec.event(EventType.HOOK_RECEIVED, correlation_id=owner.hook_id, data=data)]
+
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while await append_at_head(world, codec.run_id, build) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+        await asyncio.sleep(0.02)
+
+
+async def fail_run(world: World, run_id: str, code: str, message: str) -> bool:
+    """Fail a run from outside its code (e.g. its messages keep failing). False if it had ended."""
+    codec = await codecs_for(world).get(run_id)
+    return await end_run(world, codec, EventType.RUN_FAILED, code=code, message=message)

@@ -1,0 +1,136 @@
+"""`@workflow` and `@step`: turn ordinary functions into durable ones, registered at import.
+
+The function host finds code by name when a queue message arrives, so every workflow and step
+is registered under a stable name (`module:qualname` unless `name=` says otherwise). Calling a
+step inside a workflow records a step call instead of running it; anywhere else the decorated
+function is a plain call, so steps stay unit-testable.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from .context import current_instance
+from .errors import WorkflowNotFoundError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    name: str
+    fn: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class StepDef:
+    name: str
+    fn: Callable[..., Any]
+    max_retries: int
+    is_async: bool
+
+
+_workflows: dict[str, WorkflowDef] = {}
+_steps: dict[str, StepDef] = {}
+
+
+def _default_name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def _register(table: dict[str, Any], definition: WorkflowDef | StepDef, kind: str) -> None:
+    existing = table.get(definition.name)
+    same_function = existing is not None and (
+        existing.fn.__module__ == definition.fn.__module__
+        and existing.fn.__qualname__ == definition.fn.__qualname__
+    )
+    if existing is not None and not same_function:
+        raise ValueError(
+            f"{kind} name {definition.name!r} is already used by "
+            f"{_default_name(existing.fn)}; pass a different name="
+        )
+    table[definition.name] = definition  # re-import of the same module replaces quietly
+
+
+@overload
+def workflow(fn: F) -> F: ...
+@overload
+def workflow(*, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def workflow(fn: Any = None, *, name: str | None = None) -> Any:
+    """Mark an `async def` as a workflow. Start it with `runtime.start(fn, *args)`."""
+
+    def decorate(func: F) -> F:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"@workflow needs an async def, got {_default_name(func)}")
+        definition = WorkflowDef(name=name or _default_name(func), fn=func)
+        _register(_workflows, definition, "workflow")
+        func.__steplane_workflow__ = definition  # type: ignore[attr-defined]
+        return func
+
+    return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def step(fn: F) -> F: ...
+@overload
+def step(*, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None) -> Any:
+    """Mark a function as a step: inside a workflow each call runs durably, with retries."""
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+
+    def decorate(func: F) -> F:
+        definition = StepDef(
+            name=name or _default_name(func),
+            fn=func,
+            max_retries=max_retries,
+            is_async=inspect.iscoroutinefunction(func),
+        )
+        _register(_steps, definition, "step")
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            instance = current_instance()
+            if instance is None:
+                return func(*args, **kwargs)
+            return instance.call_step(definition, args, kwargs)
+
+        call.__steplane_step__ = definition  # type: ignore[attr-defined]
+        return call  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def workflow_def_of(fn: Any) -> WorkflowDef:
+    """The registration of a function decorated with `@workflow`, or a clear TypeError."""
+    definition = getattr(fn, "__steplane_workflow__", None)
+    if definition is None:
+        label = getattr(fn, "__qualname__", type(fn).__name__)
+        raise TypeError(f"{label} is not a workflow: decorate it with @workflow to start it")
+    return definition
+
+
+def get_workflow(name: str) -> WorkflowDef:
+    try:
+        return _workflows[name]
+    except KeyError:
+        raise WorkflowNotFoundError(
+            f"unknown workflow {name!r}: import the module that defines it"
+        ) from None
+
+
+def get_step(name: str) -> StepDef:
+    try:
+        return _steps[name]
+    except KeyError:
+        raise WorkflowNotFoundError(f"unknown step {name!r}: import the module that defines it") from None

@@ -1,0 +1,398 @@
+"""The value encoding steplane stores: tagged JSON, readable from any language. Never pickle.
+
+Format (UTF-8 JSON, compact separators). JSON types encode as themselves: str, int (any size),
+finite float, bool, None, list, and dict whose keys are all str and include no "$t". Subclasses of
+str, int, float, list and dict are stored as their base type. Every other value is an object
+``{"$t": TAG, "v": ...}``:
+
+  ``bytes``      base64 (standard alphabet, padded); bytearray decodes as bytes
+  ``datetime``   ``isoformat()``; aware values in an IANA zone also carry ``"tz": "Europe/Paris"``
+  ``date``       ``isoformat()``
+  ``time``       ``isoformat()``
+  ``timedelta``  ``[days, seconds, microseconds]``
+  ``decimal``    ``str(value)``
+  ``uuid``       ``str(value)``
+  ``float``      ``"nan"``, ``"inf"`` or ``"-inf"``
+  ``tuple``      list of items
+  ``set``        list of items, ``frozenset`` likewise; sorted so equal sets encode equally
+  ``dict``       list of ``[key, value]`` pairs (non-str keys, or a key named "$t")
+  ``enum``       ``{"cls": "module:qualname", "value": member value}``
+  ``dataclass``  ``{"cls": "module:qualname", "fields": {name: value}}``
+  ``namedtuple`` ``{"cls": "module:qualname", "fields": {name: value}}``
+
+Items nested anywhere are encoded the same way. Decoding a class reference imports its module,
+so stored data names code to import: only decode data this deployment wrote (it is encrypted
+and authenticated at rest).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import importlib
+import json
+import math
+import reprlib
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from runtime.errors import PayloadTooLargeError, SerializationError, StepFailedError
+
+TAG = "$t"
+_SCALARS = frozenset({str, int, bool, type(None)})  # stored as themselves, no walk needed
+SUPPORTED = (
+    "steplane stores JSON types plus bytes, datetime, date, time, timedelta, Decimal, UUID, "
+    "tuple, set, frozenset, Enum and dataclasses"
+)
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def dumps(value: Any, what: str = "value") -> bytes:
+    """Encode `value` as tagged JSON; `what` names the root in error paths (args, result, ...)."""
+    obj = to_jsonable(value, what)
+    try:
+        try:
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates have no UTF-8 form: escape them as \udXXX
+            return json.dumps(obj, separators=(",", ":")).encode("ascii")
+    except ValueError as exc:  # e.g. an int above Python's digit limit for str()
+        raise SerializationError(f"cannot serialize {what}: {exc}") from None
+
+
+def to_jsonable(value: Any, what: str = "value") -> Any:
+    """The plain JSON structure (dicts, lists, scalars) that `dumps` writes out for `value`."""
+    try:
+        return _encode(value, None, set())
+    except SerializationError:
+        # Walk again naming every position: paths cost too much to build on the happy path.
+        return _encode(value, what, set())
+
+
+def _encode(value: Any, path: str | None, active: set[int]) -> Any:
+    """Encode one value; `path` is where it sits, or None while nothing has failed yet."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is dict or kind is list:
+        return _encode_nested(value, path, active)
+    if isinstance(value, Enum):
+        ref = _class_ref(kind, path)
+        inner = None if path is None else f"{path}.value"
+        return _tag("enum", {"cls": ref, "value": _encode(value.value, inner, active)})
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else _tag("float", str(value))
+    if isinstance(value, (bytes, bytearray)):
+        return _tag("bytes", base64.b64encode(value).decode("ascii"))
+    if isinstance(value, datetime):
+        return _encode_datetime(value)
+    if isinstance(value, date):
+        return _tag("date", value.isoformat())
+    if isinstance(value, time):
+        return _tag("time", value.isoformat())
+    if isinstance(value, timedelta):
+        return _tag("timedelta", [value.days, value.seconds, value.microseconds])
+    if isinstance(value, Decimal):
+        return _tag("decimal", str(value))
+    if isinstance(value, UUID):
+        return _tag("uuid", str(value))
+    if isinstance(value, (dict, list, tuple, set, frozenset)) or _is_dataclass_instance(value):
+        return _encode_nested(value, path, active)
+    raise SerializationError(
+        f"cannot serialize a value of type {kind.__qualname__!r} at {path}: {SUPPORTED}"
+    )
+
+
+def _encode_nested(value: Any, path: str | None, active: set[int]) -> Any:
+    """Encode a container or dataclass, refusing one that contains itself."""
+    if id(value) in active:
+        raise SerializationError(f"cannot serialize the value at {path}: it contains itself")
+    active.add(id(value))
+    try:
+        return _encode_container(value, path, active)
+    finally:
+        active.discard(id(value))
+
+
+def _encode_container(value: Any, path: str | None, active: set[int]) -> Any:
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value) and TAG not in value:
+            return {
+                k: v if type(v) in _SCALARS else _encode(v, _key(path, k), active)
+                for k, v in value.items()
+            }
+        pairs = [
+            [
+                _encode(k, None if path is None else f"{path}.keys()[{i}]", active),
+                _encode(v, _key(path, k), active),
+            ]
+            for i, (k, v) in enumerate(value.items())
+        ]
+        return _tag("dict", pairs)
+    if isinstance(value, (list, tuple)):
+        if isinstance(value, tuple) and hasattr(type(value), "_fields"):
+            return _encode_fields("namedtuple", value, value._asdict(), path, active)
+        items = [
+            v
+            if type(v) in _SCALARS
+            else _encode(v, None if path is None else f"{path}[{i}]", active)
+            for i, v in enumerate(value)
+        ]
+        return items if isinstance(value, list) else _tag("tuple", items)
+    if isinstance(value, (set, frozenset)):
+        items = [_encode(v, None if path is None else f"{path}{{...}}", active) for v in value]
+        return _tag("frozenset" if isinstance(value, frozenset) else "set", _ordered(value, items))
+    fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return _encode_fields("dataclass", value, fields, path, active)
+
+
+def _key(path: str | None, key: Any) -> str | None:
+    return None if path is None else f"{path}[{reprlib.repr(key)}]"
+
+
+def _encode_fields(
+    tag: str, value: Any, fields: dict[str, Any], path: str | None, active: set[int]
+) -> dict[str, Any]:
+    ref = _class_ref(type(value), path)
+    encoded = {
+        name: _encode(v, None if path is None else f"{path}.{name}", active)
+        for name, v in fields.items()
+    }
+    return _tag(tag, {"cls": ref, "fields": encoded})
+
+
+def _encode_datetime(value: datetime) -> dict[str, Any]:
+    out = _tag("datetime", value.isoformat())
+    if isinstance(value.tzinfo, ZoneInfo) and value.tzinfo.key:
+        out["tz"] = value.tzinfo.key  # keeps DST-aware arithmetic after a round trip
+    return out
+
+
+def _ordered(value: set[Any] | frozenset[Any], items: list[Any]) -> list[Any]:
+    """Natural order for all-str or all-number sets, else by encoded text: always deterministic."""
+    pairs = list(zip(value, items, strict=True))
+    if all(type(v) is str for v in value) or all(
+        isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)) for v in value
+    ):
+        return [enc for _, enc in sorted(pairs, key=lambda p: p[0])]
+    return sorted(items, key=lambda enc: json.dumps(enc, sort_keys=True))
+
+
+def _is_dataclass_instance(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _tag(tag: str, v: Any) -> dict[str, Any]:
+    return {TAG: tag, "v": v}
+
+
+def _class_ref(cls: type, path: str | None) -> str:
+    """`module:qualname`, refusing classes a later decode could not find again."""
+    ref = f"{cls.__module__}:{cls.__qualname__}"
+    if _lookup(ref, import_module=False) is not cls:
+        raise SerializationError(
+            f"cannot serialize a value of type {cls.__qualname__!r} at {path}: its class must be "
+            "defined at module level so it can be found again by name"
+        )
+    return ref
+
+
+def _lookup(ref: str, *, import_module: bool) -> Any:
+    """The object named by `module:qualname`, or None; imports the module only if asked."""
+    module_name, _, qualname = ref.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None and import_module:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return None
+    if module is None:
+        return None
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def loads(data: bytes) -> Any:
+    """Decode bytes written by `dumps`."""
+    try:
+        return json.loads(data, object_hook=_decode_object)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError; decode errors are TypeErrors
+        raise SerializationError(f"stored value is not valid UTF-8 JSON: {exc}") from None
+
+
+def from_jsonable(obj: Any) -> Any:
+    """Rebuild the value from the plain JSON structure `to_jsonable` produced."""
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, dict):
+        return _decode_object({k: from_jsonable(v) for k, v in obj.items()})
+    return obj
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    """Decode one JSON object whose contents are already decoded (innermost objects first)."""
+    if TAG not in obj:
+        return obj
+    tag = obj[TAG]
+    decode = _DECODERS.get(tag) if isinstance(tag, str) else None
+    if decode is None:
+        raise SerializationError(f"stored value has an unknown tag {tag!r}")
+    try:
+        return decode(obj)
+    except SerializationError:
+        raise
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise SerializationError(f"stored {tag!r} value is malformed: {exc!r}") from None
+
+
+def _decode_datetime(obj: dict[str, Any]) -> datetime:
+    value = datetime.fromisoformat(obj["v"])
+    if "tz" in obj:
+        # Without a tz database here the fixed offset still names the same instant.
+        with contextlib.suppress(ZoneInfoNotFoundError):
+            value = value.astimezone(ZoneInfo(obj["tz"]))
+    return value
+
+
+def _decode_float(obj: dict[str, Any]) -> float:
+    if obj["v"] not in ("nan", "inf", "-inf"):
+        raise ValueError(f"not a non-finite float: {obj['v']!r}")
+    return float(obj["v"])
+
+
+def _decode_class(obj: dict[str, Any], kind: str, check: Callable[[Any], bool]) -> Any:
+    ref = obj["v"]["cls"]
+    cls = _lookup(ref, import_module=True)
+    if cls is None:
+        raise SerializationError(f"cannot find class {ref!r} named in stored data")
+    if not (isinstance(cls, type) and check(cls)):
+        raise SerializationError(f"class {ref!r} named in stored data is not {kind}")
+    return cls
+
+
+def _decode_enum(obj: dict[str, Any]) -> Enum:
+    cls = _decode_class(obj, "an Enum", lambda c: issubclass(c, Enum))
+    return cls(obj["v"]["value"])
+
+
+def _decode_dataclass(obj: dict[str, Any]) -> Any:
+    cls = _decode_class(obj, "a dataclass", dataclasses.is_dataclass)
+    values = obj["v"]["fields"]
+    init_names = {f.name for f in dataclasses.fields(cls) if f.init}
+    try:
+        instance = cls(**{k: v for k, v in values.items() if k in init_names})
+    except Exception as exc:
+        raise SerializationError(f"cannot rebuild dataclass {obj['v']['cls']!r}: {exc}") from None
+    for name, v in values.items():
+        if name not in init_names:
+            object.__setattr__(instance, name, v)  # works for frozen dataclasses too
+    return instance
+
+
+def _decode_namedtuple(obj: dict[str, Any]) -> tuple[Any, ...]:
+    cls = _decode_class(
+        obj, "a namedtuple", lambda c: issubclass(c, tuple) and hasattr(c, "_fields")
+    )
+    return cls(**obj["v"]["fields"])
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "bytes": lambda o: base64.b64decode(o["v"], validate=True),
+    "datetime": _decode_datetime,
+    "date": lambda o: date.fromisoformat(o["v"]),
+    "time": lambda o: time.fromisoformat(o["v"]),
+    "timedelta": lambda o: timedelta(days=o["v"][0], seconds=o["v"][1], microseconds=o["v"][2]),
+    "decimal": lambda o: Decimal(o["v"]),
+    "uuid": lambda o: UUID(o["v"]),
+    "float": _decode_float,
+    "tuple": lambda o: tuple(o["v"]),
+    "set": lambda o: set(o["v"]),
+    "frozenset": lambda o: frozenset(o["v"]),
+    "dict": lambda o: dict(o["v"]),
+    "enum": _decode_enum,
+    "dataclass": _decode_dataclass,
+    "namedtuple": _decode_namedtuple,
+}
+
+
+# --- size limits ----------------------------------------------------------------------------
+
+
+def check_size(data: bytes, limit: int, what: str) -> None:
+    """Refuse one encoded payload above `limit` bytes, saying how big it is and what it was."""
+    if len(data) <= limit:
+        return
+    size, cap = _human(len(data)), _human(limit)
+    if size == cap:  # rounding hid the difference: show exact byte counts
+        size, cap = f"{len(data)} bytes", f"{limit} bytes"
+    raise PayloadTooLargeError(f"{what} is {size}, over the {cap} limit per payload")
+
+
+def _human(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+# --- exceptions -----------------------------------------------------------------------------
+
+
+def encode_exception(exc: BaseException) -> dict[str, Any]:
+    """Record a step's exception so the workflow can re-raise it, in this or another process.
+
+    `args` are the constructor arguments the exception pickles with (its `__reduce__`, so
+    `RetryableError` keeps `retry_after`), or None when they are not serializable.
+    """
+    cls = type(exc)
+    try:
+        reduced = exc.__reduce__()
+        ctor_args = reduced[1] if reduced[0] is cls else exc.args
+        args = to_jsonable(list(ctor_args), "args")
+    except Exception:  # unserializable args, or a broken __reduce__: keep type and message
+        args = None
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{cls.__qualname__} whose str() failed>"
+    return {"type": f"{cls.__module__}:{cls.__qualname__}", "message": message, "args": args}
+
+
+def rebuild_exception(info: dict[str, Any], step_name: str = "") -> BaseException:
+    """The original exception when its class is already imported and rebuildable, else
+    `StepFailedError` with the type name and message. Never imports code named by stored data."""
+    type_name, message = info["type"], info["message"]
+    cls = _lookup(type_name, import_module=False)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        attempts: list[tuple[Any, ...]] = [(message,)]
+        if info.get("args") is not None:
+            with contextlib.suppress(SerializationError):
+                attempts.insert(0, tuple(from_jsonable(info["args"])))
+        for args in attempts:
+            try:
+                exc = cls(*args)
+            except Exception:
+                continue
+            if isinstance(exc, cls):
+                return exc
+    return StepFailedError(type_name, message, step_name)

@@ -1,0 +1,119 @@
+"""Running one step attempt and deciding what its outcome means: done, retry later, or failed.
+
+Shared by inline execution (inside a workflow invocation) and queued step invocations, so both
+record exactly the same events: `step_started` then one of `step_completed`, `step_retrying`,
+`step_failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import serde
+from .codec import RunCodec
+from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
+from .durations import parse_duration
+from .errors import FatalError, RetryableError, SerializationError
+from .events import Event, EventType
+from .registry import StepDef
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 60.0
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 1 s, 2 s, 4 s, ... capped at 60 s."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return ceiling * (0.5 + random.random() / 2)
+
+
+@dataclass
+class StepOutcome:
+    """What one attempt produced. `kind` is the event type to record."""
+
+    kind: EventType
+    attempt: int
+    started_at: float
+    finished_at: float
+    data: bytes | None
+    error_type: str | None = None
+    retry_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.kind != EventType.STEP_RETRYING
+
+    async def events(self, codec: RunCodec, step_id: str, step_name: str) -> list[Event]:
+        """`step_started` + the outcome event, ready to append as one batch."""
+        started = await codec.event(
+            EventType.STEP_STARTED,
+            correlation_id=step_id,
+            attrs={"attempt": self.attempt},
+            created_at=self.started_at,
+        )
+        attrs: dict[str, Any] = {"attempt": self.attempt, "step_name": step_name}
+        if self.error_type:
+            attrs["error_type"] = self.error_type
+        if self.retry_at is not None:
+            attrs["retry_at"] = self.retry_at
+        finished = await codec.event(
+            self.kind, correlation_id=step_id, attrs=attrs, data=self.data,
+            created_at=self.finished_at,
+        )
+        return [started, finished]
+
+
+async def run_attempt(
+    step: StepDef,
+    args_value: dict[str, Any],
+    *,
+    step_id: str,
+    attempt: int,
+    workflow: WorkflowMetadata,
+    clock_time: Callable[[], float],
+    open_writer: Callable[[str | None], Any],
+    max_payload_bytes: int,
+) -> StepOutcome:
+    """Run the step function once and classify the result (never raises for user errors)."""
+    started_at = clock_time()
+    metadata = StepMetadata(workflow.run_id, step_id, step.name, attempt, utc(started_at))
+    step_context = StepContext(metadata, workflow, clock_time, open_writer)
+    context = contextvars.copy_context()
+    context.run(_instance_var.set, None)
+    context.run(_step_var.set, step_context)
+    args, kwargs = args_value["args"], args_value["kwargs"]
+    try:
+        if step.is_async:
+            result = await asyncio.get_running_loop().create_task(
+                step.fn(*args, **kwargs), context=context
+            )
+        else:
+            result = await asyncio.to_thread(context.run, step.fn, *args, **kwargs)
+        data = serde.dumps(result, what="result")
+        serde.check_size(data, max_payload_bytes, f"result of step {step.name!r}")
+    except Exception as error:  # a step's failure is data, recorded for the workflow
+        return _failure(step, error, attempt, started_at, clock_time())
+    return StepOutcome(EventType.STEP_COMPLETED, attempt, started_at, clock_time(), data)
+
+
+def _failure(
+    step: StepDef, error: Exception, attempt: int, started_at: float, now: float
+) -> StepOutcome:
+    info = serde.encode_exception(error)
+    data = serde.dumps(info, what="error")
+    error_type = info["type"]
+    retryable = not isinstance(error, FatalError | SerializationError) and attempt <= step.max_retries
+    if not retryable:
+        return StepOutcome(EventType.STEP_FAILED, attempt, started_at, now, data, error_type)
+    delay = backoff_delay(attempt)
+    if isinstance(error, RetryableError) and error.retry_after is not None:
+        try:
+            delay = parse_duration(error.retry_after)
+        except ValueError:
+            pass  # a bad retry_after falls back to the default backoff
+    return StepOutcome(EventType.STEP_RETRYING, attempt, started_at, now, data, error_type, now + delay)

@@ -1,0 +1,323 @@
+"""One workflow invocation: catch up on the log, advance the workflow, record what it did.
+
+The loop below is the heart of the engine. Each turn it looks at the replayed instance and
+writes one batch at the head of the log with a conditional append:
+
+- the workflow finished -> `run_completed` / `run_failed` (+ `hook_disposed` for live hooks);
+- the only new work is one step -> run it inline and record `step_created`, `step_started`
+  and its outcome together (one durable write per sequential step);
+- otherwise -> record every new command (steps to fan out through the queue, waits, hooks)
+  and the waits that are due, then send the queue messages that hand the work off.
+
+A lost race (another writer appended first) means: read what is new, feed it, decide again.
+When nothing is left to record the invocation ends; queued work and delayed messages carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from . import serde
+from .codec import RunCodec
+from .errors import (
+    AppendConflictError,
+    ErrorCode,
+    HookConflictError,
+    RunTerminalError,
+)
+from .events import Event, EventType, RunStatus
+from .instance import (
+    Command,
+    HookCommand,
+    HookDisposal,
+    Outcome,
+    ReplayDivergence,
+    StepCommand,
+    WaitCommand,
+    WorkflowInstance,
+)
+from .lifecycle import end_run, finish_run, hook_owners
+from .messages import StepMessage, WorkflowMessage
+from .registry import get_workflow
+from .step_runner import run_attempt
+from .world import HookOwner
+
+if TYPE_CHECKING:
+    from .host import FunctionHost
+
+Outbox = list[tuple[WorkflowMessage | StepMessage, float]]
+
+
+class WorkflowInvocation:
+    def __init__(self, host: FunctionHost, message: WorkflowMessage, receive_count: int) -> None:
+        self.host = host
+        self.world = host.world
+        self.message = message
+        self.run_id = message.run_id
+        self.receive_count = receive_count
+        self.deadline = asyncio.get_running_loop().time() + host.max_inline_seconds
+        self.codec: RunCodec
+        self.instance: WorkflowInstance
+        self.inline_results: dict[str, list[Event]] = {}
+
+    # --- entry point -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.codec = await self.host.codecs.get(self.run_id)
+        cached = self.host.take_instance(self.run_id)
+        self.instance = cached or WorkflowInstance(
+            self.run_id,
+            get_workflow(self.message.workflow),
+            self.codec.secret,
+            self.world.limits.max_payload_bytes,
+        )
+        keep = False
+        try:
+            keep = await self._advance()
+        except ReplayDivergence as divergence:
+            await self._fail(ErrorCode.REPLAY_DIVERGENCE, str(divergence))
+        finally:
+            if keep:
+                self.host.keep_instance(self.instance)
+            else:
+                self.instance.discard()
+
+    async def _advance(self) -> bool:
+        """Drive the run as far as it goes; True when the instance is worth keeping warm."""
+        await self._catch_up()
+        if self.receive_count > 1 and self.instance.terminal is None:
+            await self._redispatch()
+        while True:
+            if self.instance.terminal is not None:
+                await self._repair_terminal()
+                return False
+            outcome = self.instance.outcome
+            batch, outbox = (
+                (await self._terminal_batch(outcome), [])
+                if outcome is not None
+                else await self._next_batch()
+            )
+            if not batch:
+                await self._rearm_early_wake()
+                return True
+            if await self._append(batch, outbox) and self.instance.terminal is not None:
+                await self._after_terminal()
+                return False
+
+    # --- reading -----------------------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """Feed every event recorded since the instance's cursor."""
+        for event in await self.world.log.read(self.run_id, self.instance.cursor):
+            await self._feed(event)
+
+    async def _feed(self, event: Event, value: Any = None, *, known: bool = False) -> None:
+        if not known and self.instance.wants_value(event):
+            value = await self.codec.open(event)
+        if event.type == EventType.RUN_STARTED:
+            self.instance.started = True
+        self.instance.apply(event, value)
+
+    # --- deciding what to record -------------------------------------------------------------
+
+    async def _next_batch(self) -> tuple[list[Event], Outbox]:
+        now = self.world.clock.time()
+        new = self.instance.new_commands()
+        due = [w for w in self.instance.pending_waits() if w.resume_at <= now]
+        if not new and not due:
+            return [], []
+        batch = await self._run_started()
+        if not due and len(new) == 1 and isinstance(new[0], StepCommand) and self._may_inline():
+            step_events, outbox = await self._inline_step(new[0])
+            return batch + step_events, outbox
+        outbox: Outbox = []
+        budget = [self.world.limits.max_batch_bytes]
+        for command in new:
+            if isinstance(command, StepCommand):
+                hint = self.instance.cursor + len(batch)
+                outbox.append((self._step_message(command, hint), 0.0))
+            batch.append(await self._record(command, now, outbox, budget))
+            if isinstance(command, WaitCommand) and command.resume_at <= now:
+                due.append(command)
+        for wait in due:
+            batch.append(await self.codec.event(EventType.WAIT_COMPLETED, correlation_id=wait.command_id))
+        return batch, outbox
+
+    async def _run_started(self) -> list[Event]:
+        if self.instance.started:
+            return []
+        return [await self.codec.event(EventType.RUN_STARTED)]
+
+    def _may_inline(self) -> bool:
+        return self.host.inline_steps and asyncio.get_running_loop().time() < self.deadline
+
+    async def _record(
+        self, command: Command, now: float, outbox: Outbox, budget: list[int]
+    ) -> Event:
+        cid = command.command_id
+        if isinstance(command, StepCommand):
+            assert command.step is not None
+            return await self.codec.event(
+                EventType.STEP_CREATED, correlation_id=cid, attrs={"step_name": command.step.name},
+                data=command.args_data, inline_budget=budget,
+            )
+        if isinstance(command, WaitCommand):
+            if command.resume_at > now:
+                delay = min(command.resume_at - now, self.world.queue.max_delay)
+                outbox.append((WorkflowMessage(self.run_id, self.message.workflow, cid), delay))
+            return await self.codec.event(
+                EventType.WAIT_CREATED, correlation_id=cid, attrs={"resume_at": command.resume_at}
+            )
+        if isinstance(command, HookCommand):
+            assert command.hook is not None
+            owner = HookOwner(command.hook.token, self.run_id, cid)
+            try:
+                await self.world.hooks.claim(owner)
+            except HookConflictError as conflict:
+                return await self.codec.event(
+                    EventType.HOOK_CONFLICT, correlation_id=cid, attrs={"message": str(conflict)}
+                )
+            data = serde.dumps({"token": owner.token, "metadata": command.hook.metadata})
+            return await self.codec.event(
+                EventType.HOOK_CREATED, correlation_id=cid, data=data, inline_budget=budget
+            )
+        assert isinstance(command, HookDisposal)
+        return await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=cid)
+
+    def _step_message(self, command: StepCommand, position: int) -> StepMessage:
+        assert command.step is not None
+        return StepMessage(self.run_id, command.command_id, command.step.name, position)
+
+    async def _inline_step(self, command: StepCommand) -> tuple[list[Event], Outbox]:
+        """Run a lone new step right here; its three events go into one write."""
+        assert command.step is not None
+        cid, step = command.command_id, command.step
+        events = self.inline_results.get(cid)
+        if events is None:
+            created = await self.codec.event(
+                EventType.STEP_CREATED, correlation_id=cid, attrs={"step_name": step.name},
+                data=command.args_data,
+            )
+            outcome = await run_attempt(
+                step,
+                serde.loads(command.args_data),
+                step_id=cid,
+                attempt=1,
+                workflow=self.instance.metadata,
+                clock_time=self.world.clock.time,
+                open_writer=self.host.writer_opener(self.codec),
+                max_payload_bytes=self.world.limits.max_payload_bytes,
+            )
+            events = [created, *await outcome.events(self.codec, cid, step.name)]
+            self.inline_results[cid] = events
+        outbox: Outbox = []
+        retry_at = events[-1].attrs.get("retry_at")
+        if retry_at is not None:
+            position = self.instance.cursor + (0 if self.instance.started else 1)
+            message = StepMessage(self.run_id, cid, step.name, position, attempt=2)
+            outbox.append((message, max(0.0, retry_at - self.world.clock.time())))
+        return events, outbox
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def _append(self, batch: list[Event], outbox: Outbox) -> bool:
+        """Append at the head; on success feed the batch and send the outbox. On a lost race,
+        feed what the winner wrote instead and return False."""
+        limit = self.world.limits.max_events_per_run
+        if self.instance.cursor + len(batch) > limit and not batch[-1].is_terminal:
+            message = f"the run reached the limit of {limit} events"
+            batch = await self._terminal_batch(Outcome(ok=False), ErrorCode.MAX_EVENTS_EXCEEDED, message)
+            outbox = []
+        try:
+            await self.world.log.append(self.run_id, self.instance.cursor, batch)
+        except (AppendConflictError, RunTerminalError):
+            await self._catch_up()
+            return False
+        for event in batch:
+            await self._feed(event.at(self.instance.cursor), await self._local_value(event), known=True)
+        if any(e.type == EventType.RUN_STARTED for e in batch):
+            await self.world.runs.update_status(
+                self.run_id, RunStatus.RUNNING, updated_at=batch[0].created_at
+            )
+        for event in batch:
+            if event.type == EventType.HOOK_DISPOSED and not batch[-1].is_terminal:
+                await self._release_hook(event.correlation_id or "")
+        for message, delay in outbox:
+            await self.host.send(message, delay)
+        return True
+
+    async def _local_value(self, event: Event) -> Any:
+        if not self.instance.wants_value(event):
+            return None
+        return await self.codec.open(event)
+
+    async def _release_hook(self, hook_id: str) -> None:
+        command = self.instance.commands.get(hook_id)
+        if isinstance(command, HookCommand) and command.hook is not None:
+            await self.world.hooks.release(HookOwner(command.hook.token, self.run_id, hook_id))
+
+    # --- ending ------------------------------------------------------------------------------
+
+    async def _terminal_batch(
+        self, outcome: Outcome, code: ErrorCode = ErrorCode.USER_ERROR, message: str = ""
+    ) -> list[Event]:
+        batch = await self._run_started()
+        for hook in self.instance.live_hooks():
+            batch.append(await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id))
+        if outcome.ok:
+            try:
+                data = serde.dumps(outcome.value, what="result")
+                serde.check_size(data, self.world.limits.max_payload_bytes, "workflow result")
+                batch.append(await self.codec.event(EventType.RUN_COMPLETED, data=data))
+                return batch
+            except serde.SerializationError as error:
+                message = f"{type(error).__name__}: {error}"
+        elif outcome.error is not None:
+            message = f"{type(outcome.error).__name__}: {outcome.error}"
+        data = serde.dumps({"message": message})
+        batch.append(await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data))
+        return batch
+
+    async def _after_terminal(self) -> None:
+        assert self.instance.terminal is not None
+        owners = [
+            HookOwner(c.hook.token, self.run_id, c.command_id)
+            for c in self.instance.commands.values()
+            if isinstance(c, HookCommand) and c.hook is not None
+        ]
+        await finish_run(self.world, self.run_id, self.instance.terminal, owners)
+
+    async def _repair_terminal(self) -> None:
+        """A message for an ended run: make sure the ending's bookkeeping happened."""
+        record = await self.world.runs.get(self.run_id)
+        if record is not None and not record.status.is_terminal:
+            log = await self.world.log.read(self.run_id)
+            owners = await hook_owners(self.codec, log, live_only=False)
+            await finish_run(self.world, self.run_id, log[-1], owners)
+
+    async def _fail(self, code: ErrorCode, message: str) -> None:
+        await end_run(self.world, self.codec, EventType.RUN_FAILED, code=code, message=message)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def _redispatch(self) -> None:
+        """A redelivered message may mean the previous attempt died before sending its
+        messages: send them again (receivers are idempotent)."""
+        for step in self.instance.pending_steps():
+            assert step.step is not None
+            await self.host.send(StepMessage(self.run_id, step.command_id, step.step.name, 0), 0.0)
+        for wait in self.instance.pending_waits():
+            await self._send_wake(wait)
+
+    async def _rearm_early_wake(self) -> None:
+        """A chained wake-up arrived before its wait is due (delays are capped): send the next."""
+        wake = self.message.wake
+        command = self.instance.commands.get(wake) if wake else None
+        if isinstance(command, WaitCommand) and not (command.completed or command.cancelled):
+            await self._send_wake(command)
+
+    async def _send_wake(self, wait: WaitCommand) -> None:
+        delay = max(0.0, min(wait.resume_at - self.world.clock.time(), self.world.queue.max_delay))
+        await self.host.send(WorkflowMessage(self.run_id, self.message.workflow, wait.command_id), delay)
+

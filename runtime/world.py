@@ -1,0 +1,225 @@
+"""The World protocol: everything the engine needs from storage, queueing and key management.
+
+A World is a bundle of seven small stores. Each method is shaped so that the AWS World can
+implement it with single-item conditional writes (DESIGN.md invariants 1-3):
+
+- `log`     append-only event log per run; an append names the position it expects to write at
+            and exactly one of several racing writers wins (`AppendConflictError` for the others).
+            A log whose last event is terminal accepts nothing more (`RunTerminalError`).
+- `runs`    run records (plaintext: ids, names, statuses, timestamps, the encrypted data key),
+            listable by status and workflow name with opaque cursor pagination, newest first.
+- `hooks`   hook-token registry: a token is held by at most one live hook.
+- `blobs`   large payloads by key (already encrypted by the engine).
+- `streams` ordered chunks per (run, stream name), readable from any index, closable.
+- `queue`   at-least-once delivery with per-message delay, visibility timeout, receive counts and
+            an optional idempotency key (a send whose key is already waiting is dropped).
+- `keys`    a per-run data key (plaintext for this process, encrypted copy for the run record).
+
+All methods are async. Worlds never see user values in the clear: the engine serializes and
+encrypts before calling them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from .events import Event, RunStatus
+
+
+class Clock(Protocol):
+    """Seconds since the epoch. The emulator swaps in a virtual clock to skip durable waits."""
+
+    def time(self) -> float: ...
+
+
+class RealClock:
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass
+class RunRecord:
+    """What a World keeps about a run besides its log: enough to list and route it."""
+
+    run_id: str
+    workflow_name: str
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    parent_run_id: str | None = None
+    encrypted_data_key: bytes | None = None
+    error_code: str | None = None
+    completed_at: float | None = None
+
+
+@dataclass
+class Page:
+    """One page of a listing; pass `next_cursor` back to get the next page (None: no more)."""
+
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class HookOwner:
+    """Who holds a hook token."""
+
+    token: str
+    run_id: str
+    hook_id: str
+
+
+@dataclass
+class StreamChunks:
+    """A read of a stream: chunks from `start`, and whether the stream has been closed."""
+
+    start: int
+    chunks: list[bytes]
+    closed: bool
+
+    @property
+    def next_index(self) -> int:
+        return self.start + len(self.chunks)
+
+
+@dataclass
+class Delivery:
+    """A received queue message. Delete it when handled; otherwise it comes back later."""
+
+    body: dict[str, Any]
+    receipt: str
+    receive_count: int
+    message_id: str = ""
+
+
+@dataclass
+class Limits:
+    """Size limits a World imposes; the engine checks them before writing anything."""
+
+    max_payload_bytes: int = 50 * 1024 * 1024
+    max_run_bytes: int = 2 * 1024 * 1024 * 1024
+    inline_payload_bytes: int = 64 * 1024
+    max_batch_bytes: int = 256 * 1024
+    max_events_per_run: int = 100_000
+
+
+class EventLog(Protocol):
+    async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
+        """Store `events` at positions `position`, `position + 1`, ... as one atomic write.
+
+        Raises `AppendConflictError` if `position` is already written, `RunTerminalError` if the
+        log already holds a terminal event, `ValueError` if `position` skips past the end.
+        """
+
+    async def read(self, run_id: str, start: int = 0) -> list[Event]:
+        """Events at positions >= `start`, in order, each with `seq` set."""
+
+
+class RunStore(Protocol):
+    async def create(self, record: RunRecord) -> None:
+        """Store a new run record; `ValueError` if the run id already exists."""
+
+    async def get(self, run_id: str) -> RunRecord | None: ...
+
+    async def update_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        updated_at: float,
+        error_code: str | None = None,
+    ) -> bool:
+        """Move a run to `status`. A terminal status is final: returns False and changes
+        nothing when the run already has a terminal status (or the same status)."""
+
+    async def list(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Run records newest first, filtered by status and/or workflow name."""
+
+
+class HookRegistry(Protocol):
+    async def claim(self, owner: HookOwner) -> None:
+        """Give `owner.token` to `owner`. Idempotent for the same owner; `HookConflictError`
+        when another hook holds the token."""
+
+    async def lookup(self, token: str) -> HookOwner | None: ...
+
+    async def release(self, owner: HookOwner) -> None:
+        """Free the token if `owner` holds it; a no-op otherwise (never frees someone else's)."""
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes:
+        """The blob's bytes; `KeyError` if there is none."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob whose key starts with `prefix`; returns how many."""
+
+
+class StreamStore(Protocol):
+    async def append(self, run_id: str, name: str, data: bytes) -> int:
+        """Add a chunk at the end of the stream; returns its index. `ValueError` if closed."""
+
+    async def read(self, run_id: str, name: str, start: int = 0) -> StreamChunks: ...
+
+    async def close(self, run_id: str, name: str) -> None:
+        """Mark the stream closed (idempotent; creates an empty closed stream if needed)."""
+
+    async def names(self, run_id: str) -> list[str]:
+        """The names of the run's streams."""
+
+
+class Queue(Protocol):
+    max_delay: float
+    """Longest delay one message can carry (SQS: 900 s); longer waits are chained."""
+
+    max_receives: int
+    """After this many receives a message is moved to the dead-letter queue."""
+
+    async def send(
+        self, body: dict[str, Any], *, delay: float = 0.0, idempotency_key: str | None = None
+    ) -> None: ...
+
+    async def receive(
+        self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float = 30.0
+    ) -> list[Delivery]: ...
+
+    async def delete(self, delivery: Delivery) -> None: ...
+
+    async def change_visibility(self, delivery: Delivery, timeout: float) -> None: ...
+
+
+class KeyProvider(Protocol):
+    async def generate_data_key(self, run_id: str) -> tuple[bytes, bytes]:
+        """A fresh 256-bit data key for the run: (plaintext, encrypted copy to store)."""
+
+    async def decrypt_data_key(self, run_id: str, encrypted: bytes) -> bytes:
+        """The plaintext of a key `generate_data_key` made for this run."""
+
+
+@runtime_checkable
+class World(Protocol):
+    name: str
+    clock: Clock
+    limits: Limits
+    log: EventLog
+    runs: RunStore
+    hooks: HookRegistry
+    blobs: BlobStore
+    streams: StreamStore
+    queue: Queue
+    keys: KeyProvider
+
+    async def close(self) -> None: ...
+
