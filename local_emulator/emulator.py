@@ -39,6 +39,7 @@ class Emulator:
         deliver_twice: bool = False,
         max_receives: int = 5,
         visibility_timeout: float = 300.0,
+        cache_size: int = 256,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -51,6 +52,7 @@ class Emulator:
         self.deliver_twice = deliver_twice
         self.max_receives = max_receives
         self.visibility_timeout = visibility_timeout
+        self.cache_size = cache_size
         self.clock = VirtualClock() if virtual_time else RealClock()
         self.errors: list[str] = []
         self.world: World
@@ -66,8 +68,10 @@ class Emulator:
         for module in self.modules:
             importlib.import_module(module)
         self.world = self._build_world()
-        self.host = FunctionHost(self.world)
-        self._twin = FunctionHost(self.world) if self.deliver_twice else None
+        self.host = FunctionHost(self.world, cache_size=self.cache_size)
+        self._twin = (
+            FunctionHost(self.world, cache_size=self.cache_size) if self.deliver_twice else None
+        )
         self._previous_world = set_world(self.world)
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         return self
@@ -151,7 +155,9 @@ class Emulator:
     async def _failed(self, delivery: Delivery, error: Exception) -> None:
         line = f"{type(error).__name__}: {error}"
         self.errors.append(line)
-        log.warning("message %s failed (receive %d): %s", delivery.body, delivery.receive_count, line)
+        log.warning(
+            "message %s failed (receive %d): %s", delivery.body, delivery.receive_count, line
+        )
         backoff = min(_RETRY_BACKOFF_CAP, 0.05 * 2**delivery.receive_count)
         if delivery.receive_count >= self.max_receives:
             await self._give_up(delivery.body, line)

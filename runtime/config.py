@@ -48,5 +48,7 @@ def world_from_env() -> World:
     try:
         factory = getattr(importlib.import_module(module_name), attribute or "world_from_env")
     except (ImportError, AttributeError) as error:
-        raise ConfigurationError(f"STEPLANE_WORLD={spec!r}: cannot load {target!r} ({error})") from None
+        raise ConfigurationError(
+            f"STEPLANE_WORLD={spec!r}: cannot load {target!r} ({error})"
+        ) from None
     return factory()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from .durations import parse_duration
+
 
 class ErrorCode(StrEnum):
     """Why a run failed; recorded in `run_failed` events and on the run record."""
@@ -37,6 +39,8 @@ class RetryableError(Exception):
     """Raise from a step to retry it no earlier than `retry_after` (any `sleep` duration form)."""
 
     def __init__(self, message: str = "", retry_after: Any = None) -> None:
+        if retry_after is not None:
+            parse_duration(retry_after)  # a bad duration fails here, where it was written
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -133,4 +137,3 @@ class RunTerminalError(SteplaneError):
 
 class CorruptedDataError(SteplaneError):
     """A stored ciphertext or record failed its integrity check."""
-

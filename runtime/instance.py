@@ -93,6 +93,7 @@ class WaitCommand(Command):
 class HookCommand(Command):
     hook: Hook | None = None
     metadata_data: bytes = b""
+    disposal_recorded: bool = False
 
 
 @dataclass(eq=False)
@@ -142,7 +143,9 @@ class WorkflowInstance:
         if self._main.cancelled():
             return Outcome(ok=False, error=asyncio.CancelledError("the workflow was cancelled"))
         error = self._main.exception()
-        return Outcome(ok=False, error=error) if error else Outcome(ok=True, value=self._main.result())
+        return (
+            Outcome(ok=False, error=error) if error else Outcome(ok=True, value=self._main.result())
+        )
 
     def new_commands(self) -> list[Command]:
         return list(self.new)
@@ -162,10 +165,11 @@ class WorkflowInstance:
         ]
 
     def live_hooks(self) -> list[Hook]:
+        """Hooks recorded as created and not yet recorded as disposed (they hold tokens)."""
         return [
             c.hook
             for c in self.commands.values()
-            if isinstance(c, HookCommand) and c.recorded and c.hook and not c.hook.disposed
+            if isinstance(c, HookCommand) and c.recorded and c.hook and not c.disposal_recorded
         ]
 
     @staticmethod
@@ -256,6 +260,7 @@ class WorkflowInstance:
 
     def _hook_disposed(self, event: Event, _: Any) -> None:
         command: HookCommand = self._match(event, HookCommand)
+        command.disposal_recorded = True
         for pending in list(self.new):
             if isinstance(pending, HookDisposal) and pending.hook is command.hook:
                 self.new.remove(pending)
@@ -273,7 +278,9 @@ class WorkflowInstance:
         self._counter += 1
         return f"{kind}_{self._counter}"
 
-    def call_step(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DurableCall:
+    def call_step(
+        self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> DurableCall:
         data = serde.dumps({"args": list(args), "kwargs": kwargs}, what="args")
         serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
         future = self.loop.create_future()
@@ -288,7 +295,9 @@ class WorkflowInstance:
         if token is None:
             token = self._derive_token(hook_id)
         elif not isinstance(token, str) or not token or len(token) > 512:
-            raise ValueError(f"a hook token must be a non-empty string of at most 512 characters, got {token!r}")
+            raise ValueError(
+                f"a hook token must be a non-empty string of at most 512 characters, got {token!r}"
+            )
         hook = Hook(self, hook_id, token, metadata)
         self._issue(HookCommand(hook_id, hook=hook, metadata_data=metadata_data))
         return hook

@@ -52,9 +52,7 @@ async def hook_owners(codec: RunCodec, log: list[Event], *, live_only: bool) -> 
     return owners
 
 
-async def finish_run(
-    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
-) -> None:
+async def finish_run(world: World, run_id: str, terminal: Event, owners: list[HookOwner]) -> None:
     """Bookkeeping after a terminal event: record status, free hook tokens, close streams.
     Idempotent, so a redelivered message can repair a crash half-way through."""
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
@@ -68,7 +66,11 @@ async def finish_run(
 
 
 async def end_run(
-    world: World, codec: RunCodec, terminal_type: EventType, *, code: str | None = None,
+    world: World,
+    codec: RunCodec,
+    terminal_type: EventType,
+    *,
+    code: str | None = None,
     message: str | None = None,
 ) -> bool:
     """Fail or cancel a run from outside its workflow code. False if it had already ended."""
@@ -101,8 +103,10 @@ async def record_hook_payload(
 
     async def build(log: list[Event]) -> list[Event] | None:
         hook_events = [e for e in log if e.correlation_id == owner.hook_id]
-        if log[-1:] and log[-1].is_terminal or any(
-            e.type == EventType.HOOK_DISPOSED for e in hook_events
+        if (
+            (log[-1:]
+            and log[-1].is_terminal)
+            or any(e.type == EventType.HOOK_DISPOSED for e in hook_events)
         ):
             raise HookNotFoundError(f"no live hook has token {owner.token!r}")
         if not any(e.type == EventType.HOOK_CREATED for e in hook_events):

@@ -26,8 +26,13 @@ class WorkflowMessage:
     wake: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {"v": VERSION, "kind": "workflow", "run_id": self.run_id,
-                "workflow": self.workflow, "wake": self.wake}
+        return {
+            "v": VERSION,
+            "kind": "workflow",
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "wake": self.wake,
+        }
 
     @property
     def idempotency_key(self) -> str:
@@ -44,8 +49,15 @@ class StepMessage:
     attempt: int = 1
 
     def body(self) -> dict[str, Any]:
-        return {"v": VERSION, "kind": "step", "run_id": self.run_id, "step_id": self.step_id,
-                "step": self.step, "hint": self.hint, "attempt": self.attempt}
+        return {
+            "v": VERSION,
+            "kind": "step",
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "step": self.step,
+            "hint": self.hint,
+            "attempt": self.attempt,
+        }
 
     @property
     def idempotency_key(self) -> str:
@@ -74,7 +86,9 @@ def parse_message(raw: Any) -> Message:
         except ValueError as exc:
             raise InvalidMessageError(f"malformed message: not JSON ({exc})") from None
     if not isinstance(raw, dict):
-        raise InvalidMessageError(f"malformed message: expected an object, got {type(raw).__name__}")
+        raise InvalidMessageError(
+            f"malformed message: expected an object, got {type(raw).__name__}"
+        )
     if raw.get("v") != VERSION:
         raise InvalidMessageError(f"malformed message: unsupported version {raw.get('v')!r}")
     run_id = _text(raw, "run_id")
@@ -86,6 +100,8 @@ def parse_message(raw: Any) -> Message:
     if kind == "step":
         hint, attempt = raw.get("hint", 0), raw.get("attempt", 1)
         if not isinstance(hint, int) or hint < 0 or not isinstance(attempt, int) or attempt < 1:
-            raise InvalidMessageError("malformed message: 'hint' and 'attempt' must be whole numbers")
+            raise InvalidMessageError(
+                "malformed message: 'hint' and 'attempt' must be whole numbers"
+            )
         return StepMessage(run_id, _text(raw, "step_id"), _text(raw, "step"), hint, attempt)
     raise InvalidMessageError(f"malformed message: unknown kind {kind!r}")

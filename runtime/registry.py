@@ -81,7 +81,9 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
 @overload
 def step(fn: F) -> F: ...
 @overload
-def step(*, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None) -> Callable[[F], F]: ...
+def step(
+    *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None
+) -> Callable[[F], F]: ...
 
 
 def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None) -> Any:
@@ -133,4 +135,6 @@ def get_step(name: str) -> StepDef:
     try:
         return _steps[name]
     except KeyError:
-        raise WorkflowNotFoundError(f"unknown step {name!r}: import the module that defines it") from None
+        raise WorkflowNotFoundError(
+            f"unknown step {name!r}: import the module that defines it"
+        ) from None

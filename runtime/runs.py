@@ -34,14 +34,18 @@ async def start(workflow: Any, *args: Any, **kwargs: Any) -> Run:
         raise RuntimeError("start() cannot be called from workflow code; call it from a @step")
     world = get_world()
     data = serde.dumps({"args": list(args), "kwargs": kwargs}, what="args")
-    serde.check_size(data, world.limits.max_payload_bytes, f"arguments of workflow {definition.name!r}")
+    serde.check_size(
+        data, world.limits.max_payload_bytes, f"arguments of workflow {definition.name!r}"
+    )
     step = current_step()
     parent_run_id = step.metadata.run_id if step is not None else None
     now = world.clock.time()
     run_id = new_id("run", now)
     codec, encrypted_key = await codecs_for(world).create(run_id)
     await world.runs.create(
-        RunRecord(run_id, definition.name, RunStatus.PENDING, now, now, parent_run_id, encrypted_key)
+        RunRecord(
+            run_id, definition.name, RunStatus.PENDING, now, now, parent_run_id, encrypted_key
+        )
     )
     attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
     created = await codec.event(EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now)
@@ -117,7 +121,9 @@ class Run:
         codec = await codecs_for(self.world).get(self.run_id)
         await end_run(self.world, codec, EventType.RUN_CANCELLED)
 
-    async def stream(self, namespace: str | None = None, start_index: int = 0) -> AsyncIterator[Any]:
+    async def stream(
+        self, namespace: str | None = None, start_index: int = 0
+    ) -> AsyncIterator[Any]:
         """Chunks of one of the run's streams from `start_index`, live until it is closed or
         the run ends."""
         codec = await codecs_for(self.world).get(self.run_id)

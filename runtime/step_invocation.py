@@ -67,14 +67,20 @@ async def run_step_message(host: FunctionHost, message: StepMessage) -> None:
         return
     now = world.clock.time()
     if state.retry_at is not None and now < state.retry_at:
-        early = StepMessage(message.run_id, message.step_id, step.name, message.hint, state.attempts + 1)
+        early = StepMessage(
+            message.run_id, message.step_id, step.name, message.hint, state.attempts + 1
+        )
         await host.send(early, min(state.retry_at - now, world.queue.max_delay))
         return
     await _attempt(host, message, step, state, workflow)
 
 
 async def _attempt(
-    host: FunctionHost, message: StepMessage, step: StepDef, state: StepState, workflow: WorkflowMetadata
+    host: FunctionHost,
+    message: StepMessage,
+    step: StepDef,
+    state: StepState,
+    workflow: WorkflowMetadata,
 ) -> None:
     world = host.world
     codec = await host.codecs.get(message.run_id)
@@ -104,5 +110,6 @@ async def _attempt(
     else:
         assert outcome.retry_at is not None
         retry = StepMessage(message.run_id, message.step_id, step.name, message.hint, attempt + 1)
-        await host.send(retry, max(0.0, min(outcome.retry_at - world.clock.time(), world.queue.max_delay)))
-
+        await host.send(
+            retry, max(0.0, min(outcome.retry_at - world.clock.time(), world.queue.max_delay))
+        )

@@ -62,7 +62,10 @@ class StepOutcome:
         if self.retry_at is not None:
             attrs["retry_at"] = self.retry_at
         finished = await codec.event(
-            self.kind, correlation_id=step_id, attrs=attrs, data=self.data,
+            self.kind,
+            correlation_id=step_id,
+            attrs=attrs,
+            data=self.data,
             created_at=self.finished_at,
         )
         return [started, finished]
@@ -107,13 +110,14 @@ def _failure(
     info = serde.encode_exception(error)
     data = serde.dumps(info, what="error")
     error_type = info["type"]
-    retryable = not isinstance(error, FatalError | SerializationError) and attempt <= step.max_retries
+    retryable = (
+        not isinstance(error, FatalError | SerializationError) and attempt <= step.max_retries
+    )
     if not retryable:
         return StepOutcome(EventType.STEP_FAILED, attempt, started_at, now, data, error_type)
     delay = backoff_delay(attempt)
     if isinstance(error, RetryableError) and error.retry_after is not None:
-        try:
-            delay = parse_duration(error.retry_after)
-        except ValueError:
-            pass  # a bad retry_after falls back to the default backoff
-    return StepOutcome(EventType.STEP_RETRYING, attempt, started_at, now, data, error_type, now + delay)
+        delay = parse_duration(error.retry_after)  # validated when the error was made
+    return StepOutcome(
+        EventType.STEP_RETRYING, attempt, started_at, now, data, error_type, now + delay
+    )

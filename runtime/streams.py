@@ -24,7 +24,9 @@ def stream_name(namespace: str | None) -> str:
     if namespace is None:
         return DEFAULT_STREAM
     if not isinstance(namespace, str) or not namespace or len(namespace) > 200:
-        raise ValueError(f"a stream namespace must be a non-empty string of <= 200 characters, got {namespace!r}")
+        raise ValueError(
+            f"a stream namespace must be a non-empty string of <= 200 characters, got {namespace!r}"
+        )
     return namespace
 
 

@@ -36,4 +36,3 @@ def sleep(duration: Duration) -> Any:
 def _wake(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)
-

@@ -141,7 +141,9 @@ class WorkflowInvocation:
             if isinstance(command, WaitCommand) and command.resume_at <= now:
                 due.append(command)
         for wait in due:
-            batch.append(await self.codec.event(EventType.WAIT_COMPLETED, correlation_id=wait.command_id))
+            batch.append(
+                await self.codec.event(EventType.WAIT_COMPLETED, correlation_id=wait.command_id)
+            )
         return batch, outbox
 
     async def _run_started(self) -> list[Event]:
@@ -159,8 +161,11 @@ class WorkflowInvocation:
         if isinstance(command, StepCommand):
             assert command.step is not None
             return await self.codec.event(
-                EventType.STEP_CREATED, correlation_id=cid, attrs={"step_name": command.step.name},
-                data=command.args_data, inline_budget=budget,
+                EventType.STEP_CREATED,
+                correlation_id=cid,
+                attrs={"step_name": command.step.name},
+                data=command.args_data,
+                inline_budget=budget,
             )
         if isinstance(command, WaitCommand):
             if command.resume_at > now:
@@ -196,7 +201,9 @@ class WorkflowInvocation:
         events = self.inline_results.get(cid)
         if events is None:
             created = await self.codec.event(
-                EventType.STEP_CREATED, correlation_id=cid, attrs={"step_name": step.name},
+                EventType.STEP_CREATED,
+                correlation_id=cid,
+                attrs={"step_name": step.name},
                 data=command.args_data,
             )
             outcome = await run_attempt(
@@ -227,7 +234,9 @@ class WorkflowInvocation:
         limit = self.world.limits.max_events_per_run
         if self.instance.cursor + len(batch) > limit and not batch[-1].is_terminal:
             message = f"the run reached the limit of {limit} events"
-            batch = await self._terminal_batch(Outcome(ok=False), ErrorCode.MAX_EVENTS_EXCEEDED, message)
+            batch = await self._terminal_batch(
+                Outcome(ok=False), ErrorCode.MAX_EVENTS_EXCEEDED, message
+            )
             outbox = []
         try:
             await self.world.log.append(self.run_id, self.instance.cursor, batch)
@@ -235,7 +244,9 @@ class WorkflowInvocation:
             await self._catch_up()
             return False
         for event in batch:
-            await self._feed(event.at(self.instance.cursor), await self._local_value(event), known=True)
+            await self._feed(
+                event.at(self.instance.cursor), await self._local_value(event), known=True
+            )
         if any(e.type == EventType.RUN_STARTED for e in batch):
             await self.world.runs.update_status(
                 self.run_id, RunStatus.RUNNING, updated_at=batch[0].created_at
@@ -264,7 +275,9 @@ class WorkflowInvocation:
     ) -> list[Event]:
         batch = await self._run_started()
         for hook in self.instance.live_hooks():
-            batch.append(await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id))
+            batch.append(
+                await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id)
+            )
         if outcome.ok:
             try:
                 data = serde.dumps(outcome.value, what="result")
@@ -276,7 +289,9 @@ class WorkflowInvocation:
         elif outcome.error is not None:
             message = f"{type(outcome.error).__name__}: {outcome.error}"
         data = serde.dumps({"message": message})
-        batch.append(await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data))
+        batch.append(
+            await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data)
+        )
         return batch
 
     async def _after_terminal(self) -> None:
@@ -319,5 +334,6 @@ class WorkflowInvocation:
 
     async def _send_wake(self, wait: WaitCommand) -> None:
         delay = max(0.0, min(wait.resume_at - self.world.clock.time(), self.world.queue.max_delay))
-        await self.host.send(WorkflowMessage(self.run_id, self.message.workflow, wait.command_id), delay)
-
+        await self.host.send(
+            WorkflowMessage(self.run_id, self.message.workflow, wait.command_id), delay
+        )

@@ -222,4 +222,3 @@ class World(Protocol):
     keys: KeyProvider
 
     async def close(self) -> None: ...
-

@@ -1,0 +1,319 @@
+"""Workflows and steps the engine scenarios run (the Vercel world-testing set, in Python).
+
+They live in an importable module because queue messages name code by `module:qualname`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from runtime import (
+    FatalError,
+    RetryableError,
+    create_hook,
+    get_step_metadata,
+    get_workflow_metadata,
+    get_writable,
+    now,
+    random,
+    sleep,
+    start,
+    step,
+    uuid4,
+    workflow,
+)
+
+# Side effects tests can inspect (steps run in-process on the emulator).
+calls: defaultdict[str, list[Any]] = defaultdict(list)
+
+
+# --- addition and fan-out --------------------------------------------------------------------
+
+
+@step
+async def add(a: int, b: int) -> int:
+    return a + b
+
+
+@workflow
+async def addition(a: int, b: int) -> int:
+    return await add(a, b)
+
+
+@workflow
+async def three_steps(x: int) -> int:
+    x = await add(x, 1)
+    x = await add(x, 10)
+    return await add(x, 100)
+
+
+@step
+async def echo_step_id(i: int) -> tuple[int, str]:
+    return i, get_step_metadata().step_id
+
+
+@workflow
+async def gather_then_sequence() -> list[str]:
+    first = await asyncio.gather(*(echo_step_id(i) for i in range(5)))
+    rest = [await echo_step_id(100 + i) for i in range(15)]
+    assert [i for i, _ in first] == list(range(5))
+    return [step_id for _, step_id in [*first, *rest]]
+
+
+@workflow
+async def sequential(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total = await add(total, i)
+    return total
+
+
+@workflow
+async def sleep_then_step() -> int:
+    await sleep("1s")
+    return await add(20, 22)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@step
+async def identity(value: Any) -> Any:
+    return value
+
+
+@workflow
+async def round_trip(value: Any) -> Any:
+    return await identity(value)
+
+
+# --- hooks -----------------------------------------------------------------------------------
+
+
+@workflow
+async def three_payloads(token: str) -> dict[str, Any]:
+    hook = create_hook(token=token, metadata={"purpose": "test", "n": 3})
+    received = [await hook for _ in range(3)]
+    hook.dispose()
+    return {"payloads": received, "metadata": hook.metadata}
+
+
+@workflow
+async def iterate_hook(token: str) -> list[Any]:
+    received = []
+    async with create_hook(token=token) as hook:
+        async for payload in hook:
+            if payload == "stop":
+                break
+            received.append(payload)
+    return received
+
+
+@workflow
+async def hold_hook(token: str) -> Any:
+    return await create_hook(token=token)
+
+
+@workflow
+async def random_token_hook() -> Any:
+    hook = create_hook()
+    await identity(hook.token)  # records the token where a test can read it
+    return await hook
+
+
+# --- retries and failures --------------------------------------------------------------------
+
+
+@step(max_retries=2)
+async def retry_after_two_seconds() -> list[float]:
+    meta = get_step_metadata()
+    calls[f"retry:{meta.run_id}"].append(meta.started_at.timestamp())
+    if meta.attempt == 1:
+        raise RetryableError("not yet", retry_after="2s")
+    return calls[f"retry:{meta.run_id}"]
+
+
+@step
+async def fatal() -> None:
+    calls["fatal"].append(get_step_metadata().attempt)
+    raise FatalError("card declined")
+
+
+@workflow
+async def retry_then_fatal() -> dict[str, Any]:
+    starts = await retry_after_two_seconds()
+    try:
+        await fatal()
+    except FatalError as error:
+        return {"starts": starts, "caught": str(error)}
+    return {"starts": starts, "caught": None}
+
+
+class PaymentDeclined(Exception):
+    pass
+
+
+@step(max_retries=2)
+async def charge(order: str) -> None:
+    calls[f"charge:{order}"].append(get_step_metadata().attempt)
+    raise PaymentDeclined(f"declined {order}")
+
+
+@step
+async def release_stock(order: str) -> str:
+    calls[f"release:{order}"].append(True)
+    return f"released {order}"
+
+
+@workflow
+async def checkout_with_compensation(order: str) -> dict[str, Any]:
+    try:
+        await charge(order)
+    except PaymentDeclined as error:
+        return {"compensated": await release_stock(order), "error": str(error)}
+    return {"compensated": None}
+
+
+@step(max_retries=0)
+async def always_unknown_failure() -> None:
+    raise ConnectionResetError("peer went away")
+
+
+@workflow
+async def step_failure_uncaught() -> None:
+    await always_unknown_failure()
+
+
+@workflow
+async def raises_in_workflow(message: str) -> None:
+    await add(1, 1)
+    raise ValueError(message)
+
+
+# --- sleeps, cancel, determinism, divergence -------------------------------------------------
+
+
+@workflow
+async def long_sleep() -> str:
+    await add(1, 2)
+    await sleep("1h")
+    await add(3, 4)
+    return "woke"
+
+
+@workflow
+async def deterministic_values() -> dict[str, Any]:
+    values = [now(), random(), uuid4(), get_workflow_metadata().run_id]
+    recorded = await identity(values)  # recorded in the first invocation
+    await sleep("2s")  # the next invocation replays `values`
+    return {"same": values == recorded, "values": values}
+
+
+VERSION = {"branch": "a"}
+
+
+@step
+async def branch_a() -> str:
+    return "a"
+
+
+@step
+async def branch_b() -> str:
+    return "b"
+
+
+@workflow
+async def evolving(token: str) -> str:
+    first = await (branch_a() if VERSION["branch"] == "a" else branch_b())
+    await create_hook(token=token)
+    return first
+
+
+# --- parallelism, plain def steps ------------------------------------------------------------
+
+
+@step
+async def slow(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@workflow
+async def four_slow_in_parallel() -> list[float]:
+    return list(await asyncio.gather(*(slow(0.5) for _ in range(4))))
+
+
+@step
+def blocking_step(seconds: float) -> str:
+    time.sleep(seconds)
+    return threading.current_thread().name
+
+
+@workflow
+async def plain_def_step(seconds: float) -> str:
+    return await blocking_step(seconds)
+
+
+# --- asyncio inside workflows ----------------------------------------------------------------
+
+
+@workflow
+async def asyncio_timers() -> dict[str, Any]:
+    started = now()
+    await asyncio.sleep(30)
+    slept = (now() - started).total_seconds()
+    timed_out = False
+    try:
+        await asyncio.wait_for(
+            create_hook(token=f"never:{get_workflow_metadata().run_id}"), timeout=60
+        )
+    except TimeoutError:
+        timed_out = True
+    async with asyncio.timeout(600):
+        quick = await add(1, 1)
+    task = asyncio.create_task(add(2, 2))
+    done = [await f for f in asyncio.as_completed([add(3, 3), task])]
+    finished, _ = await asyncio.wait([asyncio.ensure_future(add(5, 5))])
+    return {
+        "slept": slept,
+        "timed_out": timed_out,
+        "quick": quick,
+        "as_completed": sorted(done),
+        "wait": [f.result() for f in finished],
+    }
+
+
+# --- streams and child runs ------------------------------------------------------------------
+
+
+@step
+async def write_progress(count: int) -> int:
+    writer = get_writable()
+    for i in range(count):
+        await writer.write({"progress": i})
+    await writer.write(b"\x00raw")
+    await writer.write("done")
+    await writer.close()
+    return count
+
+
+@workflow
+async def streaming(count: int) -> int:
+    return await write_progress(count)
+
+
+@step
+async def start_child(n: int) -> str:
+    run = await start(countdown, n)
+    return run.run_id
+
+
+@workflow
+async def countdown(n: int) -> dict[str, Any]:
+    """Continues itself: each run starts its successor with a smaller n (no growing log)."""
+    child = await start_child(n - 1) if n > 0 else None
+    return {"n": n, "child": child}
