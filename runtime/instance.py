@@ -200,7 +200,10 @@ class WorkflowInstance:
         context = contextvars.copy_context()
         context.run(_instance_var.set, self)
         context.run(_step_var.set, None)
-        coro = self.workflow.fn(*value["args"], **value["kwargs"])
+        try:
+            coro = self.workflow.fn(*value["args"], **value["kwargs"])
+        except Exception as error:  # e.g. arguments that no longer fit a changed signature
+            coro = _raise(error)
         self._main = self.loop.create_task(coro, name=self.run_id, context=context)
 
     def _match(self, event: Event, kind: type[Command]) -> Any:
@@ -281,7 +284,8 @@ class WorkflowInstance:
     def call_step(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> DurableCall:
-        data = serde.dumps({"args": list(args), "kwargs": kwargs}, what="args")
+        step.check_arguments(args, kwargs)
+        data = serde.dumps_call(args, kwargs)
         serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
         future = self.loop.create_future()
         command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
@@ -346,6 +350,10 @@ class WorkflowInstance:
         for task in asyncio.all_tasks(self.loop):
             task._log_destroy_pending = False  # type: ignore[attr-defined]
         self.loop.close()
+
+
+async def _raise(error: Exception) -> None:
+    raise error
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {

@@ -103,11 +103,8 @@ async def record_hook_payload(
 
     async def build(log: list[Event]) -> list[Event] | None:
         hook_events = [e for e in log if e.correlation_id == owner.hook_id]
-        if (
-            (log[-1:]
-            and log[-1].is_terminal)
-            or any(e.type == EventType.HOOK_DISPOSED for e in hook_events)
-        ):
+        ended = bool(log) and log[-1].is_terminal
+        if ended or any(e.type == EventType.HOOK_DISPOSED for e in hook_events):
             raise HookNotFoundError(f"no live hook has token {owner.token!r}")
         if not any(e.type == EventType.HOOK_CREATED for e in hook_events):
             return None

@@ -22,10 +22,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_MAX_RETRIES = 3
 
 
+def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    """Raise a clear TypeError at the call site when the arguments cannot bind, instead of
+    recording a call that can only fail later."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as error:
+        raise TypeError(f"{kind} {name!r}: {error}") from None
+
+
 @dataclass(frozen=True)
 class WorkflowDef:
     name: str
     fn: Callable[..., Any]
+
+    def check_arguments(self, args: Any, kwargs: Any) -> None:
+        check_arguments("workflow", self.name, self.fn, args, kwargs)
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,9 @@ class StepDef:
     fn: Callable[..., Any]
     max_retries: int
     is_async: bool
+
+    def check_arguments(self, args: Any, kwargs: Any) -> None:
+        check_arguments("step", self.name, self.fn, args, kwargs)
 
 
 _workflows: dict[str, WorkflowDef] = {}

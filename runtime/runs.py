@@ -32,8 +32,9 @@ async def start(workflow: Any, *args: Any, **kwargs: Any) -> Run:
     definition = workflow_def_of(workflow)
     if current_instance() is not None:
         raise RuntimeError("start() cannot be called from workflow code; call it from a @step")
+    definition.check_arguments(args, kwargs)
     world = get_world()
-    data = serde.dumps({"args": list(args), "kwargs": kwargs}, what="args")
+    data = serde.dumps_call(args, kwargs)
     serde.check_size(
         data, world.limits.max_payload_bytes, f"arguments of workflow {definition.name!r}"
     )

@@ -58,7 +58,17 @@ SUPPORTED = (
 
 def dumps(value: Any, what: str = "value") -> bytes:
     """Encode `value` as tagged JSON; `what` names the root in error paths (args, result, ...)."""
-    obj = to_jsonable(value, what)
+    return _write(to_jsonable(value, what), what)
+
+
+def dumps_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bytes:
+    """The arguments of a call as `{"args": [...], "kwargs": {...}}`; error paths start at
+    `args[i]` or `kwargs['name']` so users see which argument is at fault."""
+    obj = {"args": to_jsonable(list(args), "args"), "kwargs": to_jsonable(kwargs, "kwargs")}
+    return _write(obj, "arguments")
+
+
+def _write(obj: Any, what: str) -> bytes:
     try:
         try:
             return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -13,7 +13,9 @@ from typing import Any
 
 from runtime import (
     FatalError,
+    HookConflictError,
     RetryableError,
+    SerializationError,
     create_hook,
     get_step_metadata,
     get_workflow_metadata,
@@ -317,3 +319,33 @@ async def countdown(n: int) -> dict[str, Any]:
     """Continues itself: each run starts its successor with a smaller n (no growing log)."""
     child = await start_child(n - 1) if n > 0 else None
     return {"n": n, "child": child}
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+@step
+async def returns_lock() -> Any:
+    return threading.Lock()
+
+
+@workflow
+async def bad_values() -> dict[str, str]:
+    out = {}
+    try:
+        identity(threading.Lock())
+    except SerializationError as error:
+        out["argument"] = str(error)
+    try:
+        await returns_lock()
+    except SerializationError as error:
+        out["result"] = str(error)
+    return out
+
+
+@workflow
+async def try_hook(token: str) -> str:
+    try:
+        return await create_hook(token=token)
+    except HookConflictError as error:
+        return f"conflict: {error}"

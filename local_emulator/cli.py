@@ -1,0 +1,119 @@
+"""The `steplane` command line.
+
+Errors print one line (no traceback) unless `--debug`; results go to stdout as JSON and
+progress goes to stderr, so `steplane run ... | jq` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from runtime import serde, start
+from runtime.errors import WorkflowFailedError
+from runtime.registry import workflow_def_of
+
+from .emulator import Emulator
+
+stderr = Console(stderr=True)
+
+
+def parse_argument(text: str) -> Any:
+    """ARG is JSON when it parses as JSON, else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def load_workflow(target: str) -> Any:
+    """`module:function` -> the workflow function (the current directory is importable)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise click.UsageError(f"expected MODULE:WORKFLOW, got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise click.ClickException(f"cannot import {module_name!r}: {error}") from None
+    function = getattr(module, attribute, None)
+    if function is None:
+        raise click.ClickException(f"module {module_name!r} has no {attribute!r}")
+    workflow_def_of(function)
+    return function
+
+
+def to_json(value: Any) -> str:
+    """JSON for people and tools: plain JSON types as themselves, extended types tagged."""
+    return json.dumps(serde.to_jsonable(value, "result"), indent=2, ensure_ascii=False)
+
+
+class DebuggableGroup(click.Group):
+    """Turns any error into one clear line, unless --debug asks for the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(f"{type(error).__name__}: {error}") from None
+
+
+@click.group(cls=DebuggableGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def cli(debug: bool) -> None:
+    """steplane: durable workflows for Python."""
+    # Invocation errors are summarised on one line at the end; --debug shows them as they happen.
+    logging.getLogger("steplane").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+@cli.command()
+@click.argument("target", metavar="MODULE:WORKFLOW")
+@click.argument("args", nargs=-1)
+@click.option("--world", type=click.Choice(["memory", "aws"]), default="memory", show_default=True)
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
+@click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
+def run(target: str, args: tuple[str, ...], world: str, timeout: float, virtual_time: bool) -> None:
+    """Run a workflow on the embedded emulator and print its result as JSON."""
+    function = load_workflow(target)
+    values = [parse_argument(a) for a in args]
+    result = asyncio.run(_run(function, values, world, timeout, virtual_time))
+    click.echo(to_json(result))
+
+
+async def _run(function: Any, values: list[Any], world: str, timeout: float, virtual: bool) -> Any:
+    async with Emulator(world=world, virtual_time=virtual) as emu:
+        run_handle = await start(function, *values)
+        with stderr.status(f"{run_handle.run_id}: starting") as status:
+            waiter = asyncio.create_task(run_handle.result(timeout=timeout))
+            while not waiter.done():
+                events = await run_handle.events()
+                steps = sum(e["type"] == "step_completed" for e in events)
+                last = events[-1]["type"] if events else "pending"
+                status.update(f"{run_handle.run_id}: {steps} steps done, last event {last}")
+                await asyncio.wait([waiter], timeout=0.2)
+        try:
+            return waiter.result()
+        except WorkflowFailedError as failure:
+            raise click.ClickException(
+                f"run {run_handle.run_id} failed ({failure.code}): {failure.message}"
+            ) from None
+        finally:
+            if emu.errors:
+                stderr.print(f"[yellow]{len(emu.errors)} invocation error(s); last: {emu.errors[-1]}")
+
+
+def main() -> None:
+    cli(prog_name="steplane")
