@@ -112,7 +112,9 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
             ) from None
         finally:
             if emu.errors:
-                stderr.print(f"[yellow]{len(emu.errors)} invocation error(s); last: {emu.errors[-1]}")
+                stderr.print(
+                    f"[yellow]{len(emu.errors)} invocation error(s); last: {emu.errors[-1]}"
+                )
 
 
 def main() -> None:
