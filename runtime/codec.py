@@ -125,12 +125,10 @@ class CodecCache:
         return codec, encrypted
 
 
-_caches: dict[int, CodecCache] = {}
-
-
 def codecs_for(world: World) -> CodecCache:
-    """The process-wide codec cache of a World."""
-    cache = _caches.get(id(world))
-    if cache is None or cache.world is not world:
-        cache = _caches[id(world)] = CodecCache(world)
+    """The process-wide codec cache of a World (kept on the World, so it dies with it)."""
+    cache = getattr(world, "_steplane_codecs", None)
+    if cache is None:
+        cache = CodecCache(world)
+        world._steplane_codecs = cache  # type: ignore[attr-defined]
     return cache

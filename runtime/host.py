@@ -46,7 +46,6 @@ class FunctionHost:
         self._instances: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
         self._metadata: collections.OrderedDict[str, WorkflowMetadata] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
-        self.invocations: collections.Counter[str] = collections.Counter()
 
     async def handle(self, raw: Any, *, receive_count: int = 1) -> None:
         """Process one message. Raises InvalidMessageError / WorkflowNotFoundError for messages
@@ -59,8 +58,6 @@ class FunctionHost:
                 get_step(message.step)
         except WorkflowNotFoundError as error:
             raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
-        self.invocations[f"{message.kind}:{message.run_id}"] += 1
-        self.invocations[message.kind] += 1
         if isinstance(message, WorkflowMessage):
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count).run()

@@ -60,6 +60,7 @@ class WorkflowInvocation:
         self.codec: RunCodec
         self.instance: WorkflowInstance
         self.inline_results: dict[str, list[Event]] = {}
+        self.claimed: list[HookOwner] = []
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -93,11 +94,14 @@ class WorkflowInvocation:
                 await self._repair_terminal()
                 return False
             outcome = self.instance.outcome
-            batch, outbox = (
+            decided = (
                 (await self._terminal_batch(outcome), [])
                 if outcome is not None
                 else await self._next_batch()
             )
+            if decided is None:
+                continue  # the log moved on under us: decide again
+            batch, outbox = decided
             if not batch:
                 await self._rearm_early_wake()
                 return True
@@ -107,10 +111,12 @@ class WorkflowInvocation:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _catch_up(self) -> None:
-        """Feed every event recorded since the instance's cursor."""
-        for event in await self.world.log.read(self.run_id, self.instance.cursor):
+    async def _catch_up(self) -> bool:
+        """Feed every event recorded since the instance's cursor; True if there were any."""
+        events = await self.world.log.read(self.run_id, self.instance.cursor)
+        for event in events:
             await self._feed(event)
+        return bool(events)
 
     async def _feed(self, event: Event, value: Any = None, *, known: bool = False) -> None:
         if not known and self.instance.wants_value(event):
@@ -121,7 +127,7 @@ class WorkflowInvocation:
 
     # --- deciding what to record -------------------------------------------------------------
 
-    async def _next_batch(self) -> tuple[list[Event], Outbox]:
+    async def _next_batch(self) -> tuple[list[Event], Outbox] | None:
         now = self.world.clock.time()
         new = self.instance.new_commands()
         due = [w for w in self.instance.pending_waits() if w.resume_at <= now]
@@ -129,8 +135,8 @@ class WorkflowInvocation:
             return [], []
         batch = await self._run_started()
         if not due and len(new) == 1 and isinstance(new[0], StepCommand) and self._may_inline():
-            step_events, outbox = await self._inline_step(new[0])
-            return batch + step_events, outbox
+            inline = await self._inline_step(new[0])
+            return None if inline is None else (batch + inline[0], inline[1])
         outbox: Outbox = []
         budget = [self.world.limits.max_batch_bytes]
         for command in new:
@@ -179,6 +185,7 @@ class WorkflowInvocation:
             owner = HookOwner(command.hook.token, self.run_id, cid)
             try:
                 await self.world.hooks.claim(owner)
+                self.claimed.append(owner)
             except HookConflictError as conflict:
                 return await self.codec.event(
                     EventType.HOOK_CONFLICT, correlation_id=cid, attrs={"message": str(conflict)}
@@ -194,12 +201,15 @@ class WorkflowInvocation:
         assert command.step is not None
         return StepMessage(self.run_id, command.command_id, command.step.name, position)
 
-    async def _inline_step(self, command: StepCommand) -> tuple[list[Event], Outbox]:
-        """Run a lone new step right here; its three events go into one write."""
+    async def _inline_step(self, command: StepCommand) -> tuple[list[Event], Outbox] | None:
+        """Run a lone new step right here; its three events go into one write. Returns None
+        when the log has moved on (a cancel, a hook payload): the caller decides again."""
         assert command.step is not None
         cid, step = command.command_id, command.step
         events = self.inline_results.get(cid)
         if events is None:
+            if await self._catch_up():
+                return None  # never start a step on a stale view: the run may be cancelled
             created = await self.codec.event(
                 EventType.STEP_CREATED,
                 correlation_id=cid,
@@ -305,6 +315,8 @@ class WorkflowInvocation:
 
     async def _repair_terminal(self) -> None:
         """A message for an ended run: make sure the ending's bookkeeping happened."""
+        for owner in self.claimed:  # claimed for hooks the run ended before recording
+            await self.world.hooks.release(owner)
         record = await self.world.runs.get(self.run_id)
         if record is not None and not record.status.is_terminal:
             log = await self.world.log.read(self.run_id)
