@@ -123,15 +123,16 @@ class Emulator:
                 task = asyncio.create_task(self._invoke(delivery))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
-            if not deliveries and idle and self.virtual_time:
-                self._skip_ahead()
-                await asyncio.sleep(0.001)
+            if not deliveries and idle and self.virtual_time and not self._skip_ahead():
+                await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
 
-    def _skip_ahead(self) -> None:
+    def _skip_ahead(self) -> bool:
         """Nothing is running and nothing is visible: jump to the next delayed message."""
         next_visible = getattr(self.world.queue, "next_visible_at", lambda: None)()
-        if next_visible is not None and isinstance(self.clock, VirtualClock):
-            self.clock.advance_to(next_visible)
+        if next_visible is None or not isinstance(self.clock, VirtualClock):
+            return False
+        self.clock.advance_to(next_visible)
+        return True
 
     async def _invoke(self, delivery: Delivery) -> None:
         body = delivery.body
