@@ -99,7 +99,8 @@ class FunctionHost:
         return metadata
 
     def writer_opener(self, codec: RunCodec) -> Callable[[str | None], StreamWriter]:
-        return lambda name: StreamWriter(self.world, codec, name or "default")
+        loop = asyncio.get_running_loop()  # plain-def steps write from a thread through it
+        return lambda name: StreamWriter(self.world, codec, name or "default", loop)
 
     @asynccontextmanager
     async def _run_lock(self, run_id: str) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ import contextvars
 import hashlib
 import hmac
 import random as _random
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,40 +31,6 @@ from .replay_loop import DeterministicEventLoop
 
 class ReplayDivergence(SteplaneError):
     """The workflow code no longer matches its recorded log."""
-
-
-class DurableCall(Coroutine[Any, Any, Any]):
-    """What a step call or `sleep()` returns inside a workflow.
-
-    The durable work is registered when the function is *called* (so ids follow call order, as
-    in Vercel's model); this object only waits for its outcome. It is a real Coroutine, so
-    `await`, `asyncio.gather`, `asyncio.wait` and `asyncio.create_task` all accept it, and
-    unlike a coroutine object it never warns when it is dropped without being awaited.
-    """
-
-    def __init__(self, future: asyncio.Future[Any]) -> None:
-        self._future = future
-        self._iterator: Generator[Any, None, Any] | None = None
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self._future.__await__()
-
-    def _iter(self) -> Generator[Any, None, Any]:
-        if self._iterator is None:
-            self._iterator = self._future.__await__()
-        return self._iterator
-
-    def send(self, value: Any) -> Any:
-        return self._iter().send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None:
-            return self._iter().throw(typ)
-        return self._iter().throw(val.with_traceback(tb) if tb else val)
-
-    def close(self) -> None:
-        if self._iterator is not None:
-            self._iterator.close()
 
 
 @dataclass(eq=False)
@@ -279,18 +245,28 @@ class WorkflowInstance:
 
     def _next_id(self, kind: str) -> str:
         self._counter += 1
-        return f"{kind}_{self._counter}"
+        return self.command_id(kind, self._counter)
+
+    def command_id(self, kind: str, number: int) -> str:
+        """Ids follow call order. Step ids also carry a suffix derived from the run's secret,
+        so `step_id` is unique across runs and safe to hand to other systems as an
+        idempotency key (`step_3_k2j8d9x0qa4mz`); replays derive the same ids."""
+        if kind != "step":
+            return f"{kind}_{number}"
+        digest = self._derive(f"step-id|{number}".encode())
+        suffix = base64.b32encode(digest[:10]).decode().lower()[:13]
+        return f"step_{number}_{suffix}"
 
     def call_step(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> DurableCall:
+    ) -> asyncio.Future[Any]:
         step.check_arguments(args, kwargs)
         data = serde.dumps_call(args, kwargs)
         serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
         future = self.loop.create_future()
         command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
         self._issue(command)
-        return DurableCall(future)
+        return future
 
     def create_hook(self, token: str | None, metadata: Any) -> Hook:
         metadata_data = serde.dumps(metadata, what="metadata")

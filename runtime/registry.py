@@ -61,16 +61,17 @@ def _default_name(fn: Callable[..., Any]) -> str:
 
 def _register(table: dict[str, Any], definition: WorkflowDef | StepDef, kind: str) -> None:
     existing = table.get(definition.name)
-    same_function = existing is not None and (
-        existing.fn.__module__ == definition.fn.__module__
-        and existing.fn.__qualname__ == definition.fn.__qualname__
-    )
-    if existing is not None and not same_function:
-        raise ValueError(
-            f"{kind} name {definition.name!r} is already used by "
-            f"{_default_name(existing.fn)}; pass a different name="
+    if existing is not None and existing.fn is not definition.fn:
+        reimport = (
+            _default_name(existing.fn) == _default_name(definition.fn)
+            and "<locals>" not in definition.fn.__qualname__
         )
-    table[definition.name] = definition  # re-import of the same module replaces quietly
+        if not reimport:  # two live functions under one name: messages would run the wrong one
+            raise ValueError(
+                f"{kind} name {definition.name!r} is already used by {_default_name(existing.fn)}; "
+                f"cannot register {_default_name(definition.fn)} under it too: pass name="
+            )
+    table[definition.name] = definition  # a re-import of the same module replaces quietly
 
 
 @overload

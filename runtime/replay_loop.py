@@ -14,7 +14,7 @@ import asyncio
 import collections
 import contextvars
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 log = logging.getLogger("steplane.replay")
@@ -110,11 +110,15 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
 
     def create_task(
         self,
-        coro: Coroutine[Any, Any, Any],
+        coro: Awaitable[Any],
         *,
         name: str | None = None,
         context: contextvars.Context | None = None,
     ) -> asyncio.Task[Any]:
+        # Step calls and sleeps return futures (so `asyncio.wait` takes them); accept them here
+        # too, so `asyncio.create_task(my_step(...))` works as it does for coroutines.
+        if not asyncio.iscoroutine(coro):
+            coro = _await(coro)
         return asyncio.Task(coro, loop=self, name=name, context=context)
 
     # --- state -------------------------------------------------------------------------------
@@ -154,6 +158,10 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
         raise RuntimeError(_IO_MESSAGE.format(what="run_in_executor / to_thread"))
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _refuse(name: str) -> Callable[..., Any]:

@@ -33,9 +33,12 @@ def stream_name(namespace: str | None) -> str:
 class StreamWriter:
     """Returned by `get_writable()`; appends chunks to one stream of the current run."""
 
-    def __init__(self, world: World, codec: RunCodec, name: str) -> None:
+    def __init__(
+        self, world: World, codec: RunCodec, name: str, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._world = world
         self._codec = codec
+        self._loop = loop
         self.name = name
 
     async def write(self, chunk: Any) -> int:
@@ -47,6 +50,22 @@ class StreamWriter:
 
     async def close(self) -> None:
         await self._world.streams.close(self._codec.run_id, self.name)
+
+    def write_sync(self, chunk: Any) -> int:
+        """`write` for plain-def steps, which run in a thread without an event loop."""
+        return self._on_loop(self.write(chunk))
+
+    def close_sync(self) -> None:
+        """`close` for plain-def steps."""
+        self._on_loop(self.close())
+
+    def _on_loop(self, coro: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        coro.close()
+        raise RuntimeError("write_sync/close_sync are for plain-def steps: await write/close")
 
 
 def get_writable(namespace: str | None = None) -> StreamWriter:

@@ -14,7 +14,6 @@ from typing import Any
 
 from .context import current_instance
 from .durations import resolve_wake_time
-from .instance import DurableCall
 
 Duration = str | int | float | timedelta | datetime
 
@@ -30,7 +29,7 @@ def sleep(duration: Duration) -> Any:
     future = instance.new_future()
     handle = instance.loop.call_at(wake_at, _wake, future)
     future.add_done_callback(lambda done: handle.cancel() if done.cancelled() else None)
-    return DurableCall(future)
+    return future
 
 
 def _wake(future: asyncio.Future[Any]) -> None:

@@ -153,9 +153,15 @@ class WorkflowInvocation:
         return batch, outbox
 
     async def _run_started(self) -> list[Event]:
+        """`run_started` for the first batch; the record says running from now on, even if
+        that batch waits for a long inline step."""
         if self.instance.started:
             return []
-        return [await self.codec.event(EventType.RUN_STARTED)]
+        event = await self.codec.event(EventType.RUN_STARTED)
+        await self.world.runs.update_status(
+            self.run_id, RunStatus.RUNNING, updated_at=event.created_at
+        )
+        return [event]
 
     def _may_inline(self) -> bool:
         return self.host.inline_steps and asyncio.get_running_loop().time() < self.deadline
@@ -256,10 +262,6 @@ class WorkflowInvocation:
         for event in batch:
             await self._feed(
                 event.at(self.instance.cursor), await self._local_value(event), known=True
-            )
-        if any(e.type == EventType.RUN_STARTED for e in batch):
-            await self.world.runs.update_status(
-                self.run_id, RunStatus.RUNNING, updated_at=batch[0].created_at
             )
         for event in batch:
             if event.type == EventType.HOOK_DISPOSED and not batch[-1].is_terminal:

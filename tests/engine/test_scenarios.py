@@ -102,8 +102,11 @@ async def test_retry_after_is_honoured_and_fatal_error_is_caught(make_emulator) 
         assert second - first >= 2.0
         assert result["caught"] == "card declined"
         events = await run.events()
+        fatal_id = next(
+            e["correlation_id"] for e in events if e.get("step_name", "").endswith(":fatal")
+        )
         fatal_attempts = [
-            e for e in events if e["type"] == "step_started" and e["correlation_id"] == "step_2"
+            e for e in events if e["type"] == "step_started" and e["correlation_id"] == fatal_id
         ]
         assert len(fatal_attempts) == 1  # FatalError is never retried
 
@@ -289,3 +292,16 @@ async def test_run_continues_itself_through_children(make_emulator) -> None:
             assert len(events) < 20  # every run's log stays small
             run = None if result["child"] is None else type(run)(result["child"], run.world)
         assert seen == [3, 2, 1, 0]
+
+
+async def test_plain_def_step_writes_a_stream_with_write_sync(make_emulator) -> None:
+    async with make_emulator():
+        run = await start(wf.plain_def_stream, 3)
+        assert [c async for c in run.stream("thread")] == [0, 1, 2]
+        assert await run.result(timeout=10) == 3
+
+
+async def test_asyncio_wait_takes_step_calls_directly(make_emulator) -> None:
+    async with make_emulator():
+        run = await start(wf.wait_on_step_calls)
+        assert await run.result(timeout=10) == [2, 4]

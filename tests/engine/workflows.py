@@ -349,3 +349,24 @@ async def try_hook(token: str) -> str:
         return await create_hook(token=token)
     except HookConflictError as error:
         return f"conflict: {error}"
+
+
+@step
+def write_from_a_thread(count: int) -> int:
+    writer = get_writable("thread")
+    for i in range(count):
+        writer.write_sync(i)
+    writer.close_sync()
+    return count
+
+
+@workflow
+async def plain_def_stream(count: int) -> int:
+    return await write_from_a_thread(count)
+
+
+@workflow
+async def wait_on_step_calls() -> list[int]:
+    done, pending = await asyncio.wait([add(1, 1), add(2, 2)])
+    assert not pending
+    return sorted(f.result() for f in done)
