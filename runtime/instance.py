@@ -161,6 +161,9 @@ class WorkflowInstance:
             self.terminal = event
         self.loop.run_until_idle()
 
+    def _started(self, event: Event, _: Any) -> None:
+        self.started = True
+
     def _start(self, event: Event, value: Any) -> None:
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
         context = contextvars.copy_context()
@@ -334,6 +337,7 @@ async def _raise(error: Exception) -> None:
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.RUN_CREATED: WorkflowInstance._start,
+    EventType.RUN_STARTED: WorkflowInstance._started,
     EventType.STEP_CREATED: WorkflowInstance._step_created,
     EventType.STEP_COMPLETED: WorkflowInstance._step_finished,
     EventType.STEP_FAILED: WorkflowInstance._step_finished,

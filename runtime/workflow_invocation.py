@@ -16,7 +16,7 @@ When nothing is left to record the invocation ends; queued work and delayed mess
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import serde
 from .codec import RunCodec
@@ -118,11 +118,8 @@ class WorkflowInvocation:
             await self._feed(event)
         return bool(events)
 
-    async def _feed(self, event: Event, value: Any = None, *, known: bool = False) -> None:
-        if not known and self.instance.wants_value(event):
-            value = await self.codec.open(event)
-        if event.type == EventType.RUN_STARTED:
-            self.instance.started = True
+    async def _feed(self, event: Event) -> None:
+        value = await self.codec.open(event) if self.instance.wants_value(event) else None
         self.instance.apply(event, value)
 
     # --- deciding what to record -------------------------------------------------------------
@@ -260,20 +257,13 @@ class WorkflowInvocation:
             await self._catch_up()
             return False
         for event in batch:
-            await self._feed(
-                event.at(self.instance.cursor), await self._local_value(event), known=True
-            )
+            await self._feed(event.at(self.instance.cursor))
         for event in batch:
             if event.type == EventType.HOOK_DISPOSED and not batch[-1].is_terminal:
                 await self._release_hook(event.correlation_id or "")
         for message, delay in outbox:
             await self.host.send(message, delay)
         return True
-
-    async def _local_value(self, event: Event) -> Any:
-        if not self.instance.wants_value(event):
-            return None
-        return await self.codec.open(event)
 
     async def _release_hook(self, hook_id: str) -> None:
         command = self.instance.commands.get(hook_id)
