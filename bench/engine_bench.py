@@ -1,9 +1,11 @@
-"""Engine benchmark: per-step cost of sequential (inline) and fan-out (queued) steps.
+"""Engine benchmark: per-step cost of sequential (inline) and fan-out (queued) steps, on the
+in-memory World and on the AWS World (moto in-process) in the same run.
 
-Prints JSON. Counts World calls per step (the deterministic metric) beside wall time (noisy on a
-shared machine: compare ratios within one run, not absolute numbers across runs).
+Prints JSON. The deterministic metrics are calls per step: World calls for every World, and AWS
+API calls for the AWS World. Wall times are noisy on a shared machine: compare the ratios within
+one run (`aws_vs_memory`), not absolute numbers across runs.
 
-    .venv/bin/python -m bench.engine_bench [--world memory] [--steps 500] [--fanout 50]
+    .venv/bin/python -m bench.engine_bench [--worlds memory,aws] [--steps 300] [--fanout 50]
 """
 
 from __future__ import annotations
@@ -66,33 +68,53 @@ def count_calls(world: Any) -> collections.Counter[str]:
 async def measure(world_kind: str, workflow_fn: Any, n: int, concurrency: int) -> dict[str, Any]:
     async with Emulator(world=world_kind, concurrency=concurrency) as emu:
         counts = count_calls(emu.world)
+        reset_aws_calls = getattr(emu.world, "reset_calls", None)
+        if reset_aws_calls is not None:
+            reset_aws_calls()
         began = time.perf_counter()
         run = await start(workflow_fn, n)
         await run.result(timeout=600)
         elapsed = time.perf_counter() - began
-        writes = counts["log.append"]
-        return {
+        report: dict[str, Any] = {
             "steps": n,
             "seconds": round(elapsed, 4),
             "ms_per_step": round(1000 * elapsed / n, 3),
             "workflow_invocations": emu.workflow_invocations(run.run_id),
-            "log_appends_per_step": round(writes / n, 3),
+            "log_appends_per_step": round(counts["log.append"] / n, 3),
             "world_calls_per_step": round(sum(counts.values()) / n, 3),
-            "calls": dict(sorted(counts.items())),
+            "world_calls": dict(sorted(counts.items())),
         }
+        aws_calls = getattr(emu.world, "calls", None)
+        if isinstance(aws_calls, dict):
+            writes = sum(v for k, v in aws_calls.items() if k.split(".")[1] in WRITES)
+            report["aws_calls_per_step"] = round(sum(aws_calls.values()) / n, 3)
+            report["aws_durable_writes_per_step"] = round(writes / n, 3)
+            report["aws_calls"] = dict(sorted(aws_calls.items()))
+        return report
+
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "PutObject", "UploadPart"}
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--world", default="memory")
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--worlds", default="memory,aws")
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--fanout", type=int, default=50)
     options = parser.parse_args()
-    report = {
-        "world": options.world,
-        "sequential_inline": await measure(options.world, sequential, options.steps, 4),
-        "parallel_fan_out": await measure(options.world, fan_out, options.fanout, 4),
-    }
+    report: dict[str, Any] = {}
+    for world in options.worlds.split(","):
+        report[world] = {
+            "sequential_inline": await measure(world, sequential, options.steps, 4),
+            "parallel_fan_out": await measure(world, fan_out, options.fanout, 4),
+        }
+    if "memory" in report and "aws" in report:
+        report["aws_vs_memory"] = {
+            shape: round(
+                report["aws"][shape]["ms_per_step"] / report["memory"][shape]["ms_per_step"], 1
+            )
+            for shape in ("sequential_inline", "parallel_fan_out")
+        }
     print(json.dumps(report, indent=2))
 
 

@@ -1,14 +1,27 @@
 """Shared fixtures: a manual clock and a `world` fixture parametrized over every World.
 
 A World joins the conformance suite by adding a factory to `WORLD_FACTORIES`.
+
+The AWS World runs twice: on moto in-process ("aws-inprocess", `moto.mock_aws()`) and on a
+moto server in a subprocess on a free 127.0.0.1 port ("aws-server", started once per session
+and reset with `POST /moto-api/reset` before each test). Both get fresh resources per test.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import moto  # before any boto3 session exists: moto hooks sessions made after its import
 import pytest
 
+from adapters.aws import AwsConfig, AwsWorld, create_resources
 from adapters.memory import MemoryWorld
 from runtime.world import Clock, World
 
@@ -30,9 +43,101 @@ async def _memory_world(clock: Clock) -> World:
     return MemoryWorld(clock=clock)
 
 
+def aws_test_config(**options: object) -> AwsConfig:
+    """Config of the AWS World under test: moto's fake credentials, fixed names."""
+    options.setdefault("prefix", "steplane-test")
+    return AwsConfig(
+        region="us-east-1", access_key_id="testing", secret_access_key="testing", **options
+    )  # type: ignore[arg-type]
+
+
+async def aws_inprocess_world(clock: Clock, **options: object) -> AwsWorld:
+    """An AWS World on a fresh in-process moto; closing the World stops the mock."""
+    mock = moto.mock_aws()
+    mock.start()
+    try:
+        config = aws_test_config(**options)
+        world = AwsWorld(config, clock, on_close=[mock.stop])
+        create_resources(config, world.aws)
+        return world
+    except BaseException:
+        mock.stop()
+        raise
+
+
+class MotoServer:
+    """`python -m moto.server` on a free loopback port, started on first use."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        if self.process is not None:
+            return self.url
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "MOTO_CALL_RESET_API": "true"},
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
+                return self.url
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("the moto server did not start") from None
+                time.sleep(0.1)
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+_moto_server = MotoServer()
+
+
+async def aws_server_world(clock: Clock, **options: object) -> AwsWorld:
+    """An AWS World on the session's moto server, reset first."""
+    url = _moto_server.start()
+    _moto_server.reset()
+    config = aws_test_config(endpoint_url=url, **options)
+    world = AwsWorld(config, clock)
+    create_resources(config, world.aws)
+    return world
+
+
 WORLD_FACTORIES: dict[str, Callable[[Clock], Awaitable[World]]] = {
     "memory": _memory_world,
+    "aws-inprocess": aws_inprocess_world,
+    "aws-server": aws_server_world,
 }
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """The session's moto server (started on first use, stopped at the end)."""
+    try:
+        yield _moto_server
+    finally:
+        _moto_server.stop()
 
 
 @pytest.fixture
@@ -42,6 +147,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture(params=list(WORLD_FACTORIES), ids=list(WORLD_FACTORIES))
 async def world(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[World]:
+    if request.param == "aws-server":
+        request.getfixturevalue("moto_server")  # stops the server at the session's end
     built = await WORLD_FACTORIES[request.param](clock)
     try:
         yield built

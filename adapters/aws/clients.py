@@ -1,0 +1,140 @@
+"""The boto3 clients of one AWS World, and the bridge that keeps their blocking calls off the
+event loop.
+
+boto3 is synchronous: every call runs on the World's own thread pool (`await aws.call(...)`),
+so the loop keeps serving other invocations while DynamoDB answers, and a long poll holds a
+pool thread, not the loop. Clients are made once per World with botocore's "standard" retry
+mode (throttling and 5xx answers retried with backoff). Sessions are shared per credentials
+and region: a fresh boto3 session loads its service models again (~100 ms), a cached one
+makes four clients in ~10 ms.
+
+Every API call is counted in `calls` ("dynamodb.PutItem": n): the benchmark's deterministic
+cost metric, and what the tests use to prove that a warm read makes no Query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .config import AwsConfig
+
+T = TypeVar("T")
+
+_sessions: dict[tuple[str, str | None, str | None, bool], boto3.session.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a failed call ("" for anything that is not a ClientError)."""
+    if not isinstance(error, ClientError):
+        return ""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(error: Exception) -> bool:
+    return error_code(error) == "ConditionalCheckFailedException"
+
+
+def query_keys(
+    aws: AwsClients, table: str, key_name: str, key: str, *, projection: str
+) -> list[dict[str, Any]]:
+    """The keys of every item under one partition key (blocking; for deletions)."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#k = :k",
+        "ExpressionAttributeNames": {"#k": key_name},
+        "ExpressionAttributeValues": {":k": {"S": key}},
+        "ProjectionExpression": projection,
+        "ConsistentRead": True,
+    }
+    keys: list[dict[str, Any]] = []
+    while True:
+        page = aws.dynamodb.query(**request)
+        keys.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return keys
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def delete_items(aws: AwsClients, table: str, keys: list[dict[str, Any]]) -> None:
+    """Delete items by key, 25 per BatchWriteItem, retrying what DynamoDB left unprocessed."""
+    for start in range(0, len(keys), 25):
+        requests = {table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]}
+        while requests:
+            answer = aws.dynamodb.batch_write_item(RequestItems=requests)
+            requests = answer.get("UnprocessedItems") or {}
+
+
+class AwsClients:
+    """dynamodb, s3, sqs and kms clients bound to one endpoint, plus a thread pool."""
+
+    def __init__(self, config: AwsConfig) -> None:
+        self.config = config
+        client_config = Config(
+            retries={"mode": "standard", "max_attempts": config.max_attempts},
+            max_pool_connections=max(10, config.max_threads),
+            connect_timeout=5,
+            read_timeout=30,
+            # The endpoint is config.endpoint_url (AWS_ENDPOINT_URL read by AwsConfig), never
+            # botocore's own reading of the environment: an embedded moto must not be bypassed.
+            ignore_configured_endpoint_urls=True,
+        )
+        with _sessions_lock:
+            # moto hooks botocore through handlers a session copies when it is made: a
+            # session from before moto was imported would bypass an in-process mock.
+            mocked = "moto" in sys.modules
+            key = (config.region, config.access_key_id, config.secret_access_key, mocked)
+            session = _sessions.get(key)
+            if session is None:
+                session = _sessions[key] = boto3.session.Session(
+                    region_name=config.region,
+                    aws_access_key_id=config.access_key_id,
+                    aws_secret_access_key=config.secret_access_key,
+                )
+            made = {
+                name: session.client(name, endpoint_url=config.endpoint_url, config=client_config)
+                for name in ("dynamodb", "s3", "sqs", "kms")
+            }
+        self.dynamodb = made["dynamodb"]
+        self.s3 = made["s3"]
+        self.sqs = made["sqs"]
+        self.kms = made["kms"]
+        self.calls: collections.Counter[str] = collections.Counter()
+        self._calls_lock = threading.Lock()
+        for client in made.values():
+            client.meta.events.register("before-call", self._count)
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.max_threads, thread_name_prefix="steplane-aws"
+        )
+
+    def _count(self, event_name: str = "", **_: Any) -> None:
+        # event_name is "before-call.<service>.<Operation>"
+        name = event_name.partition(".")[2]
+        with self._calls_lock:
+            self.calls[name] += 1
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self.calls.clear()
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking function (a boto3 call, or several) on the pool; works from any
+        event loop, so steps running in their own thread can use the World too."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for client in (self.dynamodb, self.s3, self.sqs, self.kms):
+            client.close()

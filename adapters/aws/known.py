@@ -1,0 +1,164 @@
+"""What this process has seen of each run's log: batch boundaries, the end, and, within a
+byte budget, the decoded batches themselves.
+
+Everything here stays true once learned, because a log only grows and its items never change:
+a batch at position p means positions < p are written; a seal at p means the log ends at p.
+So the cache needs no invalidation, only bounds. It is what lets the log answer a warm read
+with one GetItem at the known end (invariant 2), and a queued step's read from the middle of
+a fan-out batch without a Query.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import threading
+from dataclasses import dataclass, field, replace
+
+from runtime.events import Event
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+_MAX_RUNS = 4096
+_MAX_STARTS_PER_RUN = 50_000
+_EVENT_OVERHEAD = 256  # rough bytes of an Event beyond its payload
+
+
+@dataclass
+class _Log:
+    end: int = 0  # a batch boundary; every earlier position is written
+    sealed: bool = False  # the item at `end` is the seal
+    starts: list[int] = field(default_factory=list)
+    counts: dict[int, int] = field(default_factory=dict)
+    batches: dict[int, list[Event]] = field(default_factory=dict)
+    cached_bytes: int = 0
+
+    def covering(self, position: int) -> int | None:
+        index = bisect.bisect_right(self.starts, position) - 1
+        if index < 0:
+            return None
+        start = self.starts[index]
+        return start if start + self.counts[start] > position else None
+
+
+class KnownLogs:
+    """Bounded (runs, boundaries per run, cached bytes), shared by the client pool's threads."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._logs: collections.OrderedDict[str, _Log] = collections.OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+
+    # --- questions --------------------------------------------------------------------------
+
+    def facts(self, run_id: str) -> tuple[int, bool] | None:
+        """(known end, sealed there), or None for a log never seen."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            return None if log is None else (log.end, log.sealed)
+
+    def read_from(self, run_id: str, start: int) -> int | None:
+        """A batch start or the known end from which a read of `start` can go forward:
+        the batch holding `start`, or the end when `start` is at or past it."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return None
+            self._logs.move_to_end(run_id)
+            return log.end if start >= log.end else log.covering(start)
+
+    def cached(self, run_id: str, start: int) -> list[Event] | None:
+        """The batch at `start` if it is in memory (fresh copies: callers may edit attrs)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            batch = log.batches.get(start) if log is not None else None
+        if batch is None:
+            return None
+        return [replace(e, attrs=dict(e.attrs)) for e in batch]
+
+    # --- learning ---------------------------------------------------------------------------
+
+    def batch(self, run_id: str, start: int, events: list[Event]) -> None:
+        """A batch sits at `start` (so every position before it is written too)."""
+        self.boundary(run_id, start, len(events))
+        size = _size(events)
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None or start not in log.counts or start in log.batches:
+                return
+            if size <= self._max_bytes // 8:
+                log.batches[start] = events
+                log.cached_bytes += size
+                self._bytes += size
+                self._trim(keep=run_id)
+
+    def boundary(self, run_id: str, start: int, count: int) -> None:
+        """A batch of `count` events sits at `start` (its contents unknown here)."""
+        with self._lock:
+            log = self._log(run_id)
+            if start not in log.counts:
+                bisect.insort(log.starts, start)
+                log.counts[start] = count
+                if len(log.starts) > _MAX_STARTS_PER_RUN:
+                    self._drop_start(log, log.starts[0])
+            if start + count > log.end:
+                log.end, log.sealed = start + count, False
+
+    def end(self, run_id: str, end: int, *, sealed: bool) -> None:
+        """The log is written up to `end`; `sealed`: it ends there for good."""
+        with self._lock:
+            log = self._log(run_id)
+            if end > log.end or (end == log.end and sealed):
+                log.end, log.sealed = end, sealed
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            log = self._logs.pop(run_id, None)
+            if log is not None:
+                self._bytes -= log.cached_bytes
+
+    # --- bounds -----------------------------------------------------------------------------
+
+    def _log(self, run_id: str) -> _Log:
+        log = self._logs.get(run_id)
+        if log is None:
+            log = self._logs[run_id] = _Log()
+            while len(self._logs) > _MAX_RUNS:
+                _, evicted = self._logs.popitem(last=False)
+                self._bytes -= evicted.cached_bytes
+        self._logs.move_to_end(run_id)
+        return log
+
+    def _drop_start(self, log: _Log, start: int) -> None:
+        log.starts.remove(start)
+        del log.counts[start]
+        batch = log.batches.pop(start, None)
+        if batch is not None:
+            size = _size(batch)
+            log.cached_bytes -= size
+            self._bytes -= size
+
+    def _trim(self, keep: str) -> None:
+        """Drop cached batches of the least recently used logs until within the budget
+        (boundaries stay: they are small)."""
+        for run_id, log in self._logs.items():
+            if self._bytes <= self._max_bytes:
+                return
+            if run_id == keep or not log.batches:
+                continue
+            self._bytes -= log.cached_bytes
+            log.batches.clear()
+            log.cached_bytes = 0
+        if self._bytes > self._max_bytes:  # one log alone is over: drop its oldest batches
+            log = self._logs[keep]
+            for start in sorted(log.batches):
+                if self._bytes <= self._max_bytes:
+                    break
+                batch = log.batches.pop(start)
+                size = _size(batch)
+                log.cached_bytes -= size
+                self._bytes -= size
+
+
+def _size(events: list[Event]) -> int:
+    return sum(len(event.payload or b"") + _EVENT_OVERHEAD for event in events)

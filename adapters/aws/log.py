@@ -1,0 +1,295 @@
+"""The event log on DynamoDB: one item per appended batch, written with one conditional put.
+
+Table layout (`config.events_table`, pk `run_id` S, sk `pos` N):
+
+    batch item  {run_id, pos: first position, n: event count, ev: encoded events (B),
+                 t: true if its last event is terminal}
+                or, for a batch over `MAX_ITEM_BYTES`, `ref` (S3 key of the encoded events)
+    seal item   {run_id, pos: the position after a terminal batch, seal: true}
+
+An append at `position` is `PutItem(attribute_not_exists(pos))` of the batch item: of several
+writers racing on one position exactly one wins (DESIGN invariant 1). A terminal batch is
+followed by its seal, so an append at the head of an ended log fails too; the loser reads the
+item that beat it (returned by the failed put) to tell `RunTerminalError` (a seal) from
+`AppendConflictError` (a batch). A crash between the two writes is repaired by the next read
+that finds a terminal batch with nothing after it.
+
+Reads walk the chain of items with GetItem: each batch item says where the next one starts.
+A process remembers what it has seen of each log (`known.py`: boundaries, the end, and the
+decoded batches within a byte budget; all facts that stay true since the log only grows), so
+a warm read costs one GetItem at the known end when nothing is new and two when one batch is
+(no Query: DESIGN invariant 2), however far back it starts. A read the memory cannot start
+(a cold process) walks from the item at `start`, or, when `start` falls inside a batch (no
+item there), from the batch one Query finds. After `CHAIN_LIMIT` items a read switches to
+Query, cheaper for long reads (a cold replay).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
+from runtime.events import Event
+
+from .batches import decode_batch, encode_batch
+from .clients import AwsClients, delete_items, is_condition_failure, query_keys
+from .known import KnownLogs
+
+CHAIN_LIMIT = 16
+"""GetItems along the chain before a read switches to Query (measured on moto: a GetItem is
+~1.3 ms; a Query scans the whole table there, 2 ms empty and ~28 ms at 5,000 items)."""
+
+MAX_ITEM_BYTES = 350_000
+"""Encoded batches above this go to S3 and the item keeps a reference (DynamoDB: 400 KB)."""
+
+Item = dict[str, Any]
+
+
+class DynamoEventLog:
+    def __init__(self, aws: AwsClients) -> None:
+        self._aws = aws
+        self._table = aws.config.events_table
+        self._bucket = aws.config.bucket
+        self._max_spill_bytes = aws.config.limits.max_payload_bytes
+        self._known = KnownLogs(aws.config.log_cache_bytes)
+
+    # --- protocol -------------------------------------------------------------------------
+
+    async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
+        """Store `events` at `position`... with one conditional put (see the module doc)."""
+        if not events:
+            raise ValueError(f"run {run_id}: append of no events")
+        if position < 0:
+            raise ValueError(f"run {run_id}: negative log position {position}")
+        if any(event.is_terminal for event in events[:-1]):
+            raise ValueError(f"run {run_id}: a terminal event must be the last of its batch")
+        encoded = encode_batch(events)
+        if len(encoded) > self._max_spill_bytes:
+            raise ValueError(
+                f"run {run_id}: a batch of {len(events)} events encodes to {len(encoded)} "
+                f"bytes, over the {self._max_spill_bytes}-byte limit of one log write"
+            )
+        await self._aws.call(
+            self._append_sync, run_id, position, len(events), encoded, events[-1].is_terminal
+        )
+
+    async def read(self, run_id: str, start: int = 0) -> list[Event]:
+        """Events at positions >= `start` (an unknown run has none)."""
+        return await self._aws.call(self._read_sync, run_id, max(start, 0))
+
+    async def delete_run(self, run_id: str) -> int:
+        """Delete every item of the run's log (retention; not for live runs). Returns how many."""
+        return await self._aws.call(self._delete_run_sync, run_id)
+
+    # --- appending (runs on the client pool) ------------------------------------------------
+
+    def _append_sync(
+        self, run_id: str, position: int, count: int, encoded: bytes, terminal: bool
+    ) -> None:
+        self._check_position(run_id, position)
+        item: Item = {"run_id": {"S": run_id}, "pos": {"N": str(position)}, "n": {"N": str(count)}}
+        spilled = None
+        if len(encoded) > MAX_ITEM_BYTES:
+            spilled = f"{run_id}/log/{position}-{uuid.uuid4().hex}"
+            self._aws.s3.put_object(Bucket=self._bucket, Key=spilled, Body=encoded)
+            item["ref"] = {"S": spilled}
+        else:
+            item["ev"] = {"B": encoded}
+        if terminal:
+            item["t"] = {"BOOL": True}
+        try:
+            self._aws.dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pos)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            if spilled is not None:
+                self._aws.s3.delete_object(Bucket=self._bucket, Key=spilled)
+            winner = error.response.get("Item") or self._get(run_id, position)  # type: ignore[attr-defined]
+            if winner is not None and "seal" in winner:
+                self._known.end(run_id, position, sealed=True)
+                raise RunTerminalError(run_id) from None
+            if winner is not None:
+                self._known.boundary(run_id, position, int(winner["n"]["N"]))
+            raise AppendConflictError(run_id, position) from None
+        # Cache what was written from the bytes: callers keep ownership of their events.
+        self._known.batch(run_id, position, decode_batch(encoded, position, where=run_id))
+        if terminal:
+            self._seal(run_id, position + count)
+
+    def _check_position(self, run_id: str, position: int) -> None:
+        """Refuse positions known to be written, sealed, or past the end, before writing.
+        Free when this process has read the log up to `position` (the engine always has)."""
+        facts = self._known.facts(run_id)
+        if facts is None and position > 0:
+            self._discover(run_id, position)
+            facts = self._known.facts(run_id)
+        elif facts is not None and position > facts[0] and not facts[1]:
+            self._chain(run_id, facts[0], None)  # others may have appended: find the end
+            facts = self._known.facts(run_id)
+        end, sealed = facts if facts is not None else (0, False)
+        if position < end:
+            raise AppendConflictError(run_id, position)
+        if position == end and sealed:
+            raise RunTerminalError(run_id)
+        if position > end:
+            raise ValueError(
+                f"run {run_id}: position {position} skips past the end of the log (length {end})"
+            )
+
+    def _discover(self, run_id: str, position: int) -> None:
+        """Learn whether `position` of a log this process has not seen is written, covered by
+        a batch, the end, or past it: one GetItem, and one Query when it is no batch start."""
+        item = self._get(run_id, position)
+        if item is None:
+            item = self._floor(run_id, position)
+        if item is None:
+            return
+        start = int(item["pos"]["N"])
+        if "seal" in item:
+            self._known.end(run_id, start, sealed=True)
+        else:
+            self._known.boundary(run_id, start, int(item["n"]["N"]))
+
+    def _seal(self, run_id: str, position: int) -> None:
+        """Write the seal after a terminal batch (idempotent)."""
+        try:
+            self._aws.dynamodb.put_item(
+                TableName=self._table,
+                Item={"run_id": {"S": run_id}, "pos": {"N": str(position)}, "seal": {"BOOL": True}},
+                ConditionExpression="attribute_not_exists(pos)",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            existing = self._get(run_id, position)
+            if existing is None or "seal" not in existing:
+                raise CorruptedDataError(
+                    f"run {run_id}: an event was appended after the terminal event "
+                    f"(position {position})"
+                ) from None
+        self._known.end(run_id, position, sealed=True)
+
+    # --- reading (runs on the client pool) --------------------------------------------------
+
+    def _read_sync(self, run_id: str, start: int) -> list[Event]:
+        first: Item | None = None
+        position = self._known.read_from(run_id, start)
+        if position is None and start == 0:
+            position = 0
+        elif position is None:
+            first = self._get(run_id, start) or self._floor(run_id, start)
+            if first is None:
+                return []
+            position = int(first["pos"]["N"])
+        events: list[Event] = []
+        if first is None:
+            while (batch := self._known.cached(run_id, position)) is not None:
+                events.extend(batch)
+                position += len(batch)
+            facts = self._known.facts(run_id)
+            if facts is not None and facts == (position, True):
+                return [event for event in events if event.seq >= start]  # nothing follows a seal
+        events.extend(self._chain(run_id, position, first))
+        return [event for event in events if event.seq >= start]
+
+    def _chain(self, run_id: str, position: int, first: Item | None) -> list[Event]:
+        """Events from the batch at `position` to the end, following each item to the next."""
+        events: list[Event] = []
+        terminal = False
+        for _ in range(CHAIN_LIMIT):
+            item = first if first is not None else self._get(run_id, position)
+            first = None
+            if item is None:
+                break
+            if "seal" in item:
+                self._known.end(run_id, position, sealed=True)
+                return events
+            batch = self._events_of(run_id, item, position)
+            events.extend(batch)
+            terminal = "t" in item
+            position += len(batch)
+        else:
+            return events + self._query_from(run_id, position)
+        self._known.end(run_id, position, sealed=False)
+        if terminal:
+            self._seal(run_id, position)  # repair: the writer died between batch and seal
+        return events
+
+    def _query_from(self, run_id: str, position: int) -> list[Event]:
+        """Events from the batch at `position` to the end with Query (long reads)."""
+        events: list[Event] = []
+        terminal = False
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "run_id = :r AND pos >= :p",
+            "ExpressionAttributeValues": {":r": {"S": run_id}, ":p": {"N": str(position)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._aws.dynamodb.query(**request)
+            for item in page.get("Items", []):
+                if "seal" in item:
+                    self._known.end(run_id, int(item["pos"]["N"]), sealed=True)
+                    return events
+                batch = self._events_of(run_id, item, position)
+                events.extend(batch)
+                terminal = "t" in item
+                position += len(batch)
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self._known.end(run_id, position, sealed=False)
+        if terminal:
+            self._seal(run_id, position)
+        return events
+
+    def _events_of(self, run_id: str, item: Item, expected: int) -> list[Event]:
+        start = int(item["pos"]["N"])
+        if start != expected:
+            raise CorruptedDataError(
+                f"run {run_id}: log item at position {start} where {expected} was expected"
+            )
+        if "ref" in item:
+            key = item["ref"]["S"]
+            data = self._aws.s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        else:
+            data = item["ev"]["B"]
+        events = decode_batch(data, start, where=f"run {run_id}, position {start}")
+        if len(events) != int(item["n"]["N"]):
+            raise CorruptedDataError(f"run {run_id}: log item at {start} has a wrong count")
+        self._known.batch(run_id, start, events)
+        return self._known.cached(run_id, start) or events
+
+    def _delete_run_sync(self, run_id: str) -> int:
+        keys = query_keys(self._aws, self._table, "run_id", run_id, projection="run_id, pos")
+        delete_items(self._aws, self._table, keys)
+        self._known.forget(run_id)
+        return len(keys)
+
+    def _get(self, run_id: str, position: int) -> Item | None:
+        answer = self._aws.dynamodb.get_item(
+            TableName=self._table,
+            Key={"run_id": {"S": run_id}, "pos": {"N": str(position)}},
+            ConsistentRead=True,
+        )
+        return answer.get("Item")
+
+    def _floor(self, run_id: str, position: int) -> Item | None:
+        """The last item at or before `position` (the batch covering it, or the log's last)."""
+        page = self._aws.dynamodb.query(
+            TableName=self._table,
+            KeyConditionExpression="run_id = :r AND pos <= :p",
+            ExpressionAttributeValues={":r": {"S": run_id}, ":p": {"N": str(position)}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = page.get("Items", [])
+        return items[0] if items else None

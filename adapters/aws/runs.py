@@ -1,0 +1,276 @@
+"""Run records on DynamoDB, listable newest first by status and by workflow name.
+
+Table layout (`config.runs_table`, pk `run_id` S):
+
+    {run_id, wf: workflow name, st: status, ca/ua/fa: created/updated/completed at (N),
+     parent, edk: encrypted data key (B), code: error code,
+     ck: sort key (created_at and run_id, see `sort_key`),
+     sp: "{status}#{shard}", wp: "{workflow}#{shard}", ap: "all#{shard}"}
+
+Three global secondary indexes (`by_status` on sp, `by_workflow` on wp, `by_time` on ap; sort
+key ck; all attributes projected) answer the listings. Their partition keys are sharded by a
+hash of the run id (DESIGN invariant 7: no key that every run writes): a listing queries each
+shard newest first from the cursor and merges. Listing by status and workflow together
+queries the workflow index and filters on status. The cursor is the last listed `ck`, which
+orders runs by (created_at, run_id) like the memory World, so runs created while someone
+pages neither shift the window nor appear twice. GSIs are eventually consistent on AWS: a
+listing may trail a status change by a moment (moto's are immediate).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import json
+import struct
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from runtime.errors import RunNotFoundError
+from runtime.events import TERMINAL_STATUSES, RunStatus
+from runtime.world import Page, RunRecord
+
+from .clients import AwsClients, is_condition_failure
+
+STATUS_INDEX = "by_status"
+WORKFLOW_INDEX = "by_workflow"
+TIME_INDEX = "by_time"
+
+Item = dict[str, Any]
+
+
+def number(value: float) -> dict[str, str]:
+    """A DynamoDB number that reads back as exactly `value`."""
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return {"N": text}
+
+
+def sort_key(created_at: float, run_id: str) -> str:
+    """A string that sorts like (created_at, run_id): the float's IEEE bits made unsigned-
+    sortable, in hex, then the run id."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", float(created_at)))
+    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | (1 << 63)
+    return f"{bits:016x}#{run_id}"
+
+
+def shard_of(run_id: str, shards: int) -> int:
+    return zlib.crc32(run_id.encode()) % shards
+
+
+class DynamoRunStore:
+    def __init__(self, aws: AwsClients) -> None:
+        self._aws = aws
+        self._table = aws.config.runs_table
+        self._shards = aws.config.list_shards
+
+    async def create(self, record: RunRecord) -> None:
+        item = self._item(record)
+        try:
+            await self._aws.call(
+                self._aws.dynamodb.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(run_id)",
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise ValueError(f"run {record.run_id!r} already exists") from None
+            raise
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        answer = await self._aws.call(
+            self._aws.dynamodb.get_item,
+            TableName=self._table,
+            Key={"run_id": {"S": run_id}},
+            ConsistentRead=True,
+        )
+        item = answer.get("Item")
+        return _record(item) if item is not None else None
+
+    async def update_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        updated_at: float,
+        error_code: str | None = None,
+    ) -> bool:
+        """One conditional update: refused when the run has ended or already has `status`.
+        RunNotFoundError for an unknown run (as the memory World)."""
+        status = RunStatus(status)
+        shard = shard_of(run_id, self._shards)
+        sets = ["st = :s", "sp = :sp", "ua = :u"]
+        values: Item = {
+            ":s": {"S": str(status)},
+            ":sp": {"S": f"{status}#{shard}"},
+            ":u": number(updated_at),
+        }
+        if error_code is not None:
+            sets.append("code = :c")
+            values[":c"] = {"S": error_code}
+        if status.is_terminal:
+            sets.append("fa = :u")
+        for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
+            values[f":t{i}"] = {"S": str(ended)}
+        ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
+        try:
+            await self._aws.call(
+                self._aws.dynamodb.update_item,
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=(
+                    f"attribute_exists(run_id) AND st <> :s AND NOT st IN ({ended_list})"
+                ),
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            if not error.response.get("Item"):  # type: ignore[attr-defined]
+                raise RunNotFoundError(f"run {run_id!r} does not exist") from None
+            return False
+        return True
+
+    async def delete(self, run_id: str) -> None:
+        """Delete the run's record (retention; see `AwsWorld.purge_run`)."""
+        await self._aws.call(
+            self._aws.dynamodb.delete_item, TableName=self._table, Key={"run_id": {"S": run_id}}
+        )
+
+    async def list(
+        self,
+        *,
+        status: RunStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        before = _decode_cursor(cursor) if cursor is not None else None
+        status = RunStatus(status) if status is not None else None
+        return await self._aws.call(self._list_sync, status, workflow_name, limit, before)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _item(self, record: RunRecord) -> Item:
+        shard = shard_of(record.run_id, self._shards)
+        status = RunStatus(record.status)
+        item: Item = {
+            "run_id": {"S": record.run_id},
+            "wf": {"S": record.workflow_name},
+            "st": {"S": str(status)},
+            "ca": number(record.created_at),
+            "ua": number(record.updated_at),
+            "ck": {"S": sort_key(record.created_at, record.run_id)},
+            "sp": {"S": f"{status}#{shard}"},
+            "wp": {"S": f"{record.workflow_name}#{shard}"},
+            "ap": {"S": f"all#{shard}"},
+        }
+        if record.parent_run_id is not None:
+            item["parent"] = {"S": record.parent_run_id}
+        if record.encrypted_data_key is not None:
+            item["edk"] = {"B": bytes(record.encrypted_data_key)}
+        if record.error_code is not None:
+            item["code"] = {"S": record.error_code}
+        if record.completed_at is not None:
+            item["fa"] = number(record.completed_at)
+        return item
+
+    def _list_sync(
+        self,
+        status: RunStatus | None,
+        workflow_name: str | None,
+        limit: int,
+        before: str | None,
+    ) -> Page:
+        if workflow_name is not None:
+            index, prefix = WORKFLOW_INDEX, ("wp", workflow_name)
+        elif status is not None:
+            index, prefix = STATUS_INDEX, ("sp", str(status))
+        else:
+            index, prefix = TIME_INDEX, ("ap", "all")
+        wanted_status = status if workflow_name is not None else None
+        key_name, key_value = prefix
+        shards = [
+            self._query_shard(index, key_name, f"{key_value}#{n}", before, wanted_status, limit + 1)
+            for n in range(self._shards)
+        ]
+        merged = list(heapq.merge(*shards, key=lambda item: item["ck"]["S"], reverse=True))
+        items = merged[:limit]
+        next_cursor = _encode_cursor(items[-1]["ck"]["S"]) if len(merged) > limit else None
+        return Page(items=[_record(item) for item in items], next_cursor=next_cursor)
+
+    def _query_shard(
+        self,
+        index: str,
+        key_name: str,
+        key: str,
+        before: str | None,
+        status: RunStatus | None,
+        wanted: int,
+    ) -> list[Item]:
+        """Up to `wanted` items of one shard, newest first, strictly before the cursor."""
+        condition = "#k = :k"
+        values: Item = {":k": {"S": key}}
+        if before is not None:
+            condition += " AND ck < :c"
+            values[":c"] = {"S": before}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#k": key_name},
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": wanted,
+        }
+        if status is not None:
+            request["FilterExpression"] = "st = :s"
+            values[":s"] = {"S": str(status)}
+        found: list[Item] = []
+        while len(found) < wanted:
+            page = self._aws.dynamodb.query(**request)
+            found.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:wanted]
+
+
+def _record(item: Item) -> RunRecord:
+    def optional_number(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    return RunRecord(
+        run_id=item["run_id"]["S"],
+        workflow_name=item["wf"]["S"],
+        status=RunStatus(item["st"]["S"]),
+        created_at=float(item["ca"]["N"]),
+        updated_at=float(item["ua"]["N"]),
+        parent_run_id=item["parent"]["S"] if "parent" in item else None,
+        encrypted_data_key=bytes(item["edk"]["B"]) if "edk" in item else None,
+        error_code=item["code"]["S"] if "code" in item else None,
+        completed_at=optional_number("fa"),
+    )
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"ck": key}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        key = data["ck"] if isinstance(data, dict) else None
+        if not isinstance(key, str) or "#" not in key:
+            raise TypeError(key)
+        return key
+    except (binascii.Error, UnicodeError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}: not one this World handed out") from exc

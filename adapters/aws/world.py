@@ -1,0 +1,98 @@
+"""AwsWorld: the production World on DynamoDB, S3, SQS and KMS (or moto, their emulation).
+
+Each store is one module (log, runs, hooks, blobs, streams, queue, keys); this one builds them
+on one set of boto3 clients. `world_from_env()` is what `STEPLANE_WORLD=aws` resolves to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from runtime.world import Clock, RealClock
+
+from .blobs import S3BlobStore
+from .clients import AwsClients
+from .config import AwsConfig
+from .hooks import DynamoHookRegistry
+from .keys import KmsKeyProvider
+from .log import DynamoEventLog
+from .queue import SqsQueue
+from .runs import DynamoRunStore
+from .streams import DynamoStreamStore
+
+
+class AwsWorld:
+    """A World (see `runtime.world.World`) whose stores are AWS services."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        config: AwsConfig | None = None,
+        clock: Clock | None = None,
+        *,
+        on_close: list[Callable[[], object]] | None = None,
+    ) -> None:
+        self.config = config if config is not None else AwsConfig.from_env()
+        self.limits = self.config.limits
+        self.aws = AwsClients(self.config)
+        self.log = DynamoEventLog(self.aws)
+        self.runs = DynamoRunStore(self.aws)
+        self.hooks = DynamoHookRegistry(self.aws)
+        self.blobs = S3BlobStore(self.aws)
+        self.streams = DynamoStreamStore(self.aws, self.blobs)
+        self.queue = SqsQueue(
+            self.aws,
+            clock if clock is not None else RealClock(),
+            self.config.max_receives,
+            sole_consumer=self.config.sole_consumer,
+        )
+        self.keys = KmsKeyProvider(self.aws)
+        self._on_close = list(on_close or [])
+        self._closed = False
+
+    @property
+    def clock(self) -> Clock:
+        return self.queue.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        # The emulator may swap in a virtual clock after construction; the queue must follow.
+        self.queue.clock = clock
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """AWS API calls made so far, by "service.Operation" (the benchmark's cost metric)."""
+        return dict(self.aws.calls)
+
+    def reset_calls(self) -> None:
+        self.aws.reset_calls()
+
+    async def purge_run(self, run_id: str) -> None:
+        """Delete everything an ended run left: log, streams, blobs, then its record.
+
+        Retention for a long-lived deployment or emulator (moto keeps every item it is given
+        until reset). Refuses a run that has not ended; safe to repeat after a failure."""
+        record = await self.runs.get(run_id)
+        if record is not None and not record.status.is_terminal:
+            raise ValueError(f"run {run_id} is {record.status}: only ended runs can be purged")
+        await self.log.delete_run(run_id)
+        await self.streams.delete_run(run_id)
+        await self.blobs.delete_prefix(f"{run_id}/")
+        await self.runs.delete(run_id)
+
+    async def close(self) -> None:
+        """Release receives, the thread pool and the clients; then run `on_close` hooks
+        (the emulator stops its embedded moto there). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.queue.close()
+        self.aws.close()
+        for hook in self._on_close:
+            hook()
+
+
+def world_from_env() -> AwsWorld:
+    """The AWS World configured by the environment (see `config.py`)."""
+    return AwsWorld(AwsConfig.from_env())
