@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import importlib
 import logging
-from collections.abc import Iterable
+import secrets
+import socket
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from runtime.config import set_world
@@ -44,9 +47,10 @@ class Emulator:
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if invoke != "inprocess":
-            raise ConfigurationError(f"invoke={invoke!r} is not available yet; use 'inprocess'")
+        if invoke not in ("inprocess", "http"):
+            raise ConfigurationError(f"invoke={invoke!r}: use 'inprocess' or 'http'")
         self.modules = list(modules or [])
+        self.invoke = invoke
         self.world_kind = world
         self.concurrency = concurrency
         self.virtual_time = virtual_time
@@ -63,6 +67,7 @@ class Emulator:
         self._poller: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
+        self._http: _HttpFunctionHost | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -75,6 +80,13 @@ class Emulator:
             FunctionHost(self.world, cache_size=self.cache_size) if self.deliver_twice else None
         )
         self._previous_world = set_world(self.world)
+        if self.invoke == "http":
+            try:
+                self._http = await _HttpFunctionHost.start(self)
+            except BaseException:
+                set_world(self._previous_world)
+                await self.world.close()
+                raise
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         return self
 
@@ -83,6 +95,9 @@ class Emulator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.stop()
+            self._http = None
         for host in (self.host, self._twin):
             if host is not None:
                 host.forget_instances()
@@ -94,11 +109,28 @@ class Emulator:
             from adapters.memory import MemoryWorld
 
             return MemoryWorld(clock=self.clock, max_receives=self.max_receives)
-        raise ConfigurationError(
-            f"world={self.world_kind!r} is not available yet; use world='memory'"
-        )
+        if self.world_kind == "aws":
+            # moto in this process (mock_aws); closing the World stops it and drops its state.
+            from adapters.aws.embedded import start_embedded_world
+
+            return start_embedded_world(self.clock, max_receives=self.max_receives)
+        raise ConfigurationError(f"world={self.world_kind!r} is unknown; use 'aws' or 'memory'")
 
     # --- what tests and tools look at ------------------------------------------------------
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP app (`invoke="http"` only): run API, webhooks, streams."""
+        if self._http is None:
+            raise ConfigurationError("the HTTP app is served only with invoke='http'")
+        return self._http.base_url
+
+    @property
+    def api_key(self) -> str:
+        """An API key the HTTP app accepts, decrypting included (`invoke="http"` only)."""
+        if self._http is None:
+            raise ConfigurationError("the HTTP app is served only with invoke='http'")
+        return self._http.api_key
 
     def workflow_invocations(self, run_id: str) -> int:
         """How many workflow invocations processed this run (duplicates included)."""
@@ -141,15 +173,20 @@ class Emulator:
             self.invocation_counts[f"{body.get('kind')}:{body.get('run_id')}"] += copies
             self.invocation_counts[str(body.get("kind"))] += copies
         try:
-            handlers = [self.host.handle(delivery.body, receive_count=delivery.receive_count)]
-            if self._twin is not None:
-                handlers.append(self._twin.handle(dict(delivery.body), receive_count=1))
+            if self._http is not None:
+                handlers = self._http.handlers(delivery, twin=self._twin is not None)
+            else:
+                handlers = [self.host.handle(delivery.body, receive_count=delivery.receive_count)]
+                if self._twin is not None:
+                    handlers.append(self._twin.handle(dict(delivery.body), receive_count=1))
             results = await asyncio.gather(*handlers, return_exceptions=True)
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
                 raise errors[0]
         except asyncio.CancelledError:
             raise
+        except _InvocationRejectedError as error:
+            await self._rejected(delivery, error)
         except Exception as error:
             await self._failed(delivery, error)
         else:
@@ -167,6 +204,22 @@ class Emulator:
             backoff = 0.0  # its next receive moves it to the dead-letter queue
         await self.world.queue.change_visibility(delivery, backoff)
 
+    async def _rejected(self, delivery: Delivery, error: Exception) -> None:
+        """The HTTP host answered 400: the message can never succeed, so it is not retried.
+        Its run (if any) fails at once, and the message is dropped."""
+        line = f"InvocationRejectedError: {error}"
+        self.errors.append(line)
+        log.warning("message %s rejected: %s", delivery.body, line)
+        run_id = delivery.body.get("run_id") if isinstance(delivery.body, dict) else None
+        if isinstance(run_id, str):
+            kind = delivery.body.get("kind")
+            message = f"the function host rejected a {kind} message: {error}"
+            try:
+                await fail_run(self.world, run_id, ErrorCode.RUNTIME_ERROR, message)
+            except Exception as failure:  # an unknown run id: nothing to fail
+                log.warning("could not fail run %s: %s", run_id, failure)
+        await self.world.queue.delete(delivery)
+
     async def _give_up(self, body: dict[str, Any], reason: str) -> None:
         """The message goes to the dead-letter queue on its next receive; its run fails."""
         run_id = body.get("run_id") if isinstance(body, dict) else None
@@ -177,3 +230,109 @@ class Emulator:
             await fail_run(self.world, run_id, ErrorCode.MAX_DELIVERIES_EXCEEDED, message)
         except Exception as error:  # an unknown run id: nothing to fail
             log.warning("could not fail run %s: %s", run_id, error)
+
+
+# --- invoke="http": the function host behind the HTTP app, served by uvicorn ---------------
+
+
+class _InvocationRejectedError(Exception):
+    """The HTTP host answered 400: the message can never succeed there."""
+
+
+class _HttpFunctionHost:
+    """The emulator's hosts behind `create_app`, served by uvicorn on 127.0.0.1 in this loop.
+
+    Each message is POSTed, signed with a random per-emulator secret, exactly as a queue
+    forwarder would deliver it to a deployed host. With `deliver_twice`, the twin host sits
+    behind a second app mounted at `/twin`, so both deliveries go through HTTP. uvicorn,
+    Starlette and httpx are imported only here: `invoke="inprocess"` does not need them.
+    """
+
+    def __init__(
+        self, server: Any, task: asyncio.Task[None], client: Any, base_url: str, api_key: str
+    ) -> None:
+        from adapters.http.client import InvocationRejectedError
+
+        self._rejected: type[Exception] = InvocationRejectedError
+        self._server = server
+        self._task = task
+        self._client = client
+        self.base_url = base_url
+        self.api_key = api_key
+
+    @classmethod
+    async def start(cls, emulator: Emulator) -> _HttpFunctionHost:
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+
+        from adapters.http import create_app
+        from adapters.http.client import InvokeClient
+
+        class Server(uvicorn.Server):
+            def __init__(self, config: uvicorn.Config) -> None:
+                super().__init__(config)
+                self.stopping = asyncio.Event()
+
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield  # signals belong to the application that embeds the emulator
+
+            async def main_loop(self) -> None:
+                await self.on_tick(0)  # sets the default headers
+                await self.stopping.wait()  # instead of polling `should_exit` every 100 ms
+
+        secret, api_key = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        keys = {"signing_secret": secret, "api_keys": [api_key], "decrypt_api_keys": [api_key]}
+        app = create_app(emulator.world, host=emulator.host, **keys)
+        if emulator._twin is not None:
+            twin = create_app(emulator.world, host=emulator._twin, **keys)
+            app = Starlette(routes=[Mount("/twin", app=twin), Mount("", app=app)])
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only for
+        # sockets whose `proto` says TCP; without it every response waits ~40 ms for an ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.bind(("127.0.0.1", 0))  # a free port, known before the server starts
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
+        server = Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="steplane-http")
+        while not server.started:
+            if task.done():
+                sock.close()
+                await task  # raises why the server could not start
+                raise ConfigurationError("the HTTP function host stopped while starting")
+            await asyncio.sleep(0.005)
+        base_url = f"http://127.0.0.1:{port}"
+        client = InvokeClient(
+            base_url,
+            secret,
+            timeout=emulator.visibility_timeout,
+            max_connections=2 * emulator.concurrency + 4,
+        )
+        return cls(server, task, client, base_url, api_key)
+
+    def handlers(self, delivery: Delivery, *, twin: bool) -> list[Any]:
+        calls = [self._invoke(delivery.body, delivery.receive_count, "/invoke")]
+        if twin:
+            calls.append(self._invoke(delivery.body, 1, "/twin/invoke"))
+        return calls
+
+    async def _invoke(self, body: Any, receive_count: int, path: str) -> None:
+        try:
+            await self._client.invoke(body, receive_count=receive_count, path=path)
+        except self._rejected as error:
+            raise _InvocationRejectedError(str(error)) from None
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+        self._server.should_exit = True
+        self._server.stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
+        except TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,51 @@
+"""API-key authentication for the run API (DESIGN.md invariant 6).
+
+Keys travel as `Authorization: Bearer <key>`. A route wrapped with `api_key_required` refuses
+a missing or unknown key with 401 before its body runs, so an unauthenticated request reads and
+records nothing. The hook webhook is deliberately not wrapped: its unguessable token is the
+credential users hand to third parties.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .context import AppContext
+from .responses import ApiError
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="steplane"'}
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def require_api_key(ctx: AppContext, request: Request) -> str:
+    """The caller's API key; ApiError(401) unless it is one of the configured keys."""
+    if not ctx.api_keys:
+        raise ApiError(401, "the run API is disabled: no API keys configured", _CHALLENGE)
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", _CHALLENGE)
+    if not ctx.is_api_key(token):
+        raise ApiError(401, "invalid API key", _CHALLENGE)
+    return token
+
+
+def api_key_required(ctx: AppContext, endpoint: Endpoint) -> Endpoint:
+    """Wrap `endpoint` so it runs only for requests carrying a valid API key."""
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        request.state.api_key = require_api_key(ctx, request)
+        return await endpoint(request)
+
+    return guarded

@@ -1,0 +1,123 @@
+"""What every route of the HTTP app needs: the World, the function host and the credentials.
+
+Resolved once per app. The World may be given, or taken from `runtime.config` on the first
+request (so a Lambda cold start builds nothing until it must). Credentials come from the
+arguments of `create_app`, else from the environment; none configured means the routes that
+need them refuse every request (fail closed), never that they are open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from runtime.config import get_world, set_world
+from runtime.errors import ConfigurationError
+from runtime.host import FunctionHost
+from runtime.world import World
+
+from ..signing import DEFAULT_TOLERANCE, secret_from_env
+
+API_KEYS_ENV = "STEPLANE_API_KEYS"
+DECRYPT_API_KEYS_ENV = "STEPLANE_DECRYPT_API_KEYS"
+
+
+def keys_from_env(name: str) -> frozenset[str]:
+    """Comma-separated keys from an environment variable (blanks ignored)."""
+    return frozenset(key.strip() for key in os.environ.get(name, "").split(",") if key.strip())
+
+
+def key_id(api_key: str) -> str:
+    """A short, non-reversible name for an API key, for audit logs (never log the key)."""
+    return "key_" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class AppContext:
+    """Shared state of one app instance; routes receive it instead of reaching for globals."""
+
+    signing_secret: bytes | None
+    api_keys: frozenset[str]
+    decrypt_api_keys: frozenset[str]
+    signature_tolerance: float = DEFAULT_TOLERANCE
+    max_result_wait: float = 60.0
+    _world: World | None = None
+    _host: FunctionHost | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        world: World | None,
+        host: FunctionHost | None,
+        signing_secret: str | bytes | None,
+        api_keys: Iterable[str] | None,
+        decrypt_api_keys: Iterable[str] | None,
+        signature_tolerance: float,
+        max_result_wait: float,
+    ) -> AppContext:
+        if world is None and host is not None:
+            world = host.world
+        if world is not None and host is not None and host.world is not world:
+            raise ConfigurationError("create_app: `host` runs against a different World")
+        if world is not None:
+            _install(world)
+        secret = signing_secret if signing_secret is not None else secret_from_env()
+        keys = frozenset(api_keys) if api_keys is not None else keys_from_env(API_KEYS_ENV)
+        decrypt = (
+            frozenset(decrypt_api_keys)
+            if decrypt_api_keys is not None
+            else keys_from_env(DECRYPT_API_KEYS_ENV)
+        )
+        return cls(
+            signing_secret=secret.encode() if isinstance(secret, str) else secret,
+            api_keys=keys | decrypt,  # a decrypt key is also an API key
+            decrypt_api_keys=decrypt,
+            signature_tolerance=signature_tolerance,
+            max_result_wait=max_result_wait,
+            _world=world,
+            _host=host,
+        )
+
+    @property
+    def world(self) -> World:
+        if self._world is None:
+            self._world = get_world()
+        return self._world
+
+    @property
+    def host(self) -> FunctionHost:
+        if self._host is None:
+            self._host = FunctionHost(self.world)
+        return self._host
+
+    def is_api_key(self, candidate: str) -> bool:
+        return _matches(candidate, self.api_keys)
+
+    def may_decrypt(self, candidate: str) -> bool:
+        return _matches(candidate, self.decrypt_api_keys)
+
+
+def _matches(candidate: str, keys: frozenset[str]) -> bool:
+    """Constant-time membership: compare against every key, whatever matches first."""
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(candidate.encode(), key.encode())
+    return found
+
+
+def _install(world: World) -> None:
+    """Make `world` the current World unless another one is.
+
+    `runtime.start()` and `resume_hook()` (used by the run API) always act on the current
+    World; an app serving one World while `start()` writes to another would lose runs.
+    """
+    previous = set_world(None)  # peek without building one from the environment
+    set_world(previous if previous is not None else world)
+    if previous is not None and previous is not world:
+        raise ConfigurationError(
+            "create_app(world=...): another World is current (runtime.set_world); "
+            "the run API would start runs there"
+        )

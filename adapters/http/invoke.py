@@ -1,0 +1,87 @@
+"""`POST /invoke`: one queue message, delivered over HTTP, processed by the function host.
+
+The body is exactly the queue message (JSON). The request must be signed (`adapters.signing`);
+the signature is checked before anything else, so an unsigned, tampered or stale request gets
+401 and the host never sees it. Status codes tell the deliverer what to do next:
+
+- 200 `{"ok": true}`: done, delete the message.
+- 400 `{"error": ...}`: the message can never succeed here (malformed, unknown workflow/step).
+- 500 `{"error": ...}`: something transient failed; deliver it again later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runtime.errors import InvalidMessageError, WorkflowNotFoundError
+
+from ..invocation_log import log_invocation
+from ..signing import SignatureError, verify
+from .context import AppContext
+from .responses import error_response
+
+RECEIVE_COUNT_HEADER = "X-Steplane-Receive-Count"
+
+log = logging.getLogger("steplane.http.invoke")
+
+
+def _receive_count(request: Request) -> int:
+    raw = request.headers.get(RECEIVE_COUNT_HEADER, "1")
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise InvalidMessageError(f"malformed {RECEIVE_COUNT_HEADER}: expected a whole number >= 1")
+    return int(raw)
+
+
+def _message(body: bytes) -> Any:
+    """The parsed body, or the raw bytes so that the host reports what is wrong with them."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def routes(ctx: AppContext) -> list[Route]:
+    async def invoke(request: Request) -> Response:
+        body = await request.body()
+        if ctx.signing_secret is None:
+            return error_response(401, "invocations are disabled: no signing secret configured")
+        try:
+            verify(ctx.signing_secret, body, request.headers, tolerance=ctx.signature_tolerance)
+        except SignatureError as error:
+            return error_response(401, str(error))
+        started = time.perf_counter()
+        message, receive_count = _message(body), 1
+        try:
+            receive_count = _receive_count(request)
+            await ctx.host.handle(message, receive_count=receive_count)
+        except (InvalidMessageError, WorkflowNotFoundError) as error:
+            _log(message, "rejected", started, receive_count, error)
+            return error_response(400, str(error))
+        except Exception as error:
+            _log(message, "failed", started, receive_count, error)
+            return error_response(500, f"{type(error).__name__}: {error}")
+        _log(message, "ok", started, receive_count)
+        return JSONResponse({"ok": True})
+
+    return [Route("/invoke", invoke, methods=["POST"], name="invoke")]
+
+
+def _log(
+    message: Any, outcome: str, started: float, receive_count: int, error: Exception | None = None
+) -> None:
+    duration_ms = (time.perf_counter() - started) * 1000
+    log_invocation(
+        log,
+        message,
+        outcome=outcome,
+        duration_ms=duration_ms,
+        receive_count=receive_count,
+        error=error,
+    )

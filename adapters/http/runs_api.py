@@ -1,0 +1,287 @@
+"""The run API (`/v1/runs...`) and the hook webhook (`/v1/hooks/{token}`).
+
+Every `/v1/runs` route needs an API key; event payloads stay ciphertext unless the caller's key
+may decrypt (and each decrypting read leaves an audit log line). User values in responses are
+tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive the trip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from runtime import serde
+from runtime.codec import RunCodec, codecs_for
+from runtime.config import get_world
+from runtime.errors import (
+    ConfigurationError,
+    HookNotFoundError,
+    PayloadTooLargeError,
+    SerializationError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+from runtime.events import Event, RunStatus
+from runtime.registry import get_workflow
+from runtime.runs import Run, resume_hook, start
+from runtime.world import RunRecord
+
+from .auth import api_key_required
+from .context import AppContext, key_id
+from .responses import ApiError, iso, json_body
+
+audit = logging.getLogger("steplane.audit")
+
+MAX_LIST_LIMIT = 1000
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """What the API says about a run: plaintext metadata only, never user values."""
+    return {
+        "run_id": record.run_id,
+        "workflow": record.workflow_name,
+        "status": str(record.status),
+        "created_at": iso(record.created_at),
+        "updated_at": iso(record.updated_at),
+        "completed_at": iso(record.completed_at),
+        "parent_run_id": record.parent_run_id,
+        "error_code": record.error_code,
+    }
+
+
+# --- request parsing ------------------------------------------------------------------------
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"query parameter {name!r} must be a whole number") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
+def _status_param(request: Request) -> RunStatus | None:
+    raw = request.query_params.get("status") or None
+    if raw is None:
+        return None
+    try:
+        return RunStatus(raw)
+    except ValueError:
+        allowed = ", ".join(status.value for status in RunStatus)
+        raise ApiError(400, f"unknown status {raw!r}: expected one of {allowed}") from None
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0", ""):
+        raise ApiError(400, f"query parameter {name!r} must be true or false")
+    return raw in ("true", "1")
+
+
+def _decode_value(value: Any, what: str) -> Any:
+    try:
+        return serde.from_jsonable(value)
+    except (SerializationError, TypeError, ValueError, LookupError) as error:
+        raise ApiError(400, f"{what} is not valid tagged JSON: {error}") from None
+
+
+def _value_error(error: SerializationError) -> ApiError:
+    return ApiError(413 if isinstance(error, PayloadTooLargeError) else 400, str(error))
+
+
+def _check_current_world(ctx: AppContext) -> None:
+    """start() and resume_hook() act on the current World: make sure it is the app's."""
+    if get_world() is not ctx.world:
+        raise ConfigurationError("the app's World is not the current World (runtime.set_world)")
+
+
+async def _record(ctx: AppContext, run_id: str) -> RunRecord:
+    record = await ctx.world.runs.get(run_id)
+    if record is None:
+        raise ApiError(404, f"no run {run_id!r}")
+    return record
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "seq": event.seq,
+        "type": event.type,
+        "event_id": event.event_id,
+        "created_at": iso(event.created_at),
+        "correlation_id": event.correlation_id,
+    }
+    for key, value in event.attrs.items():
+        if key not in ("blob", "blob_size"):
+            entry[key] = serde.to_jsonable(value)
+    return entry
+
+
+def _ciphertext_summary(event: Event) -> dict[str, Any] | None:
+    """Where the sealed payload is and how big it is: enough to reason about, nothing to read."""
+    if "blob" in event.attrs:
+        size = event.attrs.get("blob_size")
+        return {"encrypted": True, "size": size, "blob": event.attrs["blob"]}
+    if event.payload is not None:
+        return {"encrypted": True, "size": len(event.payload)}
+    return None
+
+
+async def _events(events: list[Event], codec: RunCodec | None) -> list[dict[str, Any]]:
+    described = []
+    for event in events:
+        entry = _event_json(event)
+        if codec is not None:
+            if event.payload is not None or "blob" in event.attrs:
+                entry["data"] = serde.to_jsonable(await codec.open(event))
+        else:
+            summary = _ciphertext_summary(event)
+            if summary is not None:
+                entry["data"] = summary
+        described.append(entry)
+    return described
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def routes(ctx: AppContext) -> list[Route]:
+    async def start_run(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("workflow"), str):
+            raise ApiError(400, 'expected {"workflow": name, "args": [...], "kwargs": {...}}')
+        args, kwargs = body.get("args", []), body.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ApiError(400, "'args' must be a list and 'kwargs' an object")
+        try:
+            definition = get_workflow(body["workflow"])
+        except WorkflowNotFoundError as error:
+            raise ApiError(404, str(error)) from None
+        args, kwargs = _decode_value(args, "args"), _decode_value(kwargs, "kwargs")
+        _check_current_world(ctx)
+        try:
+            run = await start(definition.fn, *args, **kwargs)
+        except SerializationError as error:
+            raise _value_error(error) from None
+        except TypeError as error:  # the arguments do not fit the workflow's signature
+            raise ApiError(400, str(error)) from None
+        location = f"{request.scope.get('root_path', '')}/v1/runs/{run.run_id}"
+        return JSONResponse({"run_id": run.run_id}, status_code=201, headers={"Location": location})
+
+    async def list_runs(request: Request) -> Response:
+        status = _status_param(request)
+        try:
+            page = await ctx.world.runs.list(
+                status=status,
+                workflow_name=request.query_params.get("workflow") or None,
+                limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
+                cursor=request.query_params.get("cursor") or None,
+            )
+        except ValueError as error:  # a cursor this World did not hand out
+            raise ApiError(400, str(error)) from None
+        runs = [run_json(record) for record in page.items]
+        return JSONResponse({"runs": runs, "next_cursor": page.next_cursor})
+
+    async def get_run(request: Request) -> Response:
+        return JSONResponse(run_json(await _record(ctx, request.path_params["run_id"])))
+
+    async def get_result(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        timeout = min(_int_param(request, "timeout", 0, 0, 2**31), ctx.max_result_wait)
+        record = await _record(ctx, run_id)
+        run = Run(run_id, ctx.world)
+        if not record.status.is_terminal and timeout == 0:
+            return _not_finished(record)
+        try:
+            value = await run.result(timeout=timeout)
+        except TimeoutError:
+            return _not_finished(await _record(ctx, run_id))
+        except WorkflowFailedError as failure:
+            status = "cancelled" if failure.code == "CANCELLED" else "failed"
+            error = {"code": failure.code, "message": failure.message}
+            return JSONResponse({"run_id": run_id, "status": status, "error": error})
+        jsonable = serde.to_jsonable(value)
+        return JSONResponse({"run_id": run_id, "status": "completed", "result": jsonable})
+
+    async def cancel_run(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        await _record(ctx, run_id)
+        await Run(run_id, ctx.world).cancel()
+        record = await _record(ctx, run_id)
+        return JSONResponse({"run_id": run_id, "status": str(record.status)})
+
+    async def list_events(request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        decrypt = _flag(request, "decrypt")
+        api_key = request.state.api_key
+        if decrypt and not ctx.may_decrypt(api_key):
+            raise ApiError(403, "this API key may not decrypt event data")
+        start_at = _int_param(request, "start", 0, 0, 2**31)
+        await _record(ctx, run_id)
+        codec = None
+        if decrypt:
+            codec = await codecs_for(ctx.world).get(run_id)
+            _audit_decrypt(request, run_id, api_key)
+        events = await ctx.world.log.read(run_id, start_at)
+        return JSONResponse({"run_id": run_id, "events": await _events(events, codec)})
+
+    async def resume(request: Request) -> Response:
+        token = request.path_params["token"]
+        payload = _decode_value(await json_body(request, empty=None), "the payload")
+        _check_current_world(ctx)
+        try:
+            run_id = await resume_hook(token, payload)
+        except HookNotFoundError:
+            raise ApiError(404, "no live hook has this token") from None
+        except SerializationError as error:
+            raise _value_error(error) from None
+        return JSONResponse({"run_id": run_id})
+
+    guard = lambda endpoint: api_key_required(ctx, endpoint)  # noqa: E731
+    return [
+        Route("/v1/runs", guard(start_run), methods=["POST"], name="start_run"),
+        Route("/v1/runs", guard(list_runs), methods=["GET"], name="list_runs"),
+        Route("/v1/runs/{run_id}", guard(get_run), methods=["GET"], name="get_run"),
+        Route("/v1/runs/{run_id}/result", guard(get_result), methods=["GET"], name="run_result"),
+        Route("/v1/runs/{run_id}/cancel", guard(cancel_run), methods=["POST"], name="cancel_run"),
+        Route("/v1/runs/{run_id}/events", guard(list_events), methods=["GET"], name="run_events"),
+        # No API key: the unguessable token is the credential (DESIGN.md invariant 6).
+        Route("/v1/hooks/{token:path}", resume, methods=["POST"], name="resume_hook"),
+    ]
+
+
+def _not_finished(record: RunRecord) -> Response:
+    return JSONResponse(
+        {
+            "run_id": record.run_id,
+            "status": str(record.status),
+            "error": f"run {record.run_id} has not finished",
+        },
+        status_code=409,
+    )
+
+
+def _audit_decrypt(request: Request, run_id: str, api_key: str) -> None:
+    """Decrypting from outside the function host leaves a record: who, when, which run."""
+    client = request.client.host if request.client else None
+    line = {
+        "audit": "decrypt",
+        "run_id": run_id,
+        "key": key_id(api_key),
+        "client": client,
+        "at": iso(time.time()),
+    }
+    audit.warning(json.dumps(line, separators=(",", ":")))

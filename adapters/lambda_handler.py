@@ -1,0 +1,198 @@
+"""The Lambda entry point: `adapters.lambda_handler.handler` for SQS batches and HTTP events.
+
+- SQS (the event source mapping of the steplane queue): each record's body is one queue
+  message, processed by the function host; records run concurrently, and the ones that failed
+  are returned in `batchItemFailures` (enable `ReportBatchItemFailures`), so one bad message is
+  retried alone and never makes the others run again.
+- API Gateway HTTP API (v2) / Function URL: routed to the same Starlette app that
+  `adapters.http.create_app()` builds (invocation endpoint, run API, webhooks, SSE).
+
+One FunctionHost per process, built on the first invocation from the environment World
+(`runtime.config.get_world()`), so warm invocations keep its data keys and sticky cache, and
+one event loop, kept across invocations for the same reason. Workflow code is imported from
+`STEPLANE_MODULES` (comma-separated module names) before the first message.
+
+Cold start: importing this module costs only the standard library; the engine is imported on
+the first invocation and Starlette only for the first HTTP event (an SQS-only function never
+loads it). On Lambda every log line is one JSON object (`STEPLANE_LOG_LEVEL`, default INFO).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .invocation_log import install_json_logging, log_invocation
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from runtime.host import FunctionHost
+
+MODULES_ENV = "STEPLANE_MODULES"
+CACHE_SIZE_ENV = "STEPLANE_CACHE_SIZE"
+
+log = logging.getLogger("steplane.lambda")
+
+_loop: asyncio.AbstractEventLoop | None = None
+_host: FunctionHost | None = None
+_app: Starlette | None = None
+_imported_modules = False
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("AWS_LAMBDA_LOG_FORMAT") != "JSON":
+    install_json_logging(level=os.environ.get("STEPLANE_LOG_LEVEL", "INFO").upper())
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda's entry point (synchronous, as Lambda calls it)."""
+    if _is_sqs_batch(event):
+        return _run(_handle_sqs(event["Records"]))
+    from .http.apigw import is_http_event
+
+    if is_http_event(event):
+        return _run(_handle_http(event, context))
+    raise ValueError(
+        "unsupported event: expected an SQS batch (Records) or an API Gateway v2 / "
+        "Function URL request (requestContext.http)"
+    )
+
+
+# --- process-wide state ---------------------------------------------------------------------
+
+
+def get_host() -> FunctionHost:
+    """The process's function host, on the current World (rebuilt if the World changed)."""
+    global _host, _app
+    from runtime.config import get_world
+    from runtime.host import FunctionHost
+
+    _import_workflow_modules()
+    world = get_world()
+    if _host is None or _host.world is not world:
+        if _host is not None:
+            _host.forget_instances()  # suspended workflows of a World nobody serves any more
+        cache_size = int(os.environ.get(CACHE_SIZE_ENV, "256"))
+        _host, _app = FunctionHost(world, cache_size=cache_size), None
+    return _host
+
+
+def get_app() -> Starlette:
+    """The HTTP app, sharing the process's function host (and so its warm caches)."""
+    global _app
+    host = get_host()
+    if _app is None:
+        from .http import create_app
+
+        _app = create_app(host=host)
+    return _app
+
+
+def _import_workflow_modules() -> None:
+    global _imported_modules
+    if _imported_modules:
+        return
+    for name in os.environ.get(MODULES_ENV, "").split(","):
+        if name.strip():
+            importlib.import_module(name.strip())
+    _imported_modules = True
+
+
+def _run(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run on the process's own loop, kept between invocations (warm state is bound to it)."""
+    global _loop
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coroutine.close()
+        raise RuntimeError(
+            "handler() is synchronous, as Lambda calls it; from async code use "
+            "`await asyncio.to_thread(handler, event, context)`"
+        )
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(coroutine)
+
+
+# --- SQS --------------------------------------------------------------------------------------
+
+
+def _is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, dict) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+async def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:
+    host = get_host()
+    outcomes = await asyncio.gather(*(_process_record(host, record) for record in records))
+    failures = [
+        {"itemIdentifier": record["messageId"]}
+        for record, ok in zip(records, outcomes, strict=True)
+        if not ok
+    ]
+    return {"batchItemFailures": failures}
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    raw = (record.get("attributes") or {}).get("ApproximateReceiveCount", "1")
+    try:
+        return max(1, int(raw))
+    except (TypeError, ValueError):
+        return 1
+
+
+async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
+    """Handle one record; False when it failed (it goes back to the queue, alone)."""
+    from runtime.errors import InvalidMessageError, WorkflowNotFoundError
+
+    body = record.get("body", "")
+    receive_count = _receive_count(record)
+    message_id = record.get("messageId")
+    started = time.perf_counter()
+    outcome, error = "ok", None
+    try:
+        await host.handle(body, receive_count=receive_count)
+    except (InvalidMessageError, WorkflowNotFoundError) as exc:
+        outcome, error = "rejected", exc  # permanent: the DLQ keeps it for inspection
+    except Exception as exc:
+        outcome, error = "failed", exc
+    duration_ms = (time.perf_counter() - started) * 1000
+    log_invocation(
+        log,
+        body,
+        outcome=outcome,
+        duration_ms=duration_ms,
+        receive_count=receive_count,
+        error=error,
+        message_id=message_id,
+    )
+    return outcome == "ok"
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+
+async def _handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from .http.apigw import call_asgi
+
+    started = time.perf_counter()
+    result = await call_asgi(get_app(), event, context)
+    http = event["requestContext"]["http"]
+    line = {
+        "http": f"{http.get('method')} {event.get('rawPath') or '/'}",
+        "status": result["statusCode"],
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    log.info(json.dumps(line, separators=(",", ":")))
+    return result
