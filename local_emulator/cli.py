@@ -82,7 +82,13 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.argument("target", metavar="MODULE:WORKFLOW")
 @click.argument("args", nargs=-1)
-@click.option("--world", type=click.Choice(["memory", "aws"]), default="memory", show_default=True)
+@click.option(
+    "--world",
+    type=click.Choice(["aws", "memory"]),
+    default="aws",
+    show_default=True,
+    help="The emulated AWS World (moto in-process), or the in-memory one.",
+)
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait.")
 @click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
 def run(target: str, args: tuple[str, ...], world: str, timeout: float, virtual_time: bool) -> None:

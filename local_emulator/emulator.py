@@ -35,7 +35,7 @@ class Emulator:
     def __init__(
         self,
         modules: Iterable[str] | None = None,
-        world: str = "aws",
+        world: str | World = "aws",
         concurrency: int = 4,
         invoke: str = "inprocess",
         virtual_time: bool = False,
@@ -102,9 +102,16 @@ class Emulator:
             if host is not None:
                 host.forget_instances()
         set_world(self._previous_world)
-        await self.world.close()
+        if isinstance(self.world_kind, str):  # a World the caller gave stays open for them
+            await self.world.close()
 
     def _build_world(self) -> World:
+        if not isinstance(self.world_kind, str):  # a World the caller made (e.g. on a moto server)
+            if self.virtual_time:
+                self.world_kind.clock = self.clock
+            else:
+                self.clock = self.world_kind.clock
+            return self.world_kind
         if self.world_kind == "memory":
             from adapters.memory import MemoryWorld
 
@@ -172,6 +179,7 @@ class Emulator:
         if isinstance(body, dict):
             self.invocation_counts[f"{body.get('kind')}:{body.get('run_id')}"] += copies
             self.invocation_counts[str(body.get("kind"))] += copies
+        heartbeat = asyncio.create_task(self._keep_invisible(delivery))
         try:
             if self._http is not None:
                 handlers = self._http.handlers(delivery, twin=self._twin is not None)
@@ -191,6 +199,15 @@ class Emulator:
             await self._failed(delivery, error)
         else:
             await self.world.queue.delete(delivery)
+        finally:
+            heartbeat.cancel()
+
+    async def _keep_invisible(self, delivery: Delivery) -> None:
+        """Extend the message's visibility while a long invocation runs, so no other consumer
+        receives it meanwhile (Lambda's mapping relies on the function timeout instead)."""
+        while True:
+            await asyncio.sleep(self.visibility_timeout / 2)
+            await self.world.queue.change_visibility(delivery, self.visibility_timeout)
 
     async def _failed(self, delivery: Delivery, error: Exception) -> None:
         line = f"{type(error).__name__}: {error}"

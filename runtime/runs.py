@@ -27,7 +27,7 @@ _POLL_START = 0.002
 _POLL_MAX = 0.1
 
 
-async def start(workflow: Any, *args: Any, **kwargs: Any) -> Run:
+async def start(workflow: Any, /, *args: Any, **kwargs: Any) -> Run:
     """Start a run of `workflow` with these arguments; returns at once with its `Run`."""
     definition = workflow_def_of(workflow)
     if current_instance() is not None:

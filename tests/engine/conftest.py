@@ -1,9 +1,9 @@
 """Engine scenarios run on every World the emulator offers, and through every way it invokes
 the function host.
 
-A World joins by adding its name to `EMULATOR_WORLDS`; each scenario then runs on it through the
-same function host and event-source poller. `INVOKE_MODES` runs each scenario both with the host
-called in-process and with every message POSTed, signed, to the HTTP app served by uvicorn.
+Each scenario runs on every pair in `COMBINATIONS` through the same function host and
+event-source poller: the host called in-process, or every message POSTed, signed, to the HTTP
+app served by uvicorn.
 """
 
 from __future__ import annotations
@@ -15,9 +15,17 @@ from typing import Any
 import pytest
 
 from local_emulator import Emulator
+from runtime.world import RealClock
+from tests.conftest import aws_server_world
 
-EMULATOR_WORLDS = ["memory"]
-INVOKE_MODES = ["inprocess", "http"]
+COMBINATIONS = [
+    ("memory", "inprocess"),
+    ("memory", "http"),
+    ("aws", "inprocess"),  # the AWS World on moto in-process (Emulator's default)
+    ("aws-server", "inprocess"),  # the AWS World on a moto server on 127.0.0.1
+]
+"""(World, invoke) pairs every scenario runs on. The HTTP path is World-independent, so it runs
+on the fast memory World only."""
 
 
 @pytest.fixture(autouse=True)
@@ -31,26 +39,31 @@ def fresh_side_effects() -> None:
     model_workflows.gates.clear()
 
 
-@pytest.fixture(params=EMULATOR_WORLDS)
-def emulator_world(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture(params=INVOKE_MODES)
-def emulator_invoke(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=COMBINATIONS, ids=[f"{w}-{i}" for w, i in COMBINATIONS])
+def emulator_setup(request: pytest.FixtureRequest) -> tuple[str, str]:
+    if request.param[0] == "aws-server":
+        request.getfixturevalue("moto_server")  # stops the server at the session's end
     return request.param
 
 
 @pytest.fixture
-def make_emulator(emulator_world: str, emulator_invoke: str) -> Callable[..., Any]:
+def make_emulator(emulator_setup: tuple[str, str]) -> Callable[..., Any]:
     """`async with make_emulator(virtual_time=True) as emu:` on the parametrized World and
     invocation mode."""
+    world_kind, invoke = emulator_setup
 
     @asynccontextmanager
     async def make(**options: Any) -> AsyncIterator[Emulator]:
         options.setdefault("modules", ["tests.engine.workflows"])
-        options.setdefault("invoke", emulator_invoke)
-        async with Emulator(world=emulator_world, **options) as emu:
-            yield emu
+        options.setdefault("invoke", invoke)
+        world: Any = world_kind
+        if world_kind == "aws-server":
+            world = await aws_server_world(RealClock(), max_receives=options.get("max_receives", 5))
+        try:
+            async with Emulator(world=world, **options) as emu:
+                yield emu
+        finally:
+            if not isinstance(world, str):
+                await world.close()
 
     return make
