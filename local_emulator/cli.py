@@ -7,6 +7,7 @@ progress goes to stderr, so `steplane run ... | jq` works.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
@@ -21,6 +22,8 @@ from runtime import serde, start
 from runtime.errors import WorkflowFailedError
 from runtime.registry import workflow_def_of
 
+from .cli_runs import hooks, runs
+from .dev import serve_dev
 from .emulator import Emulator
 
 stderr = Console(stderr=True)
@@ -121,6 +124,27 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
                 stderr.print(
                     f"[yellow]{len(emu.errors)} invocation error(s); last: {emu.errors[-1]}"
                 )
+
+
+@cli.command()
+@click.argument("modules", nargs=-1, required=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8787, show_default=True)
+@click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
+def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
+    """Run the emulator with the HTTP handlers until interrupted (other commands find it)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise click.ClickException(f"cannot import {module!r}: {error}") from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_dev(list(modules), port, virtual_time, lambda line: stderr.print(line)))
+
+
+cli.add_command(runs)
+cli.add_command(hooks)
 
 
 def main() -> None:

@@ -7,9 +7,6 @@ tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive 
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime import serde
+from runtime.audit import record_decrypt
 from runtime.codec import RunCodec, codecs_for
 from runtime.config import get_world
 from runtime.errors import (
@@ -35,8 +33,6 @@ from runtime.world import RunRecord
 from .auth import api_key_required
 from .context import AppContext, key_id
 from .responses import ApiError, iso, json_body
-
-audit = logging.getLogger("steplane.audit")
 
 MAX_LIST_LIMIT = 1000
 
@@ -234,7 +230,10 @@ def routes(ctx: AppContext) -> list[Route]:
         codec = None
         if decrypt:
             codec = await codecs_for(ctx.world).get(run_id)
-            _audit_decrypt(request, run_id, api_key)
+            client = request.client.host if request.client else "unknown client"
+            await record_decrypt(
+                ctx.world, run_id, actor=f"api key {key_id(api_key)} from {client}", via="http"
+            )
         events = await ctx.world.log.read(run_id, start_at)
         return JSONResponse({"run_id": run_id, "events": await _events(events, codec)})
 
@@ -272,16 +271,3 @@ def _not_finished(record: RunRecord) -> Response:
         },
         status_code=409,
     )
-
-
-def _audit_decrypt(request: Request, run_id: str, api_key: str) -> None:
-    """Decrypting from outside the function host leaves a record: who, when, which run."""
-    client = request.client.host if request.client else None
-    line = {
-        "audit": "decrypt",
-        "run_id": run_id,
-        "key": key_id(api_key),
-        "client": client,
-        "at": iso(time.time()),
-    }
-    audit.warning(json.dumps(line, separators=(",", ":")))

@@ -1,0 +1,92 @@
+"""`steplane dev`: a long-running local stack other processes can reach.
+
+A moto server on 127.0.0.1 plays DynamoDB, S3, SQS and KMS; the emulator's function host drains
+its queue; the HTTP app (run API, hook webhooks, streams) is served by uvicorn. The state file
+(`dev_state.py`) tells `steplane runs ...` where all of it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+
+from .dev_state import DevState, clear_state, write_state
+from .emulator import Emulator
+
+PREFIX = "steplane-dev"
+TRIM_EVERY_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def serve_dev(
+    modules: list[str], port: int, virtual_time: bool, say: Callable[[str], None]
+) -> None:
+    """Run until interrupted (Ctrl-C / SIGTERM)."""
+    import uvicorn
+    from moto.server import ThreadedMotoServer
+
+    from adapters.aws import AwsConfig, AwsWorld, create_resources
+    from adapters.aws.embedded import trim
+    from adapters.http import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
+    moto_port = free_port()
+    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto_server.start()
+    endpoint = f"http://127.0.0.1:{moto_port}"
+    config = AwsConfig(
+        prefix=PREFIX,
+        endpoint_url=endpoint,
+        access_key_id="testing",
+        secret_access_key="testing",
+        sole_consumer=True,
+    )
+    world = AwsWorld(config)
+    try:
+        await asyncio.to_thread(create_resources, config, world.aws)
+        api_key = secrets.token_urlsafe(24)
+        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
+            app = create_app(
+                world,
+                host=emu.host,
+                signing_secret=secrets.token_urlsafe(32),
+                api_keys=[api_key],
+                decrypt_api_keys=[api_key],
+            )
+            server = uvicorn.Server(
+                uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            )
+            api_url = f"http://127.0.0.1:{port}"
+            path = write_state(
+                DevState(os.getpid(), endpoint, PREFIX, config.region, api_url, api_key)
+            )
+            say(f"steplane dev: run API {api_url}/v1/runs (openapi: {api_url}/openapi.json)")
+            say(f"steplane dev: emulated AWS at {endpoint}; state in {path}")
+            say("steplane dev: `steplane runs list` from this directory sees these runs")
+            trimmer = asyncio.create_task(_trim_forever(lambda: trim(world)))
+            try:
+                await server.serve()
+            finally:
+                trimmer.cancel()
+                clear_state(os.getpid())
+    finally:
+        await world.close()
+        moto_server.stop()
+
+
+async def _trim_forever(trim: Callable[[], None]) -> None:
+    """Bound what moto keeps of deleted messages for the whole session."""
+    while True:
+        await asyncio.sleep(TRIM_EVERY_SECONDS)
+        with contextlib.suppress(Exception):
+            trim()
