@@ -23,6 +23,8 @@ from runtime import (
 )
 from runtime.errors import CorruptedDataError
 from runtime.events import EventType
+from runtime.world import RealClock
+from tests.conftest import aws_server_world
 
 CANARY = "canary-9d41e7b2"
 MB = 1024 * 1024
@@ -67,6 +69,20 @@ async def long_sleep() -> int:
     return await add(40, 2)
 
 
+@pytest.fixture(params=["inprocess", "server"])
+async def aws(request: pytest.FixtureRequest) -> Any:
+    """What `Emulator(world=...)` gets: the embedded moto, or an AWS World on a moto server."""
+    if request.param == "inprocess":
+        yield "aws"
+        return
+    request.getfixturevalue("moto_server")
+    world = await aws_server_world(RealClock())
+    try:
+        yield world
+    finally:
+        await world.close()
+
+
 def world_of(emu: Emulator) -> AwsWorld:
     assert isinstance(emu.world, AwsWorld)
     return emu.world
@@ -92,8 +108,8 @@ def everything_stored(world: AwsWorld) -> list[bytes]:
     return stored
 
 
-async def test_canary_is_ciphertext_everywhere_and_plaintext_in_events() -> None:
-    async with Emulator(world="aws") as emu:
+async def test_canary_is_ciphertext_everywhere_and_plaintext_in_events(aws: Any) -> None:
+    async with Emulator(world=aws) as emu:
         world = world_of(emu)
         bodies: list[str] = []
         world.aws.sqs.meta.events.register(
@@ -126,8 +142,8 @@ async def test_canary_is_ciphertext_everywhere_and_plaintext_in_events() -> None
         assert CANARY in data and CANARY.upper() in data
 
 
-async def test_ten_mb_result_round_trips_through_s3_and_sixty_is_refused() -> None:
-    async with Emulator(world="aws") as emu:
+async def test_ten_mb_result_round_trips_through_s3_and_sixty_is_refused(aws: Any) -> None:
+    async with Emulator(world=aws) as emu:
         world = world_of(emu)
         run = await start(large_result, 10 * MB)
         assert await run.result(timeout=30) == 10 * MB
@@ -137,8 +153,8 @@ async def test_ten_mb_result_round_trips_through_s3_and_sixty_is_refused() -> No
         assert await run.result(timeout=30) == -1  # the step failed with the size error
 
 
-async def test_flipped_byte_fails_clearly_and_overwrites_nothing() -> None:
-    async with Emulator(world="aws") as emu:
+async def test_flipped_byte_fails_clearly_and_overwrites_nothing(aws: Any) -> None:
+    async with Emulator(world=aws) as emu:
         world = world_of(emu)
         run = await start(large_result, 100)
         assert await run.result(timeout=10) == 100
@@ -194,8 +210,8 @@ async def test_flipped_byte_fails_clearly_and_overwrites_nothing() -> None:
         assert world.aws.dynamodb.scan(TableName=table)["Items"] == before
 
 
-async def test_two_hour_sleep_chains_delays_in_virtual_time() -> None:
-    async with Emulator(world="aws", virtual_time=True) as emu:
+async def test_two_hour_sleep_chains_delays_in_virtual_time(aws: Any) -> None:
+    async with Emulator(world=aws, virtual_time=True) as emu:
         run = await start(long_sleep)
         assert await run.result(timeout=20) == 42
         # 7,200 s in SQS-sized hops of at most 900 s: the wake-up was re-armed 7 times.
