@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -49,7 +49,10 @@ def _message(body: bytes) -> Any:
 
 def routes(ctx: AppContext) -> list[Route]:
     async def invoke(request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the sender gave up; the queue delivers the message again
+            return error_response(400, "the client disconnected before sending the whole body")
         if ctx.signing_secret is None:
             return error_response(401, "invocations are disabled: no signing secret configured")
         try:

@@ -1,0 +1,33 @@
+"""Workflows for `bench.handlers_bench`, in a module of their own so that a fresh Lambda-like
+process can load them through `STEPLANE_MODULES` without importing the benchmark (or the
+emulator, uvicorn and httpx it uses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from runtime import step, workflow
+
+
+@step
+async def noop(i: int) -> int:
+    return i
+
+
+@workflow
+async def sequential(n: int) -> int:
+    for i in range(n):
+        await noop(i)
+    return n
+
+
+@workflow
+async def fan_out(n: int) -> int:
+    return len(await asyncio.gather(*(noop(i) for i in range(n))))
+
+
+@workflow
+async def tiny(i: int) -> int:
+    """One inline step: a single workflow invocation runs the whole run."""
+    return await noop(i)
