@@ -139,6 +139,15 @@ class Emulator:
             raise ConfigurationError("the HTTP app is served only with invoke='http'")
         return self._http.api_key
 
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to the emulated AWS (`world="aws"` or an AWS World only)."""
+        aws = getattr(self.world, "aws", None)
+        if aws is None:
+            raise ConfigurationError(
+                f"emu.client({service!r}) needs the AWS World, not {self.world.name!r}"
+            )
+        return aws.client(service)
+
     def workflow_invocations(self, run_id: str) -> int:
         """How many workflow invocations processed this run (duplicates included)."""
         return self.invocation_counts[f"workflow:{run_id}"]

@@ -110,6 +110,9 @@ class AwsClients:
         self.s3 = made["s3"]
         self.sqs = made["sqs"]
         self.kms = made["kms"]
+        self._made = made
+        self._session = session
+        self._client_config = client_config
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
         for client in made.values():
@@ -117,6 +120,15 @@ class AwsClients:
         self._executor = ThreadPoolExecutor(
             max_workers=config.max_threads, thread_name_prefix="steplane-aws"
         )
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for any service, on this World's endpoint and credentials."""
+        with _sessions_lock:
+            if service not in self._made:
+                self._made[service] = self._session.client(
+                    service, endpoint_url=self.config.endpoint_url, config=self._client_config
+                )
+            return self._made[service]
 
     def _count(self, event_name: str = "", **_: Any) -> None:
         # event_name is "before-call.<service>.<Operation>"
