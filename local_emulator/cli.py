@@ -143,6 +143,52 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
         asyncio.run(serve_dev(list(modules), port, virtual_time, lambda line: stderr.print(line)))
 
 
+@cli.command()
+@click.option("--stack", required=True, help="CloudFormation stack name (also the name prefix).")
+@click.argument("modules", nargs=-1)
+@click.option("--endpoint-url", help="e.g. a moto server; default: AWS itself.")
+@click.option("--region", help="Default: the AWS configuration's region.")
+@click.option("--delete", is_flag=True, help="Remove the stack (and its data).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Template parameter.")
+def deploy(
+    stack: str,
+    modules: tuple[str, ...],
+    endpoint_url: str | None,
+    region: str | None,
+    delete: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Build the function zip (with MODULES), upload it, create or update the stack, and print
+    its outputs as JSON. Re-running with no change changes nothing."""
+    from infra.deploy import DeployError
+    from infra.deploy import deploy as run_deploy
+
+    parameters = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {param!r}", param_hint="--param")
+        parameters[key] = value
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        done = run_deploy(
+            stack,
+            endpoint_url,
+            region,
+            delete,
+            progress=lambda line: stderr.print(line),
+            modules=modules,
+            parameters=parameters,
+        )
+    except DeployError as error:
+        raise click.ClickException(str(error)) from None
+    if delete:
+        click.echo(json.dumps({"stack": stack, "deleted": done.deleted}))
+    else:
+        click.echo(json.dumps({"stack": stack, "changed": done.changed, **done.outputs}, indent=2))
+
+
 cli.add_command(runs)
 cli.add_command(hooks)
 

@@ -38,6 +38,8 @@ def get_world() -> World:
 
 def world_from_env() -> World:
     spec = os.environ.get("STEPLANE_WORLD", "")
+    if not spec and os.environ.get("STEPLANE_STACK"):
+        spec = "aws"  # a deployed stack's resources are AWS ones
     if not spec:
         raise ConfigurationError(
             "no World configured: use local_emulator.Emulator, call runtime.set_world(), "

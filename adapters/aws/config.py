@@ -28,6 +28,19 @@ from dataclasses import dataclass, field, replace
 from runtime.world import Limits
 
 DEFAULT_PREFIX = "steplane"
+PREFIX_VARIABLE = "STEPLANE_PREFIX"
+NAME_VARIABLES = {
+    "events_table": "STEPLANE_EVENTS_TABLE",
+    "runs_table": "STEPLANE_RUNS_TABLE",
+    "hooks_table": "STEPLANE_HOOKS_TABLE",
+    "streams_table": "STEPLANE_STREAMS_TABLE",
+    "bucket": "STEPLANE_BUCKET",
+    "queue": "STEPLANE_QUEUE",
+    "dead_letter_queue": "STEPLANE_DEAD_LETTER_QUEUE",
+    "kms_key": "STEPLANE_KMS_KEY",
+}
+"""AwsConfig field -> the environment variable naming it (the infra template sets each one)."""
+NUMBER_VARIABLES = {"max_receives": "STEPLANE_MAX_RECEIVES", "list_shards": "STEPLANE_LIST_SHARDS"}
 
 
 def aws_limits() -> Limits:
@@ -96,27 +109,14 @@ class AwsConfig:
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> AwsConfig:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
-            "prefix": env.get("STEPLANE_PREFIX") or DEFAULT_PREFIX,
+            "prefix": env.get(PREFIX_VARIABLE) or DEFAULT_PREFIX,
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             "endpoint_url": env.get("AWS_ENDPOINT_URL") or None,
         }
-        names = {
-            "events_table": "STEPLANE_EVENTS_TABLE",
-            "runs_table": "STEPLANE_RUNS_TABLE",
-            "hooks_table": "STEPLANE_HOOKS_TABLE",
-            "streams_table": "STEPLANE_STREAMS_TABLE",
-            "bucket": "STEPLANE_BUCKET",
-            "queue": "STEPLANE_QUEUE",
-            "dead_letter_queue": "STEPLANE_DEAD_LETTER_QUEUE",
-            "kms_key": "STEPLANE_KMS_KEY",
-        }
-        for name, variable in names.items():
+        for name, variable in NAME_VARIABLES.items():
             if env.get(variable):
                 values[name] = env[variable]
-        for name, variable in (
-            ("max_receives", "STEPLANE_MAX_RECEIVES"),
-            ("list_shards", "STEPLANE_LIST_SHARDS"),
-        ):
+        for name, variable in NUMBER_VARIABLES.items():
             if env.get(variable):
                 try:
                     values[name] = int(env[variable])

@@ -1,9 +1,11 @@
 """The AWS World on an in-process moto: what `Emulator(world="aws")` runs on.
 
 `moto.mock_aws()` intercepts every boto3 call of this process (no server, no network), the
-resources are created as `resources.py` describes, and closing the World stops the mock,
-which drops all of moto's state. moto is a development dependency (`pip install
-steplane[dev]`), imported only here.
+resources are created by creating the deployment's own CloudFormation stack (infra/template.json,
+with `WithFunction=false`: moto cannot run the function, our host does) and the World reads
+their names from the stack's outputs, so the emulator and AWS share one source of names and
+settings. Closing the World stops the mock, which drops all of moto's state. moto is a
+development dependency (`pip install steplane[dev]`), imported only here.
 
 Memory: moto keeps every item, object and message it was given until reset (DESIGN.md).
 What grows here is the runs' own data (log, stream and run items, blobs) plus, per SQS message
@@ -13,20 +15,60 @@ rest by deleting the data of runs it no longer needs (see `AwsWorld.purge_run`).
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from runtime.errors import ConfigurationError
 from runtime.world import Clock
 
-from .config import AwsConfig
-from .resources import create_resources
+from .stack_outputs import config_from_outputs, stack_outputs
 from .world import AwsWorld
 
 FAKE_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
+STACK_NAME = "steplane-emulator"
+TEMPLATE_LOADER = "infra.template:load_template"
+"""Found by name at run time: infra is a layer above adapters (as runtime finds Worlds)."""
+REGION = "us-east-1"
+_session: Any = None
+
+
+def deployment_template() -> str:
+    """The infra template's text (infra/template.json)."""
+    module_name, _, attribute = TEMPLATE_LOADER.partition(":")
+    try:
+        loader = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ConfigurationError(f"cannot load the infra template ({error})") from None
+    return str(loader())
+
+
+def create_stack(
+    cloudformation: Any, name: str, template: str, parameters: dict[str, str]
+) -> dict[str, str]:
+    """Create a stack, wait for it, and return its outputs (blocking; a failure raises)."""
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=template,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":  # moto creates synchronously; AWS does not
+        cloudformation.get_waiter("stack_create_complete").wait(
+            StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+        )
+    return stack_outputs(cloudformation, name)
 
 
 def start_embedded_world(
-    clock: Clock | None = None, *, prefix: str = "steplane", max_receives: int = 5
+    clock: Clock | None = None,
+    *,
+    prefix: str = "steplane",
+    max_receives: int = 5,
+    template: str | None = None,
 ) -> AwsWorld:
-    """A fresh moto in this process, the resources, and an AwsWorld on them (blocking)."""
+    """A fresh moto in this process, the deployment stack on it (`template`, default the
+    infra template), and an AwsWorld on the stack's resources (blocking)."""
     try:
         import moto  # before the World's boto3 session is made (see clients.py)
     except ImportError:
@@ -37,15 +79,23 @@ def start_embedded_world(
     mock = moto.mock_aws()
     mock.start()
     try:
-        config = AwsConfig(
-            prefix=prefix,
-            region="us-east-1",
-            max_receives=max_receives,
-            sole_consumer=True,
-            **FAKE_CREDENTIALS,  # type: ignore[arg-type]
+        import boto3
+
+        global _session
+        if _session is None:  # made after moto's import (see clients.py); reused: ~100 ms each
+            _session = boto3.session.Session(
+                region_name=REGION,
+                aws_access_key_id=FAKE_CREDENTIALS["access_key_id"],
+                aws_secret_access_key=FAKE_CREDENTIALS["secret_access_key"],
+            )
+        cloudformation = _session.client("cloudformation")
+        parameters = {"Prefix": prefix, "MaxReceives": str(max_receives), "WithFunction": "false"}
+        outputs = create_stack(
+            cloudformation, STACK_NAME, template or deployment_template(), parameters
         )
+        cloudformation.close()
+        config = config_from_outputs(outputs, region=REGION, sole_consumer=True, **FAKE_CREDENTIALS)
         world = AwsWorld(config, clock, on_close=[mock.stop])
-        create_resources(config, world.aws)
     except BaseException:
         mock.stop()
         raise

@@ -94,5 +94,8 @@ class AwsWorld:
 
 
 def world_from_env() -> AwsWorld:
-    """The AWS World configured by the environment (see `config.py`)."""
-    return AwsWorld(AwsConfig.from_env())
+    """The AWS World configured by the environment (see `config.py`), or by the outputs of
+    the CloudFormation stack `STEPLANE_STACK` names (see `stack_outputs.py`)."""
+    from .stack_outputs import config_from_environment
+
+    return AwsWorld(config_from_environment())

@@ -1,0 +1,453 @@
+"""The CloudFormation template of a steplane deployment: the one source of truth for the names
+and settings of the AWS World's resources, on AWS (`infra.deploy`) and on the emulator's moto
+(`adapters.aws.embedded`, which creates this same stack with `WithFunction=false`).
+
+`build_template()` makes the dict; `template.json` beside this file is its checked-in
+rendering (for `cfn-lint` and for people), kept equal by a test. Regenerate it with
+`python -m infra.template`.
+
+Plain CloudFormation, no SAM: moto does not run the SAM transform. Table key schemas and
+indexes come from `adapters.aws.resources.table_definitions`, output keys from
+`adapters.aws.stack_outputs`, environment variable names from `adapters.aws.config`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from adapters.aws import stack_outputs as keys
+from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, PREFIX_VARIABLE, AwsConfig
+from adapters.aws.resources import (
+    DEAD_LETTER_RETENTION_SECONDS,
+    QUEUE_VISIBILITY_SECONDS,
+    table_definitions,
+)
+
+TEMPLATE_PATH = Path(__file__).with_name("template.json")
+SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
+"""NoEcho parameters: DescribeStacks shows them as "****"."""
+HANDLER = "adapters.lambda_handler.handler"
+RUNTIME = "python3.11"
+
+# Logical ids of the World's resources.
+TABLES = {  # logical id -> (AwsConfig field, output key)
+    "EventsTable": ("events_table", keys.EVENTS_TABLE_OUTPUT),
+    "RunsTable": ("runs_table", keys.RUNS_TABLE_OUTPUT),
+    "HooksTable": ("hooks_table", keys.HOOKS_TABLE_OUTPUT),
+    "StreamsTable": ("streams_table", keys.STREAMS_TABLE_OUTPUT),
+}
+BUCKET, QUEUE, DEAD_LETTER_QUEUE = "PayloadBucket", "WorkQueue", "DeadLetterQueue"
+KEY, ALIAS = "DataKey", "DataKeyAlias"
+ROLE, FUNCTION, EVENT_SOURCE = "FunctionRole", "Function", "WorkQueueEventSource"
+URL, URL_PERMISSION = "FunctionUrl", "FunctionUrlPermission"
+
+# IAM actions the function's code uses (adapters/aws/*.py), and what the SQS event source needs.
+DYNAMODB_ACTIONS = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+]
+S3_OBJECT_ACTIONS = [
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:PutObject",
+]
+S3_BUCKET_ACTIONS = ["s3:ListBucket"]
+SQS_ACTIONS = [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+]
+KMS_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
+LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def _arn(name: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, "Arn"]}
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "Prefix": {
+            "Type": "String",
+            "Default": "steplane",
+            "AllowedPattern": "^[a-z][a-z0-9-]*$",
+            "MaxLength": 32,
+            "Description": "Prefix of every resource name (lower case: it names the bucket)",
+        },
+        "MaxReceives": {
+            "Type": "Number",
+            "Default": 5,
+            "MinValue": 1,
+            "MaxValue": 1000,
+            "Description": "Receives of a message before the queue moves it to the DLQ",
+        },
+        "ListShards": {
+            "Type": "Number",
+            "Default": 8,
+            "MinValue": 1,
+            "Description": "Shards of the run-listing indexes (changing it needs a re-index)",
+        },
+        "WithFunction": {
+            "Type": "String",
+            "Default": "true",
+            "AllowedValues": ["true", "false"],
+            "Description": "Create the Lambda function, its role and event source "
+            "(false: the World's storage only, as the local emulator uses it)",
+        },
+        "CodeBucket": {
+            "Type": "String",
+            "Default": "steplane-code-unset",
+            "Description": "S3 bucket holding the function's deployment zip (set by deploy)",
+        },
+        "CodeKey": {
+            "Type": "String",
+            "Default": "unset.zip",
+            "Description": "S3 key of the function's deployment zip (set by deploy)",
+        },
+        "Modules": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Comma-separated workflow modules the function imports",
+        },
+        "MemorySize": {"Type": "Number", "Default": 512, "MinValue": 128, "MaxValue": 10240},
+        "Timeout": {
+            "Type": "Number",
+            "Default": 60,
+            "MinValue": 1,
+            "MaxValue": QUEUE_VISIBILITY_SECONDS,
+            "Description": "Function timeout in seconds (at most the queue's visibility timeout)",
+        },
+        "ReservedConcurrency": {
+            "Type": "Number",
+            "Default": -1,
+            "MinValue": -1,
+            "Description": "Reserved concurrent executions of the function (-1: none reserved)",
+        },
+        "BatchSize": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 10},
+        "SigningSecret": {
+            "Type": "String",
+            "Default": "",
+            "NoEcho": True,
+            "Description": "HMAC secret of signed invocations (STEPLANE_SIGNING_SECRET)",
+        },
+        "ApiKeys": {
+            "Type": "String",
+            "Default": "",
+            "NoEcho": True,
+            "Description": "Comma-separated run API keys (STEPLANE_API_KEYS; empty: refused)",
+        },
+        "DecryptApiKeys": {
+            "Type": "String",
+            "Default": "",
+            "NoEcho": True,
+            "Description": "API keys that may decrypt (STEPLANE_DECRYPT_API_KEYS)",
+        },
+        "WithFunctionUrl": {
+            "Type": "String",
+            "Default": "false",
+            "AllowedValues": ["true", "false"],
+            "Description": "Give the function a public URL for the HTTP API "
+            "(requests are authenticated by the app: signatures, API keys, hook tokens)",
+        },
+    }
+
+
+def _conditions() -> dict[str, Any]:
+    return {
+        "CreateFunction": {"Fn::Equals": [_ref("WithFunction"), "true"]},
+        "CreateFunctionUrl": {
+            "Fn::And": [
+                {"Condition": "CreateFunction"},
+                {"Fn::Equals": [_ref("WithFunctionUrl"), "true"]},
+            ]
+        },
+        "HasReservedConcurrency": {"Fn::Not": [{"Fn::Equals": [_ref("ReservedConcurrency"), -1]}]},
+    }
+
+
+def _names() -> dict[str, Any]:
+    """Physical names, in step with `AwsConfig`'s defaults for the same prefix."""
+    sample = AwsConfig(prefix="PREFIX")
+    return {
+        field: _sub(getattr(sample, field).replace("PREFIX", "${Prefix}", 1))
+        for field in ("events_table", "runs_table", "hooks_table", "streams_table")
+    } | {
+        "bucket": _sub("${Prefix}-payloads-${AWS::AccountId}-${AWS::Region}"),
+        "queue": _sub(sample.queue.replace("PREFIX", "${Prefix}", 1)),
+        "dead_letter_queue": _sub(sample.dead_letter_queue.replace("PREFIX", "${Prefix}", 1)),
+        "kms_key": _sub(sample.kms_key.replace("PREFIX", "${Prefix}", 1)),
+    }
+
+
+def _tables(names: dict[str, Any]) -> dict[str, Any]:
+    definitions = {d["TableName"]: d for d in table_definitions(AwsConfig(prefix="PREFIX"))}
+    sample = AwsConfig(prefix="PREFIX")
+    resources = {}
+    for logical, (field, _) in TABLES.items():
+        properties = copy.deepcopy(definitions[getattr(sample, field)])
+        properties["TableName"] = names[field]
+        properties["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+        properties["SSESpecification"] = {"SSEEnabled": True}
+        resources[logical] = {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": properties,
+        }
+    return resources
+
+
+def _storage(names: dict[str, Any]) -> dict[str, Any]:
+    return {
+        BUCKET: {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketName": names["bucket"],
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            },
+        },
+        DEAD_LETTER_QUEUE: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": names["dead_letter_queue"],
+                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        QUEUE: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": names["queue"],
+                "VisibilityTimeout": QUEUE_VISIBILITY_SECONDS,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": _arn(DEAD_LETTER_QUEUE),
+                    "maxReceiveCount": _ref("MaxReceives"),
+                },
+            },
+        },
+        KEY: {
+            "Type": "AWS::KMS::Key",
+            "Properties": {
+                "Description": _sub("steplane data keys (${Prefix})"),
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {  # the account administers the key through IAM (the role below)
+                            "Sid": "AccountAdministersThroughIam",
+                            "Effect": "Allow",
+                            "Principal": {
+                                "AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+                            },
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        }
+                    ],
+                },
+            },
+        },
+        ALIAS: {
+            "Type": "AWS::KMS::Alias",
+            "Properties": {"AliasName": names["kms_key"], "TargetKeyId": _ref(KEY)},
+        },
+    }
+
+
+def _policy() -> dict[str, Any]:
+    table_arns: list[Any] = []
+    for logical in TABLES:
+        table_arns += [_arn(logical), _sub(f"${{{logical}.Arn}}/index/*")]
+    statements = [
+        {"Sid": "Log", "Effect": "Allow", "Action": DYNAMODB_ACTIONS, "Resource": table_arns},
+        {
+            "Sid": "Payloads",
+            "Effect": "Allow",
+            "Action": S3_OBJECT_ACTIONS,
+            "Resource": _sub(f"${{{BUCKET}.Arn}}/*"),
+        },
+        {
+            "Sid": "ListPayloads",
+            "Effect": "Allow",
+            "Action": S3_BUCKET_ACTIONS,
+            "Resource": _arn(BUCKET),
+        },
+        {"Sid": "Queue", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": _arn(QUEUE)},
+        {"Sid": "DataKeys", "Effect": "Allow", "Action": KMS_ACTIONS, "Resource": _arn(KEY)},
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": LOG_ACTIONS,
+            "Resource": _sub(
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+                ":log-group:/aws/lambda/${Prefix}-function:*"
+            ),
+        },
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _function(names: dict[str, Any]) -> dict[str, Any]:
+    environment: dict[str, Any] = {
+        "STEPLANE_WORLD": "aws",
+        "STEPLANE_MODULES": _ref("Modules"),
+        "STEPLANE_SIGNING_SECRET": _ref("SigningSecret"),
+        "STEPLANE_API_KEYS": _ref("ApiKeys"),
+        "STEPLANE_DECRYPT_API_KEYS": _ref("DecryptApiKeys"),
+        PREFIX_VARIABLE: _ref("Prefix"),
+        NAME_VARIABLES["events_table"]: _ref("EventsTable"),
+        NAME_VARIABLES["runs_table"]: _ref("RunsTable"),
+        NAME_VARIABLES["hooks_table"]: _ref("HooksTable"),
+        NAME_VARIABLES["streams_table"]: _ref("StreamsTable"),
+        NAME_VARIABLES["bucket"]: _ref(BUCKET),
+        NAME_VARIABLES["queue"]: _ref(QUEUE),
+        NAME_VARIABLES["dead_letter_queue"]: _ref(DEAD_LETTER_QUEUE),
+        NAME_VARIABLES["kms_key"]: _arn(KEY),
+        NUMBER_VARIABLES["max_receives"]: _ref("MaxReceives"),
+        NUMBER_VARIABLES["list_shards"]: _ref("ListShards"),
+    }
+    missing = (set(NAME_VARIABLES.values()) | set(NUMBER_VARIABLES.values())) - set(environment)
+    assert not missing, f"the function's environment lacks {missing}"
+    return {
+        ROLE: {
+            "Type": "AWS::IAM::Role",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "Policies": [{"PolicyName": "steplane-world", "PolicyDocument": _policy()}],
+            },
+        },
+        FUNCTION: {
+            "Type": "AWS::Lambda::Function",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "FunctionName": _sub("${Prefix}-function"),
+                "Handler": HANDLER,
+                "Runtime": RUNTIME,
+                "Architectures": ["x86_64"],
+                "Code": {"S3Bucket": _ref("CodeBucket"), "S3Key": _ref("CodeKey")},
+                "Role": _arn(ROLE),
+                "MemorySize": _ref("MemorySize"),
+                "Timeout": _ref("Timeout"),
+                "ReservedConcurrentExecutions": {
+                    "Fn::If": [
+                        "HasReservedConcurrency",
+                        _ref("ReservedConcurrency"),
+                        _ref("AWS::NoValue"),
+                    ]
+                },
+                "Environment": {"Variables": environment},
+            },
+        },
+        EVENT_SOURCE: {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "EventSourceArn": _arn(QUEUE),
+                "FunctionName": _ref(FUNCTION),
+                "BatchSize": _ref("BatchSize"),
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        },
+        URL: {
+            "Type": "AWS::Lambda::Url",
+            "Condition": "CreateFunctionUrl",
+            "Properties": {"TargetFunctionArn": _arn(FUNCTION), "AuthType": "NONE"},
+        },
+        URL_PERMISSION: {
+            "Type": "AWS::Lambda::Permission",
+            "Condition": "CreateFunctionUrl",
+            "Properties": {
+                "Action": "lambda:InvokeFunctionUrl",
+                "FunctionName": _ref(FUNCTION),
+                "Principal": "*",
+                "FunctionUrlAuthType": "NONE",
+            },
+        },
+    }
+
+
+def _outputs() -> dict[str, Any]:
+    outputs: dict[str, Any] = {
+        keys.PREFIX_OUTPUT: {"Value": _ref("Prefix")},
+        keys.BUCKET_OUTPUT: {"Value": _ref(BUCKET)},
+        keys.QUEUE_OUTPUT: {"Value": _ref(QUEUE)},
+        keys.DEAD_LETTER_QUEUE_OUTPUT: {"Value": _ref(DEAD_LETTER_QUEUE)},
+        keys.KMS_KEY_OUTPUT: {"Value": _arn(KEY)},
+        keys.KMS_ALIAS_OUTPUT: {"Value": _ref(ALIAS)},
+        keys.MAX_RECEIVES_OUTPUT: {"Value": _ref("MaxReceives")},
+        keys.LIST_SHARDS_OUTPUT: {"Value": _ref("ListShards")},
+        keys.FUNCTION_NAME_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(FUNCTION)},
+        keys.FUNCTION_URL_OUTPUT: {
+            "Condition": "CreateFunctionUrl",
+            "Value": {"Fn::GetAtt": [URL, "FunctionUrl"]},
+        },
+    }
+    for logical, (_, key) in TABLES.items():
+        outputs[key] = {"Value": _ref(logical)}
+    return dict(sorted(outputs.items()))
+
+
+def build_template() -> dict[str, Any]:
+    """The template as a dict (what `template.json` holds)."""
+    names = _names()
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "steplane: durable workflows on Lambda, SQS, DynamoDB, S3 and KMS",
+        "Parameters": _parameters(),
+        "Conditions": _conditions(),
+        "Resources": _tables(names) | _storage(names) | _function(names),
+        "Outputs": _outputs(),
+    }
+
+
+def render(template: dict[str, Any] | None = None) -> str:
+    """The JSON text of `template.json` (stable: sorted outputs, two-space indent)."""
+    return json.dumps(template or build_template(), indent=2) + "\n"
+
+
+def load_template() -> str:
+    """The checked-in template's text (what the emulator and `deploy` create stacks from)."""
+    return TEMPLATE_PATH.read_text()
+
+
+if __name__ == "__main__":
+    TEMPLATE_PATH.write_text(render())
+    print(f"wrote {TEMPLATE_PATH}")
