@@ -47,12 +47,13 @@ def open_world() -> World:
             "no World to talk to: start `steplane dev MODULE` in this directory, "
             "or set STEPLANE_WORLD=aws (with the AWS variables) or STEPLANE_STACK"
         )
-    from adapters.aws import AwsConfig, AwsWorld
+    from adapters.aws import AwsWorld
+    from adapters.aws.stack_outputs import config_from_stack
 
-    config = AwsConfig(
-        prefix=state.prefix,
-        region=state.region,
+    config = config_from_stack(
+        state.prefix,  # `steplane dev` names its stack after its prefix
         endpoint_url=state.endpoint_url,
+        region=state.region,
         access_key_id="testing",
         secret_access_key="testing",
     )

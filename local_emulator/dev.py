@@ -14,11 +14,16 @@ import os
 import secrets
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.aws import AwsConfig
 
 from .dev_state import DevState, clear_state, write_state
 from .emulator import Emulator
 
 PREFIX = "steplane-dev"
+REGION = "us-east-1"
 TRIM_EVERY_SECONDS = 60.0
 
 
@@ -35,7 +40,7 @@ async def serve_dev(
     import uvicorn
     from moto.server import ThreadedMotoServer
 
-    from adapters.aws import AwsConfig, AwsWorld, create_resources
+    from adapters.aws import AwsWorld
     from adapters.aws.embedded import trim
     from adapters.http import create_app
 
@@ -44,16 +49,13 @@ async def serve_dev(
     moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto_server.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
-    config = AwsConfig(
-        prefix=PREFIX,
-        endpoint_url=endpoint,
-        access_key_id="testing",
-        secret_access_key="testing",
-        sole_consumer=True,
-    )
+    try:
+        config = await asyncio.to_thread(_create_dev_stack, endpoint)
+    except BaseException:
+        moto_server.stop()
+        raise
     world = AwsWorld(config)
     try:
-        await asyncio.to_thread(create_resources, config, world.aws)
         api_key = secrets.token_urlsafe(24)
         async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
             app = create_app(
@@ -82,6 +84,28 @@ async def serve_dev(
     finally:
         await world.close()
         moto_server.stop()
+
+
+def _create_dev_stack(endpoint: str) -> AwsConfig:
+    """The deployment's own stack (without the function) on the moto server: the same
+    resources and names as `steplane deploy` and the embedded emulator."""
+    import boto3
+
+    from adapters.aws.embedded import FAKE_CREDENTIALS, create_stack, deployment_template
+    from adapters.aws.stack_outputs import config_from_outputs
+
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=FAKE_CREDENTIALS["access_key_id"],
+        aws_secret_access_key=FAKE_CREDENTIALS["secret_access_key"],
+    )
+    parameters = {"Prefix": PREFIX, "WithFunction": "false"}
+    outputs = create_stack(cloudformation, PREFIX, deployment_template(), parameters)
+    return config_from_outputs(
+        outputs, region=REGION, endpoint_url=endpoint, sole_consumer=True, **FAKE_CREDENTIALS
+    )
 
 
 async def _trim_forever(trim: Callable[[], None]) -> None:
