@@ -1,4 +1,4 @@
-"""Workflows for `bench.handlers_bench`, in a module of their own so that a fresh Lambda-like
+"""Workflows for the benchmarks, in a module of their own so that a fresh Lambda-like
 process can load them through `STEPLANE_MODULES` without importing the benchmark (or the
 emulator, uvicorn and httpx it uses).
 """

@@ -18,26 +18,11 @@ import time
 from typing import Any
 
 from local_emulator import Emulator
-from runtime import start, step, workflow
+from runtime import start
+
+from .bench_workflows import fan_out, sequential
 
 STORES = ("log", "runs", "hooks", "blobs", "streams", "queue", "keys")
-
-
-@step
-async def noop(i: int) -> int:
-    return i
-
-
-@workflow
-async def sequential(n: int) -> int:
-    for i in range(n):
-        await noop(i)
-    return n
-
-
-@workflow
-async def fan_out(n: int) -> int:
-    return len(await asyncio.gather(*(noop(i) for i in range(n))))
 
 
 class CountingStore:
