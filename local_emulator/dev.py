@@ -69,15 +69,21 @@ async def serve_dev(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
             api_url = f"http://127.0.0.1:{port}"
-            path = write_state(
-                DevState(os.getpid(), endpoint, PREFIX, config.region, api_url, api_key)
-            )
-            say(f"steplane dev: run API {api_url}/v1/runs (openapi: {api_url}/openapi.json)")
-            say(f"steplane dev: emulated AWS at {endpoint}; state in {path}")
-            say("steplane dev: `steplane runs list` from this directory sees these runs")
+            serving = asyncio.create_task(server.serve())
             trimmer = asyncio.create_task(_trim_forever(lambda: trim(world)))
             try:
-                await server.serve()
+                while not server.started:  # announce only what already answers
+                    if serving.done():
+                        await serving  # e.g. the port is taken: uvicorn says so and exits
+                        raise RuntimeError(f"the HTTP server on port {port} did not start")
+                    await asyncio.sleep(0.02)
+                path = write_state(
+                    DevState(os.getpid(), endpoint, PREFIX, config.region, api_url, api_key)
+                )
+                say(f"steplane dev: run API {api_url}/v1/runs (openapi: {api_url}/openapi.json)")
+                say(f"steplane dev: emulated AWS at {endpoint}; state in {path}")
+                say("steplane dev: `steplane runs list` from this directory sees these runs")
+                await serving
             finally:
                 trimmer.cancel()
                 clear_state(os.getpid())
