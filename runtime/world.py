@@ -106,6 +106,31 @@ class Limits:
     max_events_per_run: int = 100_000
 
 
+# --- argument checks every World makes the same way (one message per mistake) -----------------
+
+
+def check_append(run_id: str, position: int, events: Sequence[Event]) -> None:
+    """What any `EventLog.append` refuses before touching storage."""
+    if not events:
+        raise ValueError(f"run {run_id}: append of no events")
+    if position < 0:
+        raise ValueError(f"run {run_id}: negative log position {position}")
+    if any(event.is_terminal for event in events[:-1]):
+        # Only the last event of a batch may end the run: anything after it would be an
+        # event on a terminal run, which no log may hold.
+        raise ValueError(f"run {run_id}: a terminal event must be the last of its batch")
+
+
+def check_at_least_one(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def check_not_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+
+
 class EventLog(Protocol):
     async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
         """Store `events` at positions `position`, `position + 1`, ... as one atomic write.

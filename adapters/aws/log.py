@@ -32,6 +32,7 @@ from typing import Any
 
 from runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
 from runtime.events import Event
+from runtime.world import check_append
 
 from .batches import decode_batch, encode_batch
 from .clients import AwsClients, delete_items, is_condition_failure, query_keys
@@ -59,12 +60,7 @@ class DynamoEventLog:
 
     async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
         """Store `events` at `position`... with one conditional put (see the module doc)."""
-        if not events:
-            raise ValueError(f"run {run_id}: append of no events")
-        if position < 0:
-            raise ValueError(f"run {run_id}: negative log position {position}")
-        if any(event.is_terminal for event in events[:-1]):
-            raise ValueError(f"run {run_id}: a terminal event must be the last of its batch")
+        check_append(run_id, position, events)
         encoded = encode_batch(events)
         if len(encoded) > self._max_spill_bytes:
             raise ValueError(

@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.world import Clock, Delivery, RealClock
+from runtime.world import Clock, Delivery, RealClock, check_at_least_one, check_not_negative
 
 from .clients import AwsClients, error_code
 
@@ -77,8 +77,7 @@ class SqsQueue:
     def __init__(
         self, aws: AwsClients, clock: Clock, max_receives: int, *, sole_consumer: bool = False
     ) -> None:
-        if max_receives < 1:
-            raise ValueError(f"max_receives must be at least 1, got {max_receives}")
+        check_at_least_one("max_receives", max_receives)
         self._aws = aws
         self.clock = clock
         self.max_receives = max_receives
@@ -106,8 +105,7 @@ class SqsQueue:
     async def send(
         self, body: dict[str, Any], *, delay: float = 0.0, idempotency_key: str | None = None
     ) -> None:
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, got {delay}")
+        check_not_negative("delay", delay)
         body_json = json.dumps(body)
         not_before = self.clock.time() + delay
         key = idempotency_key if self._dedupe else None
@@ -137,10 +135,8 @@ class SqsQueue:
         self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float = 30.0
     ) -> list[Delivery]:
         """Up to `max_messages` (at most 10 per call, SQS's limit) visible messages."""
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
-        if visibility_timeout < 0:
-            raise ValueError(f"visibility_timeout must not be negative, got {visibility_timeout}")
+        check_at_least_one("max_messages", max_messages)
+        check_not_negative("visibility_timeout", visibility_timeout)
         deadline = time.monotonic() + max(wait_seconds, 0.0)
         while True:
             loop = asyncio.get_running_loop()
@@ -187,8 +183,7 @@ class SqsQueue:
 
     async def change_visibility(self, delivery: Delivery, timeout: float) -> None:
         """Visible again `timeout` seconds from now (0: at once); extends a long step's lease."""
-        if timeout < 0:
-            raise ValueError(f"timeout must not be negative, got {timeout}")
+        check_not_negative("timeout", timeout)
         if self._stale(delivery):
             return
         try:

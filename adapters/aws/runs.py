@@ -30,7 +30,7 @@ from typing import Any
 
 from runtime.errors import RunNotFoundError
 from runtime.events import TERMINAL_STATUSES, RunStatus
-from runtime.world import Page, RunRecord
+from runtime.world import Page, RunRecord, check_at_least_one
 
 from .clients import AwsClients, is_condition_failure
 
@@ -151,8 +151,7 @@ class DynamoRunStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_at_least_one("limit", limit)
         before = _decode_cursor(cursor) if cursor is not None else None
         status = RunStatus(status) if status is not None else None
         return await self._aws.call(self._list_sync, status, workflow_name, limit, before)

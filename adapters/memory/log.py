@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from runtime.errors import AppendConflictError, RunTerminalError
 from runtime.events import Event
+from runtime.world import check_append
 
 
 class MemoryEventLog:
@@ -24,14 +25,7 @@ class MemoryEventLog:
 
     async def append(self, run_id: str, position: int, events: Sequence[Event]) -> None:
         """Store `events` at `position`, `position + 1`, ... all at once or not at all."""
-        if not events:
-            raise ValueError(f"run {run_id}: append of no events")
-        if position < 0:
-            raise ValueError(f"run {run_id}: negative log position {position}")
-        if any(event.is_terminal for event in events[:-1]):
-            # Only the last event of a batch may end the run; anything after it would be
-            # an event on a terminal run, which the log must never hold.
-            raise ValueError(f"run {run_id}: a terminal event must be the last of its batch")
+        check_append(run_id, position, events)
         # Copy outside the lock: attrs are caller-owned and may be mutated after we return.
         stored = [_stored_copy(event, position + offset) for offset, event in enumerate(events)]
         with self._lock:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.world import Clock, Delivery
+from runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
 
 _POLL_SECONDS = 0.05
 """How often a long-poll re-reads the clock; catches a virtual clock advanced without a send."""
@@ -43,8 +43,7 @@ class MemoryQueue:
     max_delay: float = math.inf
 
     def __init__(self, clock: Clock, max_receives: int = 5) -> None:
-        if max_receives < 1:
-            raise ValueError(f"max_receives must be at least 1, got {max_receives}")
+        check_at_least_one("max_receives", max_receives)
         self.clock = clock
         self.max_receives = max_receives
         self._lock = threading.Lock()
@@ -66,8 +65,7 @@ class MemoryQueue:
         The body is stored as JSON: the caller may mutate its dict afterwards, and every
         receive decodes a fresh copy, as a real queue would.
         """
-        if delay < 0:
-            raise ValueError(f"delay must not be negative, got {delay}")
+        check_not_negative("delay", delay)
         body_json = json.dumps(body)
         with self._lock:
             if idempotency_key is not None and idempotency_key in self._waiting_keys:
@@ -88,10 +86,8 @@ class MemoryQueue:
         self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float = 30.0
     ) -> list[Delivery]:
         """Up to `max_messages` visible messages; with `wait_seconds` > 0, long-poll for one."""
-        if max_messages < 1:
-            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
-        if visibility_timeout < 0:
-            raise ValueError(f"visibility_timeout must not be negative, got {visibility_timeout}")
+        check_at_least_one("max_messages", max_messages)
+        check_not_negative("visibility_timeout", visibility_timeout)
         if wait_seconds <= 0:  # the common short poll: no waiter bookkeeping
             return self._take(max_messages, visibility_timeout)[0]
         deadline = time.monotonic() + wait_seconds
@@ -123,8 +119,7 @@ class MemoryQueue:
 
     async def change_visibility(self, delivery: Delivery, timeout: float) -> None:
         """Make the message visible again `timeout` seconds from now (0: at once)."""
-        if timeout < 0:
-            raise ValueError(f"timeout must not be negative, got {timeout}")
+        check_not_negative("timeout", timeout)
         with self._lock:
             message = self._current(delivery)
             if message is None:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from runtime.errors import RunNotFoundError
 from runtime.events import RunStatus
-from runtime.world import Page, RunRecord
+from runtime.world import Page, RunRecord, check_at_least_one
 
 _SortKey = tuple[float, str]
 
@@ -74,8 +74,7 @@ class MemoryRunStore:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
+        check_at_least_one("limit", limit)
         after = _decode_cursor(cursor) if cursor is not None else None
         with self._lock:
             matches = [
