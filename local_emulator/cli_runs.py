@@ -246,6 +246,6 @@ def resume(token: str, payload_json: str) -> None:
         raise click.BadParameter(f"not JSON ({error})", param_hint="PAYLOAD_JSON") from None
 
     async def action(world: World) -> str:
-        return await resume_hook(token, serde.from_jsonable(payload))
+        return await resume_hook(token, payload)  # plain JSON, like the webhook
 
     click.echo(f"delivered to run {with_world(action)}")

@@ -14,6 +14,7 @@ from .context import (
     uuid4,
 )
 from .errors import (
+    CorruptedDataError,
     ErrorCode,
     FatalError,
     HookConflictError,
@@ -31,8 +32,10 @@ from .registry import step, workflow
 from .runs import Run, get_run, resume_hook, start
 from .streams import get_writable
 from .timers import sleep
+from .type_registry import register_type, serializable
 
 __all__ = [
+    "CorruptedDataError",
     "ErrorCode",
     "FatalError",
     "FunctionHost",
@@ -56,7 +59,9 @@ __all__ = [
     "get_writable",
     "now",
     "random",
+    "register_type",
     "resume_hook",
+    "serializable",
     "set_world",
     "sleep",
     "start",

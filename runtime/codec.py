@@ -15,7 +15,7 @@ from typing import Any
 
 from . import serde
 from .crypto import DataKeyCipher, aad
-from .errors import RunNotFoundError
+from .errors import CorruptedDataError, RunNotFoundError
 from .events import Event
 from .ids import new_id
 from .world import World
@@ -69,12 +69,20 @@ class RunCodec:
 
     async def open_bytes(self, event: Event) -> bytes | None:
         """The serialized payload of `event`, decrypted (None when it has none)."""
+        context = f"run {self.run_id}, event {event.event_id} ({event.type})"
         blob_key = event.attrs.get("blob")
-        sealed = await self.world.blobs.get(blob_key) if blob_key else event.payload
+        sealed = await self._blob(blob_key, context) if blob_key else event.payload
         if sealed is None:
             return None
-        context = f"run {self.run_id}, event {event.event_id} ({event.type})"
         return self._cipher.decrypt(sealed, aad(self.run_id, event.event_id), context=context)
+
+    async def _blob(self, key: str, context: str) -> bytes:
+        try:
+            return await self.world.blobs.get(key)
+        except KeyError:  # deleted behind our back (a lifecycle rule, a hand): the log is broken
+            raise CorruptedDataError(
+                f"the payload of {context} is missing: no blob {key!r} in the blob store"
+            ) from None
 
     async def open(self, event: Event) -> Any:
         """The user value carried by `event`, decrypted and deserialized."""

@@ -9,14 +9,16 @@ elsewhere; `random()`/`uuid4()` are seeded per run inside a workflow and ordinar
 from __future__ import annotations
 
 import random as _random
+import threading
 import uuid as _uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import NotInWorkflowError
+from .errors import NotInWorkflowError, WorkflowThreadError
 
 if TYPE_CHECKING:
     from .instance import WorkflowInstance
@@ -59,6 +61,52 @@ def current_instance() -> WorkflowInstance | None:
 
 def current_step() -> StepContext | None:
     return _step_var.get()
+
+
+# Thread id -> (instance whose workflow code runs there now, threads alive when it started).
+_slices: dict[int, tuple[WorkflowInstance, set[threading.Thread]]] = {}
+
+
+@contextmanager
+def workflow_slice(instance: WorkflowInstance) -> Iterator[None]:
+    """Workflow code of `instance` runs on this thread inside the block. Remembering the threads
+    alive at its start tells a thread the workflow code started (which inherits no context, so
+    a step called there would be a plain call) from the process's other threads."""
+    me = threading.get_ident()
+    _slices[me] = (instance, set(threading.enumerate()))
+    try:
+        yield
+    finally:
+        _slices.pop(me, None)
+
+
+def check_step_thread(step_name: str, instance: WorkflowInstance | None) -> None:
+    """Refuse a step call made off the workflow's own thread: from a thread the workflow code
+    started, or from another thread that copied its context. Such a call would either return
+    an un-awaited coroutine or touch the replay loop from a foreign thread. The run is marked
+    so that it fails with this message too, even if the workflow code swallows the error."""
+    me = threading.get_ident()
+    running = _slices.get(me)
+    if instance is not None:
+        if running is not None and running[0] is instance:
+            return
+        culprit = instance
+    elif _step_var.get() is not None or not _slices:
+        return  # a plain call from a step, or from code outside any workflow
+    else:
+        thread = threading.current_thread()
+        culprits = [i for tid, (i, before) in _slices.items() if tid != me and thread not in before]
+        if not culprits:
+            return
+        culprit = culprits[0]
+    message = (
+        f"step {step_name!r} was called from thread {threading.current_thread().name!r}, not "
+        f"from the task of workflow run {culprit.run_id}: steps must be called from the "
+        "workflow's own task (its thread); await the step in the workflow, or move the threaded "
+        "code into a @step"
+    )
+    culprit.thread_violation = message
+    raise WorkflowThreadError(message)
 
 
 def utc(timestamp: float) -> datetime:

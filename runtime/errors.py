@@ -115,6 +115,11 @@ class NotInWorkflowError(SteplaneError, RuntimeError):
     """A workflow-only API (sleep, create_hook, ...) was called outside a workflow or step."""
 
 
+class WorkflowThreadError(SteplaneError, RuntimeError):
+    """A step was called from a thread other than its workflow's own (e.g. a `threading.Thread`
+    started by workflow code): the call cannot be recorded, so it is refused and the run fails."""
+
+
 # --- World-level signals (the engine handles these; users rarely see them) ---------------
 
 
@@ -136,4 +141,6 @@ class RunTerminalError(SteplaneError):
 
 
 class CorruptedDataError(SteplaneError):
-    """A stored ciphertext or record failed its integrity check."""
+    """A run's stored data cannot be trusted or read: a ciphertext failed its integrity check,
+    a payload's blob is missing, or the log holds an event type this runtime does not know. A
+    workflow invocation that meets one fails the run with `CORRUPTED_EVENT_LOG`."""

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import serde
-from .context import WorkflowMetadata, _instance_var, _step_var, utc
-from .errors import SteplaneError
+from .context import WorkflowMetadata, _instance_var, _step_var, utc, workflow_slice
+from .errors import CorruptedDataError, SteplaneError, WorkflowThreadError
 from .events import Event, EventType
 from .hooks import Hook
 from .registry import StepDef, WorkflowDef
@@ -90,6 +90,7 @@ class WorkflowInstance:
     new: list[Command] = field(default_factory=list)
     terminal: Event | None = None
     started: bool = False
+    thread_violation: str | None = None  # set by context.check_step_thread: the run must fail
 
     def __post_init__(self) -> None:
         self.loop = DeterministicEventLoop(self)
@@ -104,6 +105,8 @@ class WorkflowInstance:
     @property
     def outcome(self) -> Outcome | None:
         """The workflow's return value or exception once its coroutine has finished."""
+        if self.thread_violation is not None:
+            return Outcome(ok=False, error=WorkflowThreadError(self.thread_violation))
         if self._main is None or not self._main.done():
             return None
         if self._main.cancelled():
@@ -157,9 +160,16 @@ class WorkflowInstance:
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event, value)
+        elif event.type not in _KNOWN_TYPES:  # skipping it could hand out wrong results
+            raise CorruptedDataError(
+                f"the log of run {self.run_id} holds an event of unknown type {event.type!r} "
+                f"at position {event.seq} ({event.event_id}): written by a newer steplane, "
+                "or damaged"
+            )
         if event.is_terminal:
             self.terminal = event
-        self.loop.run_until_idle()
+        with workflow_slice(self):
+            self.loop.run_until_idle()
 
     def _started(self, event: Event, _: Any) -> None:
         self.started = True
@@ -334,6 +344,8 @@ class WorkflowInstance:
 async def _raise(error: Exception) -> None:
     raise error
 
+
+_KNOWN_TYPES = frozenset(EventType)
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.RUN_CREATED: WorkflowInstance._start,

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from .context import current_instance
+from . import type_registry
+from .context import check_step_thread, current_instance
 from .errors import WorkflowNotFoundError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +89,7 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
             raise TypeError(f"@workflow needs an async def, got {_default_name(func)}")
         definition = WorkflowDef(name=name or _default_name(func), fn=func)
         _register(_workflows, definition, "workflow")
+        type_registry.note_function(func)  # its hints and module allow classes (serde)
         func.__steplane_workflow__ = definition  # type: ignore[attr-defined]
         return func
 
@@ -115,10 +117,12 @@ def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | 
             is_async=inspect.iscoroutinefunction(func),
         )
         _register(_steps, definition, "step")
+        type_registry.note_function(func)
 
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
             instance = current_instance()
+            check_step_thread(definition.name, instance)
             if instance is None:
                 return func(*args, **kwargs)
             return instance.call_step(definition, args, kwargs)

@@ -14,7 +14,7 @@ from . import serde
 from .codec import codecs_for
 from .config import get_world
 from .context import current_instance, current_step, utc
-from .errors import HookNotFoundError, RunNotFoundError, WorkflowFailedError
+from .errors import CorruptedDataError, HookNotFoundError, RunNotFoundError, WorkflowFailedError
 from .events import Event, EventType, RunStatus
 from .ids import new_id
 from .lifecycle import end_run, record_hook_payload
@@ -106,7 +106,12 @@ class Run:
                 await asyncio.sleep(delay)
                 delay = min(_POLL_MAX, delay * 1.5)
         log = await self.world.log.read(self.run_id)
-        terminal = next(e for e in reversed(log) if e.is_terminal)
+        terminal = next((e for e in reversed(log) if e.is_terminal), None)
+        if terminal is None:
+            status = (await self._record()).status
+            raise CorruptedDataError(
+                f"run {self.run_id} is {status} but its log ({len(log)} events) has no ending event"
+            )
         codec = await codecs_for(self.world).get(self.run_id)
         if terminal.type == EventType.RUN_COMPLETED:
             return await codec.open(terminal)

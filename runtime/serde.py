@@ -20,9 +20,10 @@ str, int, float, list and dict are stored as their base type. Every other value 
   ``dataclass``  ``{"cls": "module:qualname", "fields": {name: value}}``
   ``namedtuple`` ``{"cls": "module:qualname", "fields": {name: value}}``
 
-Items nested anywhere are encoded the same way. Decoding a class reference imports its module,
-so stored data names code to import: only decode data this deployment wrote (it is encrypted
-and authenticated at rest).
+Items nested anywhere are encoded the same way. Reading data never runs code: a class named by
+an ``enum``/``dataclass``/``namedtuple`` tag resolves only to a class this process allowed (see
+`runtime.type_registry`), nothing is imported because data named it, and values of classes that
+are not allowed are refused when they are written, so whatever is written can be read back.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import importlib
 import json
 import math
 import reprlib
@@ -43,6 +43,7 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from runtime import type_registry
 from runtime.errors import PayloadTooLargeError, SerializationError, StepFailedError
 
 TAG = "$t"
@@ -212,29 +213,31 @@ def _tag(tag: str, v: Any) -> dict[str, Any]:
 
 def _class_ref(cls: type, path: str | None) -> str:
     """`module:qualname`, refusing classes a later decode could not find again."""
-    ref = f"{cls.__module__}:{cls.__qualname__}"
-    if _lookup(ref, import_module=False) is not cls:
+    ref = type_registry.ref_of(cls)
+    if _lookup(ref) is not cls:
         raise SerializationError(
             f"cannot serialize a value of type {cls.__qualname__!r} at {path}: its class must be "
             "defined at module level so it can be found again by name"
         )
+    if not type_registry.is_allowed(cls):
+        raise SerializationError(
+            f"cannot serialize a value of type {cls.__qualname__!r} at {path}: {ref} is not a "
+            "registered type, so it could not be read back; name it in a workflow's or step's "
+            "type hints, define it in a workflow module, or decorate it with "
+            "@runtime.serializable"
+        )
     return ref
 
 
-def _lookup(ref: str, *, import_module: bool) -> Any:
-    """The object named by `module:qualname`, or None; imports the module only if asked."""
+def _lookup(ref: str) -> Any:
+    """The object named by `module:qualname` among imported modules, or None. Reads `vars()`
+    only: never imports, never runs a module `__getattr__` or a descriptor."""
     module_name, _, qualname = ref.partition(":")
-    module = sys.modules.get(module_name)
-    if module is None and import_module:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            return None
-    if module is None:
-        return None
-    obj: Any = module
+    obj: Any = sys.modules.get(module_name)
     for part in qualname.split("."):
-        obj = getattr(obj, part, None)
+        if obj is None or not hasattr(obj, "__dict__"):
+            return None
+        obj = vars(obj).get(part)
     return obj
 
 
@@ -247,14 +250,31 @@ def loads(data: bytes) -> Any:
         return json.loads(data, object_hook=_decode_object)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError; decode errors are TypeErrors
         raise SerializationError(f"stored value is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise SerializationError("stored value is nested too deeply to decode") from None
 
 
-def from_jsonable(obj: Any) -> Any:
-    """Rebuild the value from the plain JSON structure `to_jsonable` produced."""
+def from_jsonable(obj: Any, *, classes: bool = True) -> Any:
+    """Rebuild the value from the plain JSON structure `to_jsonable` produced. With
+    `classes=False` the value tags (bytes, datetime, set, ...) decode but class tags (enum,
+    dataclass, namedtuple) are refused: for values that come from outside the process."""
+    try:
+        return _from_jsonable(obj, classes)
+    except RecursionError:
+        raise SerializationError("value is nested too deeply to decode") from None
+
+
+def _from_jsonable(obj: Any, classes: bool) -> Any:
     if isinstance(obj, list):
-        return [from_jsonable(v) for v in obj]
+        return [_from_jsonable(v, classes) for v in obj]
     if isinstance(obj, dict):
-        return _decode_object({k: from_jsonable(v) for k, v in obj.items()})
+        decoded = {k: _from_jsonable(v, classes) for k, v in obj.items()}
+        if not classes and decoded.get(TAG) in _CLASS_TAGS:
+            raise SerializationError(
+                f"tag {decoded[TAG]!r} names a class, which is not accepted from outside the "
+                "process; only value tags (bytes, datetime, set, ...) are"
+            )
+        return _decode_object(decoded)
     return obj
 
 
@@ -289,40 +309,58 @@ def _decode_float(obj: dict[str, Any]) -> float:
     return float(obj["v"])
 
 
-def _decode_class(obj: dict[str, Any], kind: str, check: Callable[[Any], bool]) -> Any:
+def _decode_class(obj: dict[str, Any], tag: str) -> Any:
     ref = obj["v"]["cls"]
-    cls = _lookup(ref, import_module=True)
+    if not isinstance(ref, str):
+        raise TypeError(f"class name {ref!r} is not a string")
+    cls = type_registry.find(ref)
     if cls is None:
-        raise SerializationError(f"cannot find class {ref!r} named in stored data")
-    if not (isinstance(cls, type) and check(cls)):
-        raise SerializationError(f"class {ref!r} named in stored data is not {kind}")
+        raise SerializationError(
+            f"stored {tag!r} value names {ref!r}, which is not a registered type in this "
+            "process (nothing was imported); register it with @runtime.serializable or name it "
+            "in a workflow's or step's type hints"
+        )
+    if type_registry.kind_of(cls) != tag:
+        raise SerializationError(f"stored {tag!r} value names {ref!r}, which is not {_KINDS[tag]}")
     return cls
 
 
+_KINDS = {"enum": "an Enum", "dataclass": "a dataclass", "namedtuple": "a namedtuple"}
+_CLASS_TAGS = frozenset(_KINDS)
+
+
 def _decode_enum(obj: dict[str, Any]) -> Enum:
-    cls = _decode_class(obj, "an Enum", lambda c: issubclass(c, Enum))
-    return cls(obj["v"]["value"])
+    return _decode_class(obj, "enum")(obj["v"]["value"])
 
 
 def _decode_dataclass(obj: dict[str, Any]) -> Any:
-    cls = _decode_class(obj, "a dataclass", dataclasses.is_dataclass)
+    cls = _decode_class(obj, "dataclass")
     values = obj["v"]["fields"]
-    init_names = {f.name for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise SerializationError(
+            f"stored dataclass {obj['v']['cls']!r} has no field {unknown[0]!r}"
+        )
     try:
-        instance = cls(**{k: v for k, v in values.items() if k in init_names})
+        instance = cls(**{k: v for k, v in values.items() if fields[k].init})
     except Exception as exc:
         raise SerializationError(f"cannot rebuild dataclass {obj['v']['cls']!r}: {exc}") from None
     for name, v in values.items():
-        if name not in init_names:
+        if not fields[name].init:
             object.__setattr__(instance, name, v)  # works for frozen dataclasses too
     return instance
 
 
 def _decode_namedtuple(obj: dict[str, Any]) -> tuple[Any, ...]:
-    cls = _decode_class(
-        obj, "a namedtuple", lambda c: issubclass(c, tuple) and hasattr(c, "_fields")
-    )
-    return cls(**obj["v"]["fields"])
+    cls = _decode_class(obj, "namedtuple")
+    values = obj["v"]["fields"]
+    unknown = sorted(set(values) - set(cls._fields))
+    if unknown:
+        raise SerializationError(
+            f"stored namedtuple {obj['v']['cls']!r} has no field {unknown[0]!r}"
+        )
+    return cls(**values)
 
 
 _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -392,7 +430,7 @@ def rebuild_exception(info: dict[str, Any], step_name: str = "") -> BaseExceptio
     """The original exception when its class is already imported and rebuildable, else
     `StepFailedError` with the type name and message. Never imports code named by stored data."""
     type_name, message = info["type"], info["message"]
-    cls = _lookup(type_name, import_module=False)
+    cls = _lookup(type_name) if isinstance(type_name, str) else None
     if isinstance(cls, type) and issubclass(cls, Exception):
         attempts: list[tuple[Any, ...]] = [(message,)]
         if info.get("args") is not None:

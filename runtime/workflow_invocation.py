@@ -22,9 +22,11 @@ from . import serde
 from .codec import RunCodec
 from .errors import (
     AppendConflictError,
+    CorruptedDataError,
     ErrorCode,
     HookConflictError,
     RunTerminalError,
+    SerializationError,
 )
 from .events import Event, EventType, RunStatus
 from .instance import (
@@ -78,6 +80,10 @@ class WorkflowInvocation:
             keep = await self._advance()
         except ReplayDivergence as divergence:
             await self._fail(ErrorCode.REPLAY_DIVERGENCE, str(divergence))
+        except CorruptedDataError as error:  # retrying cannot repair the log
+            await self._fail(ErrorCode.CORRUPTED_EVENT_LOG, f"CorruptedDataError: {error}")
+        except SerializationError as error:  # a recorded value this deployment cannot read
+            await self._fail(ErrorCode.RUNTIME_ERROR, f"SerializationError: {error}")
         finally:
             if keep:
                 self.host.keep_instance(self.instance)

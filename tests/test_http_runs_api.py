@@ -265,12 +265,12 @@ async def test_hook_webhook_payload_forms(client) -> None:
     run = await start(wf.iterate_hook, "forms/with/slashes")
     await _wait_for_event(run, "hook_created")
     assert (await client.post("/v1/hooks/forms/with/slashes")).status_code == 200  # empty: None
-    tagged = {"$t": "set", "v": [1, 2]}
+    tagged = {"$t": "set", "v": [1, 2]}  # webhook bodies are plain JSON: just a dict
     assert (await client.post("/v1/hooks/forms/with/slashes", json=tagged)).status_code == 200
     bad = await client.post("/v1/hooks/forms/with/slashes", content=b"{not json")
     assert bad.status_code == 400
     await client.post("/v1/hooks/forms/with/slashes", json="stop")
-    assert await run.result(timeout=10) == [None, {1, 2}]
+    assert await run.result(timeout=10) == [None, {"$t": "set", "v": [1, 2]}]
 
 
 # --- OpenAPI and mounting -------------------------------------------------------------------

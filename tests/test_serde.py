@@ -24,6 +24,7 @@ from runtime.errors import (
     SerializationError,
     StepFailedError,
 )
+from runtime.type_registry import register_type
 from runtime.serde import (
     check_size,
     dumps,
@@ -35,21 +36,25 @@ from runtime.serde import (
 )
 
 
+@register_type
 class Color(enum.Enum):
     RED = "red"
     BLUE = (0, 0, 255)
 
 
+@register_type
 class Level(enum.IntEnum):
     LOW = 1
     HIGH = 2
 
 
+@register_type
 class Perm(enum.Flag):
     R = 4
     W = 2
 
 
+@register_type
 @dataclasses.dataclass
 class Item:
     sku: str
@@ -57,6 +62,7 @@ class Item:
     tags: list[str] = dataclasses.field(default_factory=list)
 
 
+@register_type
 @dataclasses.dataclass(frozen=True)
 class Order:
     id: str
@@ -68,18 +74,20 @@ class Order:
         object.__setattr__(self, "computed", f"{self.id}:{len(self.items)}")
 
 
+@register_type
 @dataclasses.dataclass
 class Counter:
     start: int
     seen: int = dataclasses.field(init=False, default=0)
 
 
+@register_type
 class Point(NamedTuple):
     x: int
     y: int
 
 
-Pair = namedtuple("Pair", "left right")
+Pair = register_type(namedtuple("Pair", "left right"))
 
 ROUND_TRIP = [
     "plain",
@@ -289,18 +297,19 @@ def test_the_same_object_twice_is_fine() -> None:
         (b'{"$t":"nope","v":1}', "unknown tag 'nope'"),
         (
             b'{"$t":"dataclass","v":{"cls":"no_such_module_xyz:Thing","fields":{}}}',
-            "cannot find class",
+            "'no_such_module_xyz:Thing', which is not a registered type",
         ),
         (
             b'{"$t":"dataclass","v":{"cls":"tests.test_serde:Missing","fields":{}}}',
-            "cannot find class",
+            "'tests.test_serde:Missing', which is not a registered type",
         ),
-        (b'{"$t":"dataclass","v":{"cls":"os:getcwd","fields":{}}}', "is not a dataclass"),
+        (b'{"$t":"dataclass","v":{"cls":"os:getcwd","fields":{}}}', "not a registered type"),
         (
             b'{"$t":"dataclass","v":{"cls":"collections:OrderedDict","fields":{}}}',
-            "not a dataclass",
+            "not a registered type",
         ),
-        (b'{"$t":"enum","v":{"cls":"decimal:Decimal","value":1}}', "is not an Enum"),
+        (b'{"$t":"enum","v":{"cls":"decimal:Decimal","value":1}}', "not a registered type"),
+        (b'{"$t":"enum","v":{"cls":"tests.test_serde:Item","value":1}}', "is not an Enum"),
         (b'{"$t":"dataclass","v":{"cls":"tests.test_serde:Item","fields":{}}}', "cannot rebuild"),
         (b'{"$t":"bytes","v":"###"}', "malformed"),
         (b'{"$t":"timedelta","v":"x"}', "malformed"),

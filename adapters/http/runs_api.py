@@ -2,7 +2,9 @@
 
 Every `/v1/runs` route needs an API key; event payloads stay ciphertext unless the caller's key
 may decrypt (and each decrypting read leaves an audit log line). User values in responses are
-tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive the trip.
+tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive the trip. Start
+arguments accept value tags but never class tags; webhook bodies are plain JSON, read only once
+the token is known to be live.
 """
 
 from __future__ import annotations
@@ -86,8 +88,10 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def _decode_value(value: Any, what: str) -> Any:
+    """Value tags (bytes, datetime, set, ...) decode; class tags are refused: a request from
+    outside never chooses which class gets built (docs/serialization.md)."""
     try:
-        return serde.from_jsonable(value)
+        return serde.from_jsonable(value, classes=False)
     except (SerializationError, TypeError, ValueError, LookupError) as error:
         raise ApiError(400, f"{what} is not valid tagged JSON: {error}") from None
 
@@ -239,8 +243,10 @@ def routes(ctx: AppContext) -> list[Route]:
 
     async def resume(request: Request) -> Response:
         token = request.path_params["token"]
-        payload = _decode_value(await json_body(request, empty=None), "the payload")
         _check_current_world(ctx)
+        if await ctx.world.hooks.lookup(token) is None:  # the token first, then the body
+            raise ApiError(404, "no live hook has this token")
+        payload = await json_body(request, empty=None)  # plain JSON: "$t" is just a key
         try:
             run_id = await resume_hook(token, payload)
         except HookNotFoundError:
