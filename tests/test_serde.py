@@ -24,7 +24,6 @@ from runtime.errors import (
     SerializationError,
     StepFailedError,
 )
-from runtime.type_registry import register_type
 from runtime.serde import (
     check_size,
     dumps,
@@ -34,6 +33,7 @@ from runtime.serde import (
     rebuild_exception,
     to_jsonable,
 )
+from runtime.type_registry import register_type
 
 
 @register_type
