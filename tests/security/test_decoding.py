@@ -306,11 +306,17 @@ async def test_cli_hooks_resume_sends_plain_json(emu, probe, monkeypatch) -> Non
 # --- silent wrong results on the memory and aws Worlds --------------------------------------
 
 
-@pytest.fixture(params=["memory", "aws"])
+@pytest.fixture(
+    params=[("memory", "inprocess"), ("memory", "http"), ("aws", "inprocess")],
+    ids=["memory", "memory-http", "aws"],
+)
 async def world_emu(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    """Every invocation cold (cache_size=0), so replays re-read and re-decode the whole log;
+    "http" sends each message, signed, to the HTTP app on uvicorn (the production path)."""
+    world, invoke = request.param
     async with Emulator(
-        modules=["tests.security.workflows"], world=request.param, cache_size=0
-    ) as emulator:  # every invocation cold: replays re-read (and re-decode) the whole log
+        modules=["tests.security.workflows"], world=world, invoke=invoke, cache_size=0
+    ) as emulator:
         yield emulator
 
 
