@@ -23,6 +23,7 @@ from .errors import (
     RunNotFoundError,
     SerializationError,
     StepFailedError,
+    StepTimeoutError,
     WorkflowFailedError,
 )
 from .hooks import Hook, create_hook
@@ -46,6 +47,7 @@ __all__ = [
     "SerializationError",
     "StepFailedError",
     "StepMetadata",
+    "StepTimeoutError",
     "WorkflowFailedError",
     "WorkflowMetadata",
     "create_hook",
