@@ -56,6 +56,25 @@ class StepDef:
         check_arguments("step", self.name, self.fn, args, kwargs)
 
 
+@dataclass(frozen=True)
+class StartOptions:
+    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
+
+    definition: WorkflowDef
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        key = self.idempotency_key
+        if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+            raise ValueError(
+                f"idempotency_key must be a non-empty string of at most 255 characters, got {key!r}"
+            )
+
+    @property
+    def __steplane_workflow__(self) -> WorkflowDef:
+        return self.definition
+
+
 _workflows: dict[str, WorkflowDef] = {}
 _steps: dict[str, StepDef] = {}
 
@@ -94,6 +113,7 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
         definition = WorkflowDef(name=name or _default_name(func), fn=func)
         _register(_workflows, definition, "workflow")
         func.__steplane_workflow__ = definition  # type: ignore[attr-defined]
+        func.with_options = functools.partial(StartOptions, definition)  # type: ignore[attr-defined]
         return func
 
     return decorate(fn) if fn is not None else decorate

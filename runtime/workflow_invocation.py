@@ -37,7 +37,7 @@ from .instance import (
     WaitCommand,
     WorkflowInstance,
 )
-from .lifecycle import end_run, finish_run, hook_owners
+from .lifecycle import end_run, fail_unrecorded_start, finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
 from .registry import get_workflow
 from .step_runner import run_attempt
@@ -94,6 +94,10 @@ class WorkflowInvocation:
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
         await self._catch_up()
+        if self.instance.cursor == 0:  # a run record without `run_created` (see lifecycle)
+            if await fail_unrecorded_start(self.world, self.codec):
+                return False
+            await self._catch_up()
         if self.receive_count > 1 and self.instance.terminal is None:
             await self._redispatch()
         while True:
