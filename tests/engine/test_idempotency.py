@@ -130,3 +130,30 @@ async def test_a_hook_payload_is_delivered_once_per_key(make_emulator) -> None:
 def test_a_bad_idempotency_key_is_refused(bad) -> None:
     with pytest.raises(ValueError, match="idempotency_key"):
         tw.quick_wf.with_options(idempotency_key=bad)
+
+
+async def test_sqs_send_message_failing_once_then_a_retry_gives_one_run(make_emulator) -> None:
+    """The same failure on the AWS World, injected below boto3 (a botocore event hook), so
+    the SqsQueue's own error handling is on the path."""
+    async with make_emulator(modules=MODULES) as emu:
+        if not hasattr(emu.world, "aws"):
+            pytest.skip("a botocore hook needs the AWS World")
+        failures = []
+
+        def fail_first_send(**_: object) -> None:
+            if not failures:
+                failures.append(1)
+                raise ConnectionError("injected: SendMessage did not reach SQS")
+
+        events = emu.world.aws.sqs.meta.events
+        events.register("before-call.sqs.SendMessage", fail_first_send)
+        try:
+            options = tw.quick_wf.with_options(idempotency_key="order:o-6")
+            with pytest.raises(ConnectionError):
+                await start(options, "o-6")
+            retry = await start(options, "o-6")
+        finally:
+            events.unregister("before-call.sqs.SendMessage", fail_first_send)
+        assert await retry.result(timeout=10) == "o-6:quick"
+        runs = await emu.world.runs.list(workflow_name="timeouts.quick")
+        assert [r.run_id for r in runs.items] == [retry.run_id]
