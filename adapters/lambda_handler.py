@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 
 MODULES_ENV = "STEPLANE_MODULES"
 CACHE_SIZE_ENV = "STEPLANE_CACHE_SIZE"
+VISIBILITY_ENV = "STEPLANE_VISIBILITY_SECONDS"
+"""The work queue's visibility timeout (the template sets it); the heartbeat renews it."""
+DEFAULT_VISIBILITY_SECONDS = 30.0
+INLINE_SAFETY_SECONDS = 10.0
+"""Stop starting inline steps this long (or 10% of the remaining time, if more) before the
+function timeout, so recording the last step's outcome still fits."""
 
 log = logging.getLogger("steplane.lambda")
 
@@ -52,7 +58,7 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("AWS_LAMBDA_LOG
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point (synchronous, as Lambda calls it)."""
     if _is_sqs_batch(event):
-        return _run(_handle_sqs(event["Records"]))
+        return _run(_handle_sqs(event["Records"], context))
     from .http.apigw import is_http_event
 
     if is_http_event(event):
@@ -133,9 +139,15 @@ def _is_sqs_batch(event: Any) -> bool:
     )
 
 
-async def _handle_sqs(records: list[dict[str, Any]]) -> dict[str, Any]:
+async def _handle_sqs(records: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
     host = get_host()
-    outcomes = await asyncio.gather(*(_process_record(host, record) for record in records))
+    inline_seconds = inline_budget(context)
+    outcomes = await asyncio.gather(
+        *(
+            _with_heartbeat(host, record, _process_record(host, record, inline_seconds))
+            for record in records
+        )
+    )
     failures = [
         {"itemIdentifier": record["messageId"]}
         for record, ok in zip(records, outcomes, strict=True)
@@ -152,7 +164,9 @@ def _receive_count(record: dict[str, Any]) -> int:
         return 1
 
 
-async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
+async def _process_record(
+    host: FunctionHost, record: dict[str, Any], inline_seconds: float | None = None
+) -> bool:
     """Handle one record; False when it failed (it goes back to the queue, alone)."""
     from runtime.errors import InvalidMessageError, WorkflowNotFoundError
 
@@ -162,7 +176,7 @@ async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
     started = time.perf_counter()
     outcome, error = "ok", None
     try:
-        await host.handle(body, receive_count=receive_count)
+        await host.handle(body, receive_count=receive_count, inline_seconds=inline_seconds)
     except (InvalidMessageError, WorkflowNotFoundError) as exc:
         outcome, error = "rejected", exc  # permanent: the DLQ keeps it for inspection
     except Exception as exc:
@@ -178,6 +192,58 @@ async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
         message_id=message_id,
     )
     return outcome == "ok"
+
+
+# --- the function timeout: inline budget and visibility heartbeat ---------------------------
+
+
+def inline_budget(context: Any) -> float | None:
+    """Seconds this invocation may keep starting inline steps: what Lambda's context says is
+    left, minus a safety margin (None without a context: the host's own default)."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return None
+    remaining = float(remaining_ms()) / 1000.0
+    return max(0.0, remaining - max(INLINE_SAFETY_SECONDS, remaining * 0.1))
+
+
+def visibility_seconds() -> float:
+    raw = os.environ.get(VISIBILITY_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_VISIBILITY_SECONDS
+    except ValueError:
+        raise ValueError(f"{VISIBILITY_ENV} must be a number of seconds, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{VISIBILITY_ENV} must be at least 1 second, got {raw!r}")
+    return value
+
+
+async def _with_heartbeat(
+    host: FunctionHost, record: dict[str, Any], work: Coroutine[Any, Any, bool]
+) -> bool:
+    """Run `work` while renewing the record's visibility every half timeout, so a step that
+    runs longer than the queue's visibility timeout is not delivered to a second consumer.
+    (Lambda's event source mapping does not extend visibility by itself.)"""
+    heartbeat = asyncio.create_task(_keep_invisible(host, record, visibility_seconds()))
+    try:
+        return await work
+    finally:
+        heartbeat.cancel()
+
+
+async def _keep_invisible(host: FunctionHost, record: dict[str, Any], timeout: float) -> None:
+    from runtime.world import Delivery
+
+    receipt = record.get("receiptHandle")
+    if not isinstance(receipt, str) or not receipt:
+        return
+    delivery = Delivery({}, receipt, _receive_count(record), str(record.get("messageId", "")))
+    while True:
+        await asyncio.sleep(timeout / 2)
+        try:
+            await host.world.queue.change_visibility(delivery, timeout)
+        except Exception as error:  # a missed beat risks a duplicate, never the work itself
+            log.warning("could not extend the visibility of %s: %s", delivery.message_id, error)
 
 
 # --- HTTP -------------------------------------------------------------------------------------

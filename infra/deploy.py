@@ -35,7 +35,7 @@ from typing import Any
 
 from adapters.aws.stack_outputs import stack_outputs
 
-from .template import SECRET_PARAMETERS, load_template
+from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template
 
 PACKAGES = ("runtime", "adapters")
 """The project's packages the function imports (local_emulator and infra are tooling)."""
@@ -98,6 +98,7 @@ def deploy(
         _delete(cloudformation, stack, progress)
         return Deployment(stack, deleted=True)
 
+    check_visibility(template or load_template(), parameters or {})
     s3 = session.client("s3", endpoint_url=endpoint_url)
     region = session.region_name or "us-east-1"
     if code_bucket is None:
@@ -121,6 +122,32 @@ def deploy(
     for key, value in sorted(outputs.items()):
         progress(f"  {key}: {value}")
     return Deployment(stack, outputs, changed, code_bucket, code_key)
+
+
+def check_visibility(template: str, parameters: Mapping[str, Any]) -> None:
+    """Refuse a work queue visibility timeout under 6x the function timeout (AWS's advice for
+    an SQS event source; CloudFormation cannot compare two parameters, so deploy does).
+    A shorter one lets Lambda's retries of a throttled batch redeliver a message whose first
+    invocation is still running."""
+    defaults = json.loads(template).get("Parameters", {})
+
+    def value(name: str) -> float:
+        raw = parameters.get(name, defaults.get(name, {}).get("Default"))
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise DeployError(
+                f"parameter {name} must be a number of seconds, got {raw!r}"
+            ) from None
+
+    if "VisibilityTimeout" not in defaults:
+        return  # a template without the parameter (tests' own templates)
+    timeout, visibility = value("Timeout"), value("VisibilityTimeout")
+    if visibility < VISIBILITY_FACTOR * timeout:
+        raise DeployError(
+            f"VisibilityTimeout {visibility:g} s is less than {VISIBILITY_FACTOR} x Timeout "
+            f"({timeout:g} s): set VisibilityTimeout to at least {VISIBILITY_FACTOR * timeout:g}"
+        )
 
 
 # --- the zip ----------------------------------------------------------------------------------

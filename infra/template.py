@@ -20,13 +20,13 @@ from typing import Any
 
 from adapters.aws import stack_outputs as keys
 from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, PREFIX_VARIABLE, AwsConfig
-from adapters.aws.resources import (
-    DEAD_LETTER_RETENTION_SECONDS,
-    QUEUE_VISIBILITY_SECONDS,
-    table_definitions,
-)
+from adapters.aws.resources import DEAD_LETTER_RETENTION_SECONDS, table_definitions
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
+MAX_FUNCTION_TIMEOUT = 900  # Lambda's limit
+VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6x the function timeout for an event source
+MAX_VISIBILITY_TIMEOUT = 43200  # SQS's limit (12 h)
+QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: a stalled run's message outlives outages
 SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
 """NoEcho parameters: DescribeStacks shows them as "****"."""
 HANDLER = "adapters.lambda_handler.handler"
@@ -133,8 +133,18 @@ def _parameters() -> dict[str, Any]:
             "Type": "Number",
             "Default": 60,
             "MinValue": 1,
-            "MaxValue": QUEUE_VISIBILITY_SECONDS,
-            "Description": "Function timeout in seconds (at most the queue's visibility timeout)",
+            "MaxValue": MAX_FUNCTION_TIMEOUT,
+            "Description": "Function timeout in seconds (steplane deploy checks VisibilityTimeout)",
+        },
+        "VisibilityTimeout": {
+            "Type": "Number",
+            "Default": 60 * VISIBILITY_FACTOR,
+            "MinValue": VISIBILITY_FACTOR,
+            "MaxValue": MAX_VISIBILITY_TIMEOUT,
+            "Description": (
+                f"Work queue visibility timeout in seconds: at least {VISIBILITY_FACTOR} x "
+                "Timeout (steplane deploy refuses less); the function renews it while a step runs"
+            ),
         },
         "ReservedConcurrency": {
             "Type": "Number",
@@ -246,7 +256,8 @@ def _storage(names: dict[str, Any]) -> dict[str, Any]:
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": names["queue"],
-                "VisibilityTimeout": QUEUE_VISIBILITY_SECONDS,
+                "VisibilityTimeout": _ref("VisibilityTimeout"),
+                "MessageRetentionPeriod": QUEUE_RETENTION_SECONDS,
                 "SqsManagedSseEnabled": True,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": _arn(DEAD_LETTER_QUEUE),
@@ -322,6 +333,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
         "STEPLANE_SIGNING_SECRET": _ref("SigningSecret"),
         "STEPLANE_API_KEYS": _ref("ApiKeys"),
         "STEPLANE_DECRYPT_API_KEYS": _ref("DecryptApiKeys"),
+        "STEPLANE_VISIBILITY_SECONDS": _ref("VisibilityTimeout"),
         PREFIX_VARIABLE: _ref("Prefix"),
         NAME_VARIABLES["events_table"]: _ref("EventsTable"),
         NAME_VARIABLES["runs_table"]: _ref("RunsTable"),

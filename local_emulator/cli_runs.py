@@ -238,7 +238,12 @@ def hooks() -> None:
 @hooks.command("resume")
 @click.argument("token")
 @click.argument("payload_json")
-def resume(token: str, payload_json: str) -> None:
+@click.option(
+    "--idempotency-key",
+    default=None,
+    help="Deliver at most once per key: a retried command does not deliver twice.",
+)
+def resume(token: str, payload_json: str, idempotency_key: str | None) -> None:
     """Send PAYLOAD_JSON to the live hook holding TOKEN."""
     try:
         payload = json.loads(payload_json)
@@ -246,6 +251,7 @@ def resume(token: str, payload_json: str) -> None:
         raise click.BadParameter(f"not JSON ({error})", param_hint="PAYLOAD_JSON") from None
 
     async def action(world: World) -> str:
-        return await resume_hook(token, payload)  # plain JSON, like the webhook
+        # plain JSON, like the webhook
+        return await resume_hook(token, payload, idempotency_key=idempotency_key)
 
     click.echo(f"delivered to run {with_world(action)}")

@@ -24,6 +24,7 @@ from .errors import (
     RunNotFoundError,
     SerializationError,
     StepFailedError,
+    StepTimeoutError,
     WorkflowFailedError,
 )
 from .hooks import Hook, create_hook
@@ -49,6 +50,7 @@ __all__ = [
     "SerializationError",
     "StepFailedError",
     "StepMetadata",
+    "StepTimeoutError",
     "WorkflowFailedError",
     "WorkflowMetadata",
     "create_hook",

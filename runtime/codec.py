@@ -110,6 +110,10 @@ class CodecCache:
         while len(self._codecs) > _KEY_CACHE_SIZE:
             self._codecs.popitem(last=False)
 
+    def forget(self, run_id: str) -> None:
+        """Drop a cached codec (a key made for a run record that another writer created)."""
+        self._codecs.pop(run_id, None)
+
     async def get(self, run_id: str) -> RunCodec:
         codec = self._codecs.get(run_id)
         if codec is not None:

@@ -65,6 +65,20 @@ class StepFailedError(SteplaneError):
         return (type(self), (self.type_name, self.message, self.step_name))
 
 
+class StepTimeoutError(SteplaneError):
+    """A step attempt ran past its `@step(timeout=...)`: recorded as a failed attempt and
+    retried like any other failure (a plain-def step's thread cannot be stopped; its late
+    result is ignored)."""
+
+    def __init__(self, step_name: str, timeout: str) -> None:
+        super().__init__(f"step {step_name!r} timed out after {timeout}")
+        self.step_name = step_name
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.step_name, self.timeout))
+
+
 class SerializationError(SteplaneError, TypeError):
     """A value cannot be stored: it is not one of the serializable types, or it is too large."""
 

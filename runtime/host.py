@@ -47,9 +47,14 @@ class FunctionHost:
         self._metadata: collections.OrderedDict[str, WorkflowMetadata] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def handle(self, raw: Any, *, receive_count: int = 1) -> None:
+    async def handle(
+        self, raw: Any, *, receive_count: int = 1, inline_seconds: float | None = None
+    ) -> None:
         """Process one message. Raises InvalidMessageError / WorkflowNotFoundError for messages
-        that can never succeed here; other exceptions mean "retry later"."""
+        that can never succeed here; other exceptions mean "retry later".
+
+        `inline_seconds` overrides `max_inline_seconds` for this invocation: how long it may
+        keep starting steps inline (Lambda passes what its function timeout leaves)."""
         message = parse_message(raw)
         try:
             if isinstance(message, WorkflowMessage):
@@ -60,7 +65,7 @@ class FunctionHost:
             raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
         if isinstance(message, WorkflowMessage):
             async with self._run_lock(message.run_id):
-                await WorkflowInvocation(self, message, receive_count).run()
+                await WorkflowInvocation(self, message, receive_count, inline_seconds).run()
         else:
             await run_step_message(self, message)
 

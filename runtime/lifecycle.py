@@ -96,25 +96,67 @@ async def end_run(
 
 
 async def record_hook_payload(
-    world: World, codec: RunCodec, owner: HookOwner, data: bytes, *, wait_seconds: float = 5.0
+    world: World,
+    codec: RunCodec,
+    owner: HookOwner,
+    data: bytes,
+    *,
+    wait_seconds: float = 5.0,
+    key_hash: str | None = None,
 ) -> None:
     """Append `hook_received` for a live hook; HookNotFoundError if it is disposed or its run
-    ended. Waits briefly when the token is claimed but `hook_created` is not yet in the log."""
+    ended. Waits briefly when the token is claimed but `hook_created` is not yet in the log.
+
+    `key_hash` (of an idempotency key) goes into the event's attrs; when the log already has
+    a `hook_received` of this hook with it, nothing is appended. The check runs inside the
+    conditional append's build, so two racing deliveries of one key record one event."""
+    delivered = False
 
     async def build(log: list[Event]) -> list[Event] | None:
+        nonlocal delivered
         hook_events = [e for e in log if e.correlation_id == owner.hook_id]
+        if key_hash is not None and any(
+            e.type == EventType.HOOK_RECEIVED and e.attrs.get("key_hash") == key_hash
+            for e in hook_events
+        ):
+            delivered = True  # a retry of a delivery that was recorded
+            return None
         ended = bool(log) and log[-1].is_terminal
         if ended or any(e.type == EventType.HOOK_DISPOSED for e in hook_events):
             raise HookNotFoundError(f"no live hook has token {owner.token!r}")
         if not any(e.type == EventType.HOOK_CREATED for e in hook_events):
             return None
-        return [await codec.event(EventType.HOOK_RECEIVED, correlation_id=owner.hook_id, data=data)]
+        attrs = {"key_hash": key_hash} if key_hash is not None else None
+        event = await codec.event(
+            EventType.HOOK_RECEIVED, correlation_id=owner.hook_id, data=data, attrs=attrs
+        )
+        return [event]
 
     deadline = asyncio.get_running_loop().time() + wait_seconds
-    while await append_at_head(world, codec.run_id, build) is None:
+    while await append_at_head(world, codec.run_id, build) is None and not delivered:
         if asyncio.get_running_loop().time() > deadline:
             raise HookNotFoundError(f"no live hook has token {owner.token!r}")
         await asyncio.sleep(0.02)
+
+
+async def fail_unrecorded_start(world: World, codec: RunCodec) -> bool:
+    """End a run whose record exists but whose `run_created` never made it into the log (its
+    `start()` died in between and was not retried): its arguments are lost, so a re-wake can
+    only fail it. Conditional on the log still being empty: False when `start()` (a retry)
+    recorded the run meanwhile, which then goes on normally."""
+    message = (
+        "start() was interrupted before the run's arguments were recorded; start the workflow again"
+    )
+    attrs = {"code": "RUNTIME_ERROR"}
+    failed = await codec.event(
+        EventType.RUN_FAILED, attrs=attrs, data=serde.dumps({"message": message})
+    )
+    try:
+        await world.log.append(codec.run_id, 0, [failed])
+    except (AppendConflictError, RunTerminalError):
+        return False
+    await finish_run(world, codec.run_id, failed, [])
+    return True
 
 
 async def fail_run(world: World, run_id: str, code: str, message: str) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from . import type_registry
 from .context import check_step_thread, current_instance
+from .durations import parse_duration
 from .errors import WorkflowNotFoundError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,9 +48,32 @@ class StepDef:
     fn: Callable[..., Any]
     max_retries: int
     is_async: bool
+    timeout: float | None = None
+    """Seconds one attempt may run (`@step(timeout=...)`); None: no limit but the host's."""
+    timeout_text: str = ""
+    """The timeout as the user wrote it, for the error message ("10m")."""
 
     def check_arguments(self, args: Any, kwargs: Any) -> None:
         check_arguments("step", self.name, self.fn, args, kwargs)
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
+
+    definition: WorkflowDef
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        key = self.idempotency_key
+        if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+            raise ValueError(
+                f"idempotency_key must be a non-empty string of at most 255 characters, got {key!r}"
+            )
+
+    @property
+    def __steplane_workflow__(self) -> WorkflowDef:
+        return self.definition
 
 
 _workflows: dict[str, WorkflowDef] = {}
@@ -91,6 +115,7 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
         _register(_workflows, definition, "workflow")
         type_registry.note_function(func)  # its hints and module allow classes (serde)
         func.__steplane_workflow__ = definition  # type: ignore[attr-defined]
+        func.with_options = functools.partial(StartOptions, definition)  # type: ignore[attr-defined]
         return func
 
     return decorate(fn) if fn is not None else decorate
@@ -100,14 +125,24 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
 def step(fn: F) -> F: ...
 @overload
 def step(
-    *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None
+    *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None, timeout: Any = None
 ) -> Callable[[F], F]: ...
 
 
-def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None) -> Any:
-    """Mark a function as a step: inside a workflow each call runs durably, with retries."""
+def step(
+    fn: Any = None,
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    name: str | None = None,
+    timeout: Any = None,
+) -> Any:
+    """Mark a function as a step: inside a workflow each call runs durably, with retries.
+
+    `timeout` (any `sleep` duration form) bounds one attempt: past it the attempt fails with
+    `StepTimeoutError` and is retried per `max_retries`."""
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    timeout_seconds = _step_timeout(timeout)
 
     def decorate(func: F) -> F:
         definition = StepDef(
@@ -115,6 +150,8 @@ def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | 
             fn=func,
             max_retries=max_retries,
             is_async=inspect.iscoroutinefunction(func),
+            timeout=timeout_seconds,
+            timeout_text=_timeout_text(timeout),
         )
         _register(_steps, definition, "step")
         type_registry.note_function(func)
@@ -131,6 +168,24 @@ def step(fn: Any = None, *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | 
         return call  # type: ignore[return-value]
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _step_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        raise ValueError(f"@step(timeout=...): {error}") from None
+    if seconds <= 0:
+        raise ValueError(f"@step(timeout=...) must be longer than 0 s, got {value!r}")
+    return seconds
+
+
+def _timeout_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else f"{parse_duration(value):g}s"
 
 
 def workflow_def_of(fn: Any) -> WorkflowDef:

@@ -14,12 +14,19 @@ from . import serde
 from .codec import codecs_for
 from .config import get_world
 from .context import current_instance, current_step, utc
-from .errors import CorruptedDataError, HookNotFoundError, RunNotFoundError, WorkflowFailedError
+from .errors import (
+    AppendConflictError,
+    CorruptedDataError,
+    HookNotFoundError,
+    RunNotFoundError,
+    WorkflowFailedError,
+)
 from .events import Event, EventType, RunStatus
+from .idempotency import key_hash, run_id_for_key
 from .ids import new_id
 from .lifecycle import end_run, record_hook_payload
 from .messages import WorkflowMessage
-from .registry import workflow_def_of
+from .registry import StartOptions, workflow_def_of
 from .streams import read_stream, stream_name
 from .world import RunRecord, World
 
@@ -28,8 +35,14 @@ _POLL_MAX = 0.1
 
 
 async def start(workflow: Any, /, *args: Any, **kwargs: Any) -> Run:
-    """Start a run of `workflow` with these arguments; returns at once with its `Run`."""
+    """Start a run of `workflow` with these arguments; returns at once with its `Run`.
+
+    `start(wf.with_options(idempotency_key=k), ...)` returns the same run for the same key,
+    however often it is retried; a retry also finishes a start that was interrupted (record
+    written, first message not sent). A retry's arguments are ignored once the first start
+    recorded its own (as Stripe does: the original request wins)."""
     definition = workflow_def_of(workflow)
+    key = workflow.idempotency_key if isinstance(workflow, StartOptions) else None
     if current_instance() is not None:
         raise RuntimeError("start() cannot be called from workflow code; call it from a @step")
     definition.check_arguments(args, kwargs)
@@ -41,16 +54,42 @@ async def start(workflow: Any, /, *args: Any, **kwargs: Any) -> Run:
     step = current_step()
     parent_run_id = step.metadata.run_id if step is not None else None
     now = world.clock.time()
-    run_id = new_id("run", now)
-    codec, encrypted_key = await codecs_for(world).create(run_id)
-    await world.runs.create(
-        RunRecord(
-            run_id, definition.name, RunStatus.PENDING, now, now, parent_run_id, encrypted_key
-        )
-    )
-    attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
-    created = await codec.event(EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now)
-    await world.log.append(run_id, 0, [created])
+    run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)
+    codecs = codecs_for(world)
+    record = None if key is None else await world.runs.get(run_id)
+    if record is None:
+        codec, encrypted_key = await codecs.create(run_id)
+        try:  # conditional: exactly one of racing starts with one key creates the run
+            await world.runs.create(
+                RunRecord(
+                    run_id,
+                    definition.name,
+                    RunStatus.PENDING,
+                    now,
+                    now,
+                    parent_run_id,
+                    encrypted_key,
+                )
+            )
+        except ValueError:
+            if key is None:
+                raise
+            codecs.forget(run_id)  # our fresh key lost: the winner's is on the record
+            record = await world.runs.get(run_id)
+    if record is not None:  # a retry: finish whatever the first start left undone
+        if record.workflow_name != definition.name:
+            raise ValueError(f"run {run_id} belongs to workflow {record.workflow_name!r}")
+        if record.status != RunStatus.PENDING:
+            return Run(run_id, world)
+        codec = await codecs.get(run_id)
+    if record is None or not await world.log.read(run_id):
+        attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
+        created = await codec.event(EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now)
+        try:
+            await world.log.append(run_id, 0, [created])
+        except AppendConflictError:
+            if key is None:
+                raise  # a fresh run id is ours alone
     message = WorkflowMessage(run_id, definition.name)
     await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
     return Run(run_id, world)
@@ -61,16 +100,24 @@ def get_run(run_id: str) -> Run:
     return Run(run_id, get_world())
 
 
-async def resume_hook(token: str, payload: Any = None) -> str:
-    """Deliver `payload` to the live hook holding `token`; returns the hook's run id."""
+async def resume_hook(token: str, payload: Any = None, idempotency_key: str | None = None) -> str:
+    """Deliver `payload` to the live hook holding `token`; returns the hook's run id.
+
+    With `idempotency_key`, a payload is delivered once per key: a retry after a failure (or
+    a timeout that hid a success) returns the run id without delivering it again."""
     world = get_world()
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not idempotency_key
+    ):
+        raise ValueError(f"idempotency_key must be a non-empty string, got {idempotency_key!r}")
     data = serde.dumps(payload, what="payload")
     serde.check_size(data, world.limits.max_payload_bytes, "hook payload")
     owner = await world.hooks.lookup(token) if isinstance(token, str) and token else None
     if owner is None:
         raise HookNotFoundError(f"no live hook has token {token!r}")
     codec = await codecs_for(world).get(owner.run_id)
-    await record_hook_payload(world, codec, owner, data)
+    digest = None if idempotency_key is None else key_hash("hook", owner.hook_id, idempotency_key)
+    await record_hook_payload(world, codec, owner, data, key_hash=digest)
     record = await world.runs.get(owner.run_id)
     assert record is not None
     message = WorkflowMessage(owner.run_id, record.workflow_name)

@@ -18,7 +18,7 @@ from . import serde
 from .codec import RunCodec
 from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
 from .durations import parse_duration
-from .errors import FatalError, RetryableError, SerializationError
+from .errors import FatalError, RetryableError, SerializationError, StepTimeoutError
 from .events import Event, EventType
 from .registry import StepDef
 
@@ -92,16 +92,32 @@ async def run_attempt(
     args, kwargs = args_value["args"], args_value["kwargs"]
     try:
         if step.is_async:
-            result = await asyncio.get_running_loop().create_task(
-                step.fn(*args, **kwargs), context=context
-            )
+            call = asyncio.get_running_loop().create_task(step.fn(*args, **kwargs), context=context)
         else:
-            result = await asyncio.to_thread(context.run, step.fn, *args, **kwargs)
+            call = asyncio.ensure_future(asyncio.to_thread(context.run, step.fn, *args, **kwargs))
+        result = await _within_timeout(step, call)
         data = serde.dumps(result, what="result")
         serde.check_size(data, max_payload_bytes, f"result of step {step.name!r}")
     except Exception as error:  # a step's failure is data, recorded for the workflow
         return _failure(step, error, attempt, started_at, clock_time())
     return StepOutcome(EventType.STEP_COMPLETED, attempt, started_at, clock_time(), data)
+
+
+async def _within_timeout(step: StepDef, call: asyncio.Future[Any]) -> Any:
+    """The call's result, or StepTimeoutError once `step.timeout` has passed.
+
+    An async step is cancelled (its `finally` blocks run). A plain-def step runs in a thread
+    that Python cannot stop: the attempt is recorded as timed out and whatever the thread
+    returns later is dropped, so a sync step with a timeout must tolerate running on after it.
+    """
+    if step.timeout is None:
+        return await call
+    try:
+        return await asyncio.wait_for(call, step.timeout)
+    except TimeoutError:
+        if not call.done() or call.cancelled():
+            raise StepTimeoutError(step.name, step.timeout_text) from None
+        raise  # the step itself raised TimeoutError
 
 
 def _failure(

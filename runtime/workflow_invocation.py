@@ -39,7 +39,7 @@ from .instance import (
     WaitCommand,
     WorkflowInstance,
 )
-from .lifecycle import end_run, finish_run, hook_owners
+from .lifecycle import end_run, fail_unrecorded_start, finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
 from .registry import get_workflow
 from .step_runner import run_attempt
@@ -52,13 +52,20 @@ Outbox = list[tuple[WorkflowMessage | StepMessage, float]]
 
 
 class WorkflowInvocation:
-    def __init__(self, host: FunctionHost, message: WorkflowMessage, receive_count: int) -> None:
+    def __init__(
+        self,
+        host: FunctionHost,
+        message: WorkflowMessage,
+        receive_count: int,
+        inline_seconds: float | None = None,
+    ) -> None:
         self.host = host
         self.world = host.world
         self.message = message
         self.run_id = message.run_id
         self.receive_count = receive_count
-        self.deadline = asyncio.get_running_loop().time() + host.max_inline_seconds
+        budget = host.max_inline_seconds if inline_seconds is None else inline_seconds
+        self.deadline = asyncio.get_running_loop().time() + budget
         self.codec: RunCodec
         self.instance: WorkflowInstance
         self.inline_results: dict[str, list[Event]] = {}
@@ -93,6 +100,10 @@ class WorkflowInvocation:
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
         await self._catch_up()
+        if self.instance.cursor == 0:  # a run record without `run_created` (see lifecycle)
+            if await fail_unrecorded_start(self.world, self.codec):
+                return False
+            await self._catch_up()
         if self.receive_count > 1 and self.instance.terminal is None:
             await self._redispatch()
         while True:
@@ -137,7 +148,12 @@ class WorkflowInvocation:
         if not new and not due:
             return [], []
         batch = await self._run_started()
-        if not due and len(new) == 1 and isinstance(new[0], StepCommand) and self._may_inline():
+        if (
+            not due
+            and len(new) == 1
+            and isinstance(new[0], StepCommand)
+            and self._may_inline(new[0])
+        ):
             inline = await self._inline_step(new[0])
             return None if inline is None else (batch + inline[0], inline[1])
         outbox: Outbox = []
@@ -166,8 +182,11 @@ class WorkflowInvocation:
         )
         return [event]
 
-    def _may_inline(self) -> bool:
-        return self.host.inline_steps and asyncio.get_running_loop().time() < self.deadline
+    def _may_inline(self, command: StepCommand) -> bool:
+        """Inline only while the budget lasts, and a step with a timeout only if it fits."""
+        assert command.step is not None
+        needs = command.step.timeout or 0.0
+        return self.host.inline_steps and asyncio.get_running_loop().time() + needs < self.deadline
 
     async def _record(
         self, command: Command, now: float, outbox: Outbox, budget: list[int]

@@ -155,6 +155,14 @@ async def _events(events: list[Event], codec: RunCodec | None) -> list[dict[str,
     return described
 
 
+def _idempotency_key(request: Request) -> str | None:
+    """The `Idempotency-Key` header: the same key starts one run / delivers one payload."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 255:
+        raise ApiError(400, "the Idempotency-Key header must have 1 to 255 characters")
+    return key
+
+
 # --- routes ---------------------------------------------------------------------------------
 
 
@@ -172,8 +180,10 @@ def routes(ctx: AppContext) -> list[Route]:
             raise ApiError(404, str(error)) from None
         args, kwargs = _decode_value(args, "args"), _decode_value(kwargs, "kwargs")
         _check_current_world(ctx)
+        key = _idempotency_key(request)
+        target = definition.fn if key is None else definition.fn.with_options(idempotency_key=key)
         try:
-            run = await start(definition.fn, *args, **kwargs)
+            run = await start(target, *args, **kwargs)
         except SerializationError as error:
             raise _value_error(error) from None
         except TypeError as error:  # the arguments do not fit the workflow's signature
@@ -248,7 +258,7 @@ def routes(ctx: AppContext) -> list[Route]:
             raise ApiError(404, "no live hook has this token")
         payload = await json_body(request, empty=None)  # plain JSON: "$t" is just a key
         try:
-            run_id = await resume_hook(token, payload)
+            run_id = await resume_hook(token, payload, idempotency_key=_idempotency_key(request))
         except HookNotFoundError:
             raise ApiError(404, "no live hook has this token") from None
         except SerializationError as error:
