@@ -304,6 +304,7 @@ def _secret() -> dict[str, Any]:
     keys = '"api_keys":"${ApiKeys}","decrypt_api_keys":"${DecryptApiKeys}"'
     return {
         "Type": "AWS::SecretsManager::Secret",
+        "Condition": "CreateFunction",  # its reader; also: moto's CloudFormation lacks the type
         "Properties": {
             "Name": _sub("${Prefix}-secrets"),
             "Description": _sub("steplane signing secret and API keys (${Prefix})"),
@@ -459,7 +460,7 @@ def _outputs() -> dict[str, Any]:
         keys.DEAD_LETTER_QUEUE_OUTPUT: {"Value": _ref(DEAD_LETTER_QUEUE)},
         keys.KMS_KEY_OUTPUT: {"Value": _arn(KEY)},
         keys.KMS_ALIAS_OUTPUT: {"Value": _ref(ALIAS)},
-        SECRETS_OUTPUT: {"Value": _ref(SECRET)},
+        SECRETS_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(SECRET)},
         keys.MAX_RECEIVES_OUTPUT: {"Value": _ref("MaxReceives")},
         keys.LIST_SHARDS_OUTPUT: {"Value": _ref("ListShards")},
         keys.FUNCTION_NAME_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(FUNCTION)},

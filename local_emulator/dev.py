@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import socket
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -46,9 +45,6 @@ async def serve_dev(
     from adapters.http import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
-    # moto's CloudFormation skips the secret (created by hand below); say nothing about it
-    logging.getLogger("moto").addFilter(lambda record: "SecretsManager" not in record.getMessage())
-    warnings.filterwarnings("ignore", message=".*AWS::SecretsManager::Secret.*")
     moto_port = free_port()
     moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto_server.start()
@@ -96,10 +92,10 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
 
     The HTTP app's secrets (a fresh signing secret; `api_key` for the run API and decrypting)
     go into the stack's Secrets Manager secret, and this process reads them from there as a
-    deployed function does (`STEPLANE_SECRETS_ARN`). moto's CloudFormation skips
-    `AWS::SecretsManager::Secret` (moto 5.2.5), so the secret is created under the template's
-    name through the API when the stack has none. This process then talks only to the moto
-    server: its environment points boto3 there (never at a real account from a dev session).
+    deployed function does (`STEPLANE_SECRETS_ARN`). The template creates the secret only with
+    the function (and moto 5.2.5's CloudFormation lacks `AWS::SecretsManager::Secret`), so it is
+    created here under the template's name when the stack has none. This process then talks
+    only to the moto server: its environment points boto3 there (never at a real account).
     """
     import boto3
 
