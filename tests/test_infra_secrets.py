@@ -131,3 +131,30 @@ async def test_the_environment_variables_override_the_secret_locally(
         assert await _signed(c, "local")
         assert not await _signed(c, "stored")
         assert await _runs(c, "local-key") == 200 and await _runs(c, "k") == 401
+
+
+async def test_the_lambda_handler_reads_the_secret_once_per_cold_start(
+    secretsmanager: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production path: a Function URL request to `adapters.lambda_handler.handler`."""
+    import asyncio
+
+    from adapters import lambda_handler
+    from tests.test_lambda_handler import http_event
+
+    arn = secretsmanager.create_secret(Name="fn", SecretString=secret_value("s", "fn-key"))["ARN"]
+    monkeypatch.setenv("STEPLANE_SECRETS_ARN", arn)
+    reads: list[str] = []
+    secretsmanager.meta.events.register(  # boto3 clients of one session share no hooks: count
+        "before-call.secrets-manager.GetSecretValue", lambda **_: reads.append("read")
+    )
+    monkeypatch.setattr("boto3.client", lambda service, **_: secretsmanager)
+
+    def get(key: str) -> int:
+        event = http_event("GET", "/v1/runs", headers={"authorization": f"Bearer {key}"})
+        return int(lambda_handler.handler(event, None)["statusCode"])
+
+    assert await asyncio.to_thread(get, "fn-key") == 200
+    assert await asyncio.to_thread(get, "other") == 401
+    assert await asyncio.to_thread(get, "fn-key") == 200
+    assert reads == ["read", "read"]  # AWSCURRENT and AWSPREVIOUS, once for the warm function

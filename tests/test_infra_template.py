@@ -127,6 +127,7 @@ def test_the_function_gets_only_the_secrets_arn_and_may_read_that_one_secret() -
         assert template["Parameters"][name]["NoEcho"] is True
     secret = template["Resources"][tpl.SECRET]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Condition"] == "CreateFunction"  # the emulator's stack: `steplane dev` makes it
     generated = secret["Properties"]["GenerateSecretString"]["Fn::If"][2]
     assert generated["GenerateStringKey"] == "signing_secret"
     assert generated["PasswordLength"] >= 32
