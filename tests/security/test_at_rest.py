@@ -30,7 +30,8 @@ from runtime import (
     workflow,
 )
 from runtime.events import EventType
-from runtime.world import Limits
+from runtime.world import Limits, RealClock
+from tests.conftest import aws_server_world
 
 VALUE_CANARY = "valuecanary" + secrets.token_hex(8)
 """Put into every user value and error message."""
@@ -140,11 +141,27 @@ def leaks(corpus: dict[str, bytes], canary: str) -> list[str]:
     ]
 
 
-async def run_every_kind_of_value(caplog: pytest.LogCaptureFixture) -> dict[str, bytes]:
-    """The scenario on the embedded AWS World; returns what is at rest and what was logged."""
+@pytest.fixture(params=["inprocess", "server"])
+async def aws(request: pytest.FixtureRequest) -> Any:
+    """The embedded moto (the deployment's stack), or an AWS World on a moto server."""
+    if request.param == "inprocess":
+        yield "aws"
+        return
+    request.getfixturevalue("moto_server")
+    world = await aws_server_world(RealClock())
+    try:
+        yield world
+    finally:
+        await world.close()
+
+
+async def run_every_kind_of_value(
+    caplog: pytest.LogCaptureFixture, aws: Any = "aws"
+) -> dict[str, bytes]:
+    """The scenario on an AWS World; returns what is at rest and what was logged."""
     caplog.set_level(logging.DEBUG, logger="steplane")
     token = f"hook-{TOKEN_CANARY}"
-    async with Emulator(world="aws") as emu:
+    async with Emulator(world=aws) as emu:
         world = emu.world
         assert isinstance(world, AwsWorld)
         sent: list[str] = []
@@ -181,9 +198,9 @@ async def run_every_kind_of_value(caplog: pytest.LogCaptureFixture) -> dict[str,
 
 
 async def test_no_user_value_or_error_message_is_at_rest_or_logged_in_clear(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, aws: Any
 ) -> None:
-    corpus = await run_every_kind_of_value(caplog)
+    corpus = await run_every_kind_of_value(caplog, aws)
     assert len(corpus) > 20  # items, objects, messages and log lines were really scanned
     assert leaks(corpus, VALUE_CANARY) == []
 
