@@ -2,6 +2,8 @@
 
 What `steplane deploy --stack NAME` runs. Steps:
 
+0. The parameters are checked against the template's rules (`infra.parameters`): a bad one
+   stops the deploy before anything is built, uploaded or asked of AWS.
 1. The deployment zip: the packages the function imports (`runtime`, `adapters`), the workflow
    modules it is told to import (`modules`), and their non-boto3 dependencies installed for
    Lambda's Python (`pip install --platform manylinux2014_x86_64 --only-binary=:all:`; cached
@@ -35,6 +37,7 @@ from typing import Any
 
 from adapters.aws.stack_outputs import stack_outputs
 
+from .parameters import ParameterError, check_parameters
 from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template
 
 PACKAGES = ("runtime", "adapters")
@@ -88,6 +91,14 @@ def deploy(
     the stack name. `vendor=False` leaves dependencies out of the zip (tests, or a layer).
     `template` replaces infra/template.json (tests).
     """
+    template = template or load_template()
+    values = {"Prefix": stack.lower(), "Modules": ",".join(modules), **(parameters or {})}
+    if not delete:
+        try:  # before anything is built, uploaded or even asked of AWS
+            check_parameters(json.loads(template).get("Parameters", {}), values)
+        except ParameterError as error:
+            raise DeployError(str(error)) from None
+        check_visibility(template, values)
     import boto3
 
     session = session or boto3.session.Session(region_name=region)
@@ -98,7 +109,6 @@ def deploy(
         _delete(cloudformation, stack, progress)
         return Deployment(stack, deleted=True)
 
-    check_visibility(template or load_template(), parameters or {})
     s3 = session.client("s3", endpoint_url=endpoint_url)
     region = session.region_name or "us-east-1"
     if code_bucket is None:
@@ -108,16 +118,8 @@ def deploy(
     code_key = f"{stack}/{archive.stem}.zip"
     _upload(s3, code_bucket, code_key, archive, region, progress)
 
-    values = {
-        "Prefix": stack.lower(),
-        "Modules": ",".join(modules),
-        **(parameters or {}),
-        "CodeBucket": code_bucket,
-        "CodeKey": code_key,
-    }
-    changed = _create_or_update(
-        cloudformation, stack, template or load_template(), values, progress
-    )
+    values |= {"CodeBucket": code_bucket, "CodeKey": code_key}
+    changed = _create_or_update(cloudformation, stack, template, values, progress)
     outputs = stack_outputs(cloudformation, stack)
     for key, value in sorted(outputs.items()):
         progress(f"  {key}: {value}")

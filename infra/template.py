@@ -21,6 +21,7 @@ from typing import Any
 from adapters.aws import stack_outputs as keys
 from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, PREFIX_VARIABLE, AwsConfig
 from adapters.aws.resources import DEAD_LETTER_RETENTION_SECONDS, table_definitions
+from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
 MAX_FUNCTION_TIMEOUT = 900  # Lambda's limit
@@ -28,7 +29,8 @@ VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6x the function timeout for an
 MAX_VISIBILITY_TIMEOUT = 43200  # SQS's limit (12 h)
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: a stalled run's message outlives outages
 SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
-"""NoEcho parameters: DescribeStacks shows them as "****"."""
+"""NoEcho parameters: DescribeStacks shows them as "****". They only feed the Secrets Manager
+secret (`SECRET`); the function's environment holds its ARN, never the values."""
 HANDLER = "adapters.lambda_handler.handler"
 RUNTIME = "python3.11"
 
@@ -43,6 +45,7 @@ BUCKET, QUEUE, DEAD_LETTER_QUEUE = "PayloadBucket", "WorkQueue", "DeadLetterQueu
 KEY, ALIAS = "DataKey", "DataKeyAlias"
 ROLE, FUNCTION, EVENT_SOURCE = "FunctionRole", "Function", "WorkQueueEventSource"
 URL, URL_PERMISSION = "FunctionUrl", "FunctionUrlPermission"
+SECRET = "Secrets"
 
 # IAM actions the function's code uses (adapters/aws/*.py), and what the SQS event source needs.
 DYNAMODB_ACTIONS = [
@@ -69,7 +72,13 @@ SQS_ACTIONS = [
     "sqs:SendMessage",
 ]
 KMS_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
+SECRETS_ACTIONS = ["secretsmanager:GetSecretValue"]
 LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+API_KEYS_PATTERN = "^[A-Za-z0-9._~+/=,-]*$"
+"""Keys are spliced into the secret's JSON: no quote or backslash may break out of it."""
+SIGNING_SECRET_PATTERN = "^[A-Za-z0-9._~+/=-]*$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -157,19 +166,24 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "",
             "NoEcho": True,
-            "Description": "HMAC secret of signed invocations (STEPLANE_SIGNING_SECRET)",
+            "AllowedPattern": SIGNING_SECRET_PATTERN,
+            "Description": "HMAC secret of signed invocations, stored in the stack's Secrets "
+            "Manager secret (empty: generated there)",
         },
         "ApiKeys": {
             "Type": "String",
             "Default": "",
             "NoEcho": True,
-            "Description": "Comma-separated run API keys (STEPLANE_API_KEYS; empty: refused)",
+            "AllowedPattern": API_KEYS_PATTERN,
+            "Description": "Comma-separated run API keys, stored in the stack's secret "
+            "(empty: the run API refuses every request)",
         },
         "DecryptApiKeys": {
             "Type": "String",
             "Default": "",
             "NoEcho": True,
-            "Description": "API keys that may decrypt (STEPLANE_DECRYPT_API_KEYS)",
+            "AllowedPattern": API_KEYS_PATTERN,
+            "Description": "API keys that may decrypt, stored in the stack's secret",
         },
         "WithFunctionUrl": {
             "Type": "String",
@@ -190,6 +204,7 @@ def _conditions() -> dict[str, Any]:
                 {"Fn::Equals": [_ref("WithFunctionUrl"), "true"]},
             ]
         },
+        "HasSigningSecret": {"Fn::Not": [{"Fn::Equals": [_ref("SigningSecret"), ""]}]},
         "HasReservedConcurrency": {"Fn::Not": [{"Fn::Equals": [_ref("ReservedConcurrency"), -1]}]},
     }
 
@@ -290,6 +305,40 @@ def _storage(names: dict[str, Any]) -> dict[str, Any]:
             "Type": "AWS::KMS::Alias",
             "Properties": {"AliasName": names["kms_key"], "TargetKeyId": _ref(KEY)},
         },
+        SECRET: _secret(),
+    }
+
+
+def _secret() -> dict[str, Any]:
+    """The HTTP app's bearer secrets (adapters/aws/secrets.py reads them): the given signing
+    secret, or one Secrets Manager generates (64 characters, about 380 bits)."""
+    keys = '"api_keys":"${ApiKeys}","decrypt_api_keys":"${DecryptApiKeys}"'
+    return {
+        "Type": "AWS::SecretsManager::Secret",
+        "Condition": "CreateFunction",  # its reader; also: moto's CloudFormation lacks the type
+        "Properties": {
+            "Name": _sub("${Prefix}-secrets"),
+            "Description": _sub("steplane signing secret and API keys (${Prefix})"),
+            "SecretString": {
+                "Fn::If": [
+                    "HasSigningSecret",
+                    _sub('{"signing_secret":"${SigningSecret}",' + keys + "}"),
+                    _ref("AWS::NoValue"),
+                ]
+            },
+            "GenerateSecretString": {
+                "Fn::If": [
+                    "HasSigningSecret",
+                    _ref("AWS::NoValue"),
+                    {
+                        "SecretStringTemplate": _sub("{" + keys + "}"),
+                        "GenerateStringKey": "signing_secret",
+                        "PasswordLength": 64,
+                        "ExcludePunctuation": True,
+                    },
+                ]
+            },
+        },
     }
 
 
@@ -313,6 +362,7 @@ def _policy() -> dict[str, Any]:
         },
         {"Sid": "Queue", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": _arn(QUEUE)},
         {"Sid": "DataKeys", "Effect": "Allow", "Action": KMS_ACTIONS, "Resource": _arn(KEY)},
+        {"Sid": "Secrets", "Effect": "Allow", "Action": SECRETS_ACTIONS, "Resource": _ref(SECRET)},
         {
             "Sid": "Logs",
             "Effect": "Allow",
@@ -330,9 +380,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
     environment: dict[str, Any] = {
         "STEPLANE_WORLD": "aws",
         "STEPLANE_MODULES": _ref("Modules"),
-        "STEPLANE_SIGNING_SECRET": _ref("SigningSecret"),
-        "STEPLANE_API_KEYS": _ref("ApiKeys"),
-        "STEPLANE_DECRYPT_API_KEYS": _ref("DecryptApiKeys"),
+        SECRETS_ARN_ENV: _ref(SECRET),  # the values stay in Secrets Manager
         "STEPLANE_VISIBILITY_SECONDS": _ref("VisibilityTimeout"),
         PREFIX_VARIABLE: _ref("Prefix"),
         NAME_VARIABLES["events_table"]: _ref("EventsTable"),
@@ -424,6 +472,7 @@ def _outputs() -> dict[str, Any]:
         keys.DEAD_LETTER_QUEUE_OUTPUT: {"Value": _ref(DEAD_LETTER_QUEUE)},
         keys.KMS_KEY_OUTPUT: {"Value": _arn(KEY)},
         keys.KMS_ALIAS_OUTPUT: {"Value": _ref(ALIAS)},
+        SECRETS_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(SECRET)},
         keys.MAX_RECEIVES_OUTPUT: {"Value": _ref("MaxReceives")},
         keys.LIST_SHARDS_OUTPUT: {"Value": _ref("ListShards")},
         keys.FUNCTION_NAME_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(FUNCTION)},

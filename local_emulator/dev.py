@@ -49,22 +49,16 @@ async def serve_dev(
     moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto_server.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
+    api_key = secrets.token_urlsafe(24)
     try:
-        config = await asyncio.to_thread(_create_dev_stack, endpoint)
+        config = await asyncio.to_thread(_create_dev_stack, endpoint, api_key)
     except BaseException:
         moto_server.stop()
         raise
     world = AwsWorld(config)
     try:
-        api_key = secrets.token_urlsafe(24)
         async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
-            app = create_app(
-                world,
-                host=emu.host,
-                signing_secret=secrets.token_urlsafe(32),
-                api_keys=[api_key],
-                decrypt_api_keys=[api_key],
-            )
+            app = create_app(world, host=emu.host)  # secrets: STEPLANE_SECRETS_ARN, as deployed
             server = uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
@@ -92,23 +86,43 @@ async def serve_dev(
         moto_server.stop()
 
 
-def _create_dev_stack(endpoint: str) -> AwsConfig:
+def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     """The deployment's own stack (without the function) on the moto server: the same
-    resources and names as `steplane deploy` and the embedded emulator."""
+    resources and names as `steplane deploy` and the embedded emulator.
+
+    The HTTP app's secrets (a fresh signing secret; `api_key` for the run API and decrypting)
+    go into the stack's Secrets Manager secret, and this process reads them from there as a
+    deployed function does (`STEPLANE_SECRETS_ARN`). The template creates the secret only with
+    the function (and moto 5.2.5's CloudFormation lacks `AWS::SecretsManager::Secret`), so it is
+    created here under the template's name when the stack has none. This process then talks
+    only to the moto server: its environment points boto3 there (never at a real account).
+    """
     import boto3
 
     from adapters.aws.embedded import FAKE_CREDENTIALS, create_stack, deployment_template
+    from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT, secret_value
     from adapters.aws.stack_outputs import config_from_outputs
 
-    cloudformation = boto3.client(
-        "cloudformation",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["access_key_id"],
-        aws_secret_access_key=FAKE_CREDENTIALS["secret_access_key"],
-    )
+    os.environ |= {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["secret_access_key"],
+    }
+    for override in ("STEPLANE_SIGNING_SECRET", "STEPLANE_API_KEYS", "STEPLANE_DECRYPT_API_KEYS"):
+        os.environ.pop(override, None)  # the session's own secrets, not a shell's leftovers
+    os.environ.pop("AWS_PROFILE", None)
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name=REGION)
     parameters = {"Prefix": PREFIX, "WithFunction": "false"}
     outputs = create_stack(cloudformation, PREFIX, deployment_template(), parameters)
+    value = secret_value(secrets.token_urlsafe(32), api_key, api_key)
+    manager = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
+    if SECRETS_OUTPUT in outputs:
+        manager.put_secret_value(SecretId=outputs[SECRETS_OUTPUT], SecretString=value)
+        arn = outputs[SECRETS_OUTPUT]
+    else:
+        arn = manager.create_secret(Name=f"{PREFIX}-secrets", SecretString=value)["ARN"]
+    os.environ[SECRETS_ARN_ENV] = arn
     return config_from_outputs(
         outputs, region=REGION, endpoint_url=endpoint, sole_consumer=True, **FAKE_CREDENTIALS
     )

@@ -116,3 +116,36 @@ async def test_the_emulator_gets_its_names_from_the_stack() -> None:
 def test_a_stack_without_steplane_outputs_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="is it a steplane stack"):
         stack_outputs.config_from_outputs({"Prefix": "shop"})
+
+
+def test_the_function_gets_only_the_secrets_arn_and_may_read_that_one_secret() -> None:
+    template = tpl.build_template()
+    variables = template["Resources"][tpl.FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert variables["STEPLANE_SECRETS_ARN"] == {"Ref": tpl.SECRET}
+    for name in tpl.SECRET_PARAMETERS:  # the values feed the secret, never the environment
+        assert {"Ref": name} not in variables.values()
+        assert template["Parameters"][name]["NoEcho"] is True
+    secret = template["Resources"][tpl.SECRET]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Condition"] == "CreateFunction"  # the emulator's stack: `steplane dev` makes it
+    generated = secret["Properties"]["GenerateSecretString"]["Fn::If"][2]
+    assert generated["GenerateStringKey"] == "signing_secret"
+    assert generated["PasswordLength"] >= 32
+    (role,) = resources(template, "AWS::IAM::Role").values()
+    statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (reads,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert reads["Action"] == ["secretsmanager:GetSecretValue"]
+    assert reads["Resource"] == {"Ref": tpl.SECRET}
+
+
+def test_the_secrets_json_cannot_be_broken_out_of_by_a_parameter() -> None:
+    """The parameters are spliced into the secret's JSON: a quote must be refused by the
+    template's AllowedPattern (checked by `steplane deploy` before anything happens)."""
+    from infra.parameters import ParameterError, check_parameters
+
+    declared = tpl.build_template()["Parameters"]
+    with pytest.raises(ParameterError, match=r"ApiKeys=\(hidden: NoEcho\): must match"):
+        check_parameters(declared, {"ApiKeys": 'k","api_keys":"evil'})
+    with pytest.raises(ParameterError, match="SigningSecret"):
+        check_parameters(declared, {"SigningSecret": 'a"b'})
+    check_parameters(declared, {"ApiKeys": "key-1,key_2", "SigningSecret": "s3cr3t+/="})

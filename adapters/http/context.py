@@ -2,7 +2,10 @@
 
 Resolved once per app. The World may be given, or taken from `runtime.config` on the first
 request (so a Lambda cold start builds nothing until it must). Credentials come from the
-arguments of `create_app`, else from the environment; none configured means the routes that
+arguments of `create_app`; else from the Secrets Manager secret named by `STEPLANE_SECRETS_ARN`
+(what a deployed function gets: `adapters.aws.secrets`, cached and refreshed); else, as an
+explicit local override that wins over the secret, from `STEPLANE_SIGNING_SECRET`,
+`STEPLANE_API_KEYS` and `STEPLANE_DECRYPT_API_KEYS`. None configured means the routes that
 need them refuse every request (fail closed), never that they are open.
 """
 
@@ -11,18 +14,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from runtime.config import get_world, set_world
 from runtime.errors import ConfigurationError
 from runtime.host import FunctionHost
 from runtime.world import World
 
-from ..signing import DEFAULT_TOLERANCE, secret_from_env
+from ..signing import DEFAULT_TOLERANCE, SECRET_ENV, secret_from_env
 
 API_KEYS_ENV = "STEPLANE_API_KEYS"
 DECRYPT_API_KEYS_ENV = "STEPLANE_DECRYPT_API_KEYS"
+SECRETS_ARN_ENV = "STEPLANE_SECRETS_ARN"  # = adapters.aws.secrets.SECRETS_ARN_ENV
 
 
 def keys_from_env(name: str) -> frozenset[str]:
@@ -39,13 +44,15 @@ def key_id(api_key: str) -> str:
 class AppContext:
     """Shared state of one app instance; routes receive it instead of reaching for globals."""
 
-    signing_secret: bytes | None
-    api_keys: frozenset[str]
-    decrypt_api_keys: frozenset[str]
+    _signing_secret: bytes | None
+    _api_keys: frozenset[str]
+    _decrypt_api_keys: frozenset[str]
     signature_tolerance: float = DEFAULT_TOLERANCE
     max_result_wait: float = 60.0
     _world: World | None = None
     _host: FunctionHost | None = field(default=None, repr=False)
+    _secrets: Callable[[], Any] | None = field(default=None, repr=False)
+    """`adapters.aws.secrets.SecretsManagerCredentials` when the secrets live there."""
 
     @classmethod
     def build(
@@ -64,6 +71,17 @@ class AppContext:
             raise ConfigurationError("create_app: `host` runs against a different World")
         if world is not None:
             _install(world)
+        stored = None
+        if (
+            signing_secret is None
+            and api_keys is None
+            and decrypt_api_keys is None
+            and os.environ.get(SECRETS_ARN_ENV)
+            and not any(os.environ.get(v) for v in (SECRET_ENV, API_KEYS_ENV, DECRYPT_API_KEYS_ENV))
+        ):
+            from ..aws.secrets import SecretsManagerCredentials
+
+            stored = SecretsManagerCredentials.from_env()  # read on the first request
         secret = signing_secret if signing_secret is not None else secret_from_env()
         keys = frozenset(api_keys) if api_keys is not None else keys_from_env(API_KEYS_ENV)
         decrypt = (
@@ -72,14 +90,39 @@ class AppContext:
             else keys_from_env(DECRYPT_API_KEYS_ENV)
         )
         return cls(
-            signing_secret=secret.encode() if isinstance(secret, str) else secret,
-            api_keys=keys | decrypt,  # a decrypt key is also an API key
-            decrypt_api_keys=decrypt,
+            _signing_secret=secret.encode() if isinstance(secret, str) else secret,
+            _api_keys=keys | decrypt,  # a decrypt key is also an API key
+            _decrypt_api_keys=decrypt,
             signature_tolerance=signature_tolerance,
             max_result_wait=max_result_wait,
             _world=world,
             _host=host,
+            _secrets=stored,
         )
+
+    @property
+    def signing_secrets(self) -> tuple[bytes, ...]:
+        """Every secret a valid signature may use, current first (two while rotating)."""
+        if self._secrets is not None:
+            return tuple(self._secrets().signing_secrets)
+        return () if self._signing_secret is None else (self._signing_secret,)
+
+    @property
+    def signing_secret(self) -> bytes | None:
+        """The current signing secret (None: invocations are refused)."""
+        return next(iter(self.signing_secrets), None)
+
+    @property
+    def api_keys(self) -> frozenset[str]:
+        if self._secrets is not None:
+            return frozenset(self._secrets().api_keys)
+        return self._api_keys
+
+    @property
+    def decrypt_api_keys(self) -> frozenset[str]:
+        if self._secrets is not None:
+            return frozenset(self._secrets().decrypt_api_keys)
+        return self._decrypt_api_keys
 
     @property
     def world(self) -> World:

@@ -53,12 +53,16 @@ def routes(ctx: AppContext) -> list[Route]:
             body = await request.body()
         except ClientDisconnect:  # the sender gave up; the queue delivers the message again
             return error_response(400, "the client disconnected before sending the whole body")
-        if ctx.signing_secret is None:
+        secrets = ctx.signing_secrets  # two while the secret rotates: either one signs
+        if not secrets:
             return error_response(401, "invocations are disabled: no signing secret configured")
-        try:
-            verify(ctx.signing_secret, body, request.headers, tolerance=ctx.signature_tolerance)
-        except SignatureError as error:
-            return error_response(401, str(error))
+        for index, secret in enumerate(secrets):
+            try:
+                verify(secret, body, request.headers, tolerance=ctx.signature_tolerance)
+                break
+            except SignatureError as error:
+                if index == len(secrets) - 1:
+                    return error_response(401, str(error))
         started = time.perf_counter()
         message, receive_count = _message(body), 1
         try:
