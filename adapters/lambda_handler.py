@@ -153,19 +153,19 @@ def _receive_count(record: dict[str, Any]) -> int:
 
 
 async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
-    """Handle one record; False when it failed (it goes back to the queue, alone)."""
-    from runtime.errors import InvalidMessageError, WorkflowNotFoundError
-
+    """Handle one record; False when it must come back (it goes back to the queue, alone).
+    The host decides what a failure means (runtime/give_up.py); nothing one record raises,
+    SystemExit included, reaches the other records of the batch."""
     body = record.get("body", "")
     receive_count = _receive_count(record)
     message_id = record.get("messageId")
     started = time.perf_counter()
-    outcome, error = "ok", None
     try:
-        await host.handle(body, receive_count=receive_count)
-    except (InvalidMessageError, WorkflowNotFoundError) as exc:
-        outcome, error = "rejected", exc  # permanent: the DLQ keeps it for inspection
-    except Exception as exc:
+        verdict = await host.process(body, receive_count=receive_count)
+        outcome, error = verdict.outcome, verdict.error
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a bug in the policy itself: retry the record
         outcome, error = "failed", exc
     duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(
@@ -177,7 +177,7 @@ async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
         error=error,
         message_id=message_id,
     )
-    return outcome == "ok"
+    return outcome != "failed"
 
 
 # --- HTTP -------------------------------------------------------------------------------------

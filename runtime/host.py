@@ -18,6 +18,7 @@ from typing import Any
 from .codec import RunCodec, codecs_for
 from .context import WorkflowMetadata, utc
 from .errors import RunNotFoundError, WorkflowNotFoundError
+from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import StepMessage, WorkflowMessage, parse_message
 from .registry import get_step, get_workflow
@@ -47,6 +48,18 @@ class FunctionHost:
         self._metadata: collections.OrderedDict[str, WorkflowMetadata] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def process(self, raw: Any, *, receive_count: int = 1) -> Verdict:
+        """Process one message and decide what its failure means (runtime/give_up.py): every
+        entry point (Lambda, HTTP /invoke, the emulator) settles messages the same way.
+        Never raises, except the cancellation of the invocation itself."""
+        try:
+            await self.handle(raw, receive_count=receive_count)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # noqa: BLE001 - one record never costs the others
+            return await settle(self, raw, error, receive_count)
+        return Verdict("ok")
+
     async def handle(self, raw: Any, *, receive_count: int = 1) -> None:
         """Process one message. Raises InvalidMessageError / WorkflowNotFoundError for messages
         that can never succeed here; other exceptions mean "retry later"."""
@@ -62,7 +75,7 @@ class FunctionHost:
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count).run()
         else:
-            await run_step_message(self, message)
+            await run_step_message(self, message, receive_count)
 
     # --- messages --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from . import serde
 from .codec import RunCodec
 from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
 from .durations import parse_duration
-from .errors import FatalError, RetryableError, SerializationError
+from .errors import FatalError, RetryableError, SerializationError, StepInvocationError
 from .events import Event, EventType
 from .registry import StepDef
 
@@ -92,20 +92,59 @@ async def run_attempt(
     args, kwargs = args_value["args"], args_value["kwargs"]
     try:
         if step.is_async:
-            result = await asyncio.get_running_loop().create_task(
-                step.fn(*args, **kwargs), context=context
+            ok, result = await asyncio.get_running_loop().create_task(
+                _contained(step.fn(*args, **kwargs)), context=context
             )
+            if not ok:
+                raise result
         else:
             result = await asyncio.to_thread(context.run, step.fn, *args, **kwargs)
         data = serde.dumps(result, what="result")
         serde.check_size(data, max_payload_bytes, f"result of step {step.name!r}")
-    except Exception as error:  # a step's failure is data, recorded for the workflow
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise  # the invocation itself is cancelled: never swallow that
+        return _failure(step, asyncio.CancelledError(), attempt, started_at, clock_time())
+    except BaseException as error:  # a step's failure is data, even SystemExit: never a host exit
         return _failure(step, error, attempt, started_at, clock_time())
     return StepOutcome(EventType.STEP_COMPLETED, attempt, started_at, clock_time(), data)
 
 
+async def _contained(coro: Any) -> tuple[bool, Any]:
+    """Run the step's coroutine, returning what it raised instead of raising it: asyncio
+    re-raises SystemExit and KeyboardInterrupt out of a task straight into the event loop,
+    which would end every invocation the process runs, not just this step."""
+    try:
+        return True, await coro
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise
+        return False, asyncio.CancelledError()
+    except BaseException as error:  # noqa: BLE001 - see the docstring
+        return False, error
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def invocation_failure(
+    step: StepDef, attempt: int, started_at: float, now: float, code: str, reason: str, *,
+    final: bool,
+) -> StepOutcome:
+    """The outcome of an attempt the host could not complete (see StepInvocationError):
+    retried like any failure unless `final` or out of retries."""
+    error = StepInvocationError(code, reason, step.name)
+    if final:
+        data = serde.dumps(serde.encode_exception(error), what="error")
+        error_type = serde.encode_exception(error)["type"]
+        return StepOutcome(EventType.STEP_FAILED, attempt, started_at, now, data, error_type)
+    return _failure(step, error, attempt, started_at, now)
+
+
 def _failure(
-    step: StepDef, error: Exception, attempt: int, started_at: float, now: float
+    step: StepDef, error: BaseException, attempt: int, started_at: float, now: float
 ) -> StepOutcome:
     info = serde.encode_exception(error)
     data = serde.dumps(info, what="error")

@@ -25,6 +25,7 @@ from .errors import (
     ErrorCode,
     HookConflictError,
     RunTerminalError,
+    StepInvocationError,
 )
 from .events import Event, EventType, RunStatus
 from .instance import (
@@ -161,7 +162,14 @@ class WorkflowInvocation:
         return [event]
 
     def _may_inline(self) -> bool:
-        return self.host.inline_steps and asyncio.get_running_loop().time() < self.deadline
+        """Never on a redelivery: the previous delivery may have died inside the inline step
+        (which records nothing until it ends), so the step goes through the queue, where a
+        crashed attempt is detected and counted (step_invocation.py)."""
+        return (
+            self.host.inline_steps
+            and self.receive_count == 1
+            and asyncio.get_running_loop().time() < self.deadline
+        )
 
     async def _record(
         self, command: Command, now: float, outbox: Outbox, budget: list[int]
@@ -290,6 +298,9 @@ class WorkflowInvocation:
                 message = f"{type(error).__name__}: {error}"
         elif outcome.error is not None:
             message = f"{type(outcome.error).__name__}: {outcome.error}"
+            error = outcome.error
+            if isinstance(error, StepInvocationError) and error.type_name in ErrorCode.__members__:
+                code = ErrorCode(error.type_name)  # the host's reason, not the user's
         data = serde.dumps({"message": message})
         batch.append(
             await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data)
