@@ -53,13 +53,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point (synchronous, as Lambda calls it)."""
     if _is_sqs_batch(event):
         return _run(_handle_sqs(event["Records"]))
+    if _is_scheduled_event(event):
+        return _run(_reconcile())
     from .http.apigw import is_http_event
 
     if is_http_event(event):
         return _run(_handle_http(event, context))
     raise ValueError(
-        "unsupported event: expected an SQS batch (Records) or an API Gateway v2 / "
-        "Function URL request (requestContext.http)"
+        "unsupported event: expected an SQS batch (Records), an EventBridge Scheduled Event "
+        "or an API Gateway v2 / Function URL request (requestContext.http)"
     )
 
 
@@ -178,6 +180,29 @@ async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
         message_id=message_id,
     )
     return outcome != "failed"
+
+
+# --- EventBridge schedule: the reconciler -----------------------------------------------------
+
+
+def _is_scheduled_event(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )
+
+
+async def _reconcile() -> dict[str, Any]:
+    """One reconcile pass (runtime/recovery.py): re-wake every non-terminal run without
+    progress for `STEPLANE_STALL_SECONDS`. Returns and logs the pass's summary."""
+    from runtime.recovery import reconcile
+
+    started = time.perf_counter()
+    summary = (await reconcile(get_host())).as_dict()
+    line = {"reconcile": summary, "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
+    log.info(json.dumps(line, separators=(",", ":")))
+    return {"reconciled": summary}
 
 
 # --- HTTP -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from runtime.config import set_world
 from runtime.errors import ConfigurationError
 from runtime.give_up import Verdict
 from runtime.host import FunctionHost
+from runtime.recovery import reconcile
 from runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -44,6 +45,8 @@ class Emulator:
         max_receives: int = 5,
         visibility_timeout: float = 300.0,
         cache_size: int = 256,
+        reconcile_every: float | None = 30.0,
+        stall_seconds: float = 300.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -58,6 +61,8 @@ class Emulator:
         self.max_receives = max_receives
         self.visibility_timeout = visibility_timeout
         self.cache_size = cache_size
+        self.reconcile_every = reconcile_every
+        self.stall_seconds = stall_seconds
         self.clock = VirtualClock() if virtual_time else RealClock()
         self.errors: list[str] = []
         self.invocation_counts: collections.Counter[str] = collections.Counter()
@@ -65,6 +70,7 @@ class Emulator:
         self.host: FunctionHost
         self._twin: FunctionHost | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
@@ -88,10 +94,12 @@ class Emulator:
                 await self.world.close()
                 raise
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
+        if self.reconcile_every is not None:
+            self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [t for t in (self._poller, *self._in_flight) if t is not None]
+        tasks = [t for t in (self._poller, self._reconciler, *self._in_flight) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -179,6 +187,20 @@ class Emulator:
                 task.add_done_callback(self._in_flight.discard)
             if not deliveries and idle and self.virtual_time and not self._skip_ahead():
                 await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+
+    async def _reconcile(self) -> None:
+        """The reconciler, as a deployment's schedule runs it: every `reconcile_every` real
+        seconds, re-wake runs without progress for `stall_seconds` of World time (with
+        virtual time that clock jumps, so a stalled run is found sooner, never a busy one:
+        work in flight keeps the clock from skipping ahead)."""
+        assert self.reconcile_every is not None
+        while True:
+            await asyncio.sleep(self.reconcile_every)
+            try:
+                await reconcile(self.host, stall=self.stall_seconds)
+            except Exception as error:
+                self.errors.append(f"reconcile: {type(error).__name__}: {error}")
+                log.warning("reconcile pass failed: %s", error)
 
     def _skip_ahead(self) -> bool:
         """Nothing is running and nothing is visible: jump to the next delayed message."""

@@ -21,6 +21,7 @@ from .errors import RunNotFoundError, WorkflowNotFoundError
 from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import StepMessage, WorkflowMessage, parse_message
+from .recovery import rewake
 from .registry import get_step, get_workflow
 from .step_invocation import run_step_message
 from .streams import StreamWriter
@@ -76,6 +77,12 @@ class FunctionHost:
                 await WorkflowInvocation(self, message, receive_count).run()
         else:
             await run_step_message(self, message, receive_count)
+
+    async def rewake(self, run_id: str, *, stale_after: float = 0.0) -> int:
+        """Re-send the run's pending work that is not in flight (runtime/recovery.py);
+        how many messages were sent."""
+        async with self._run_lock(run_id):
+            return await rewake(self, run_id, stale_after=stale_after)
 
     # --- messages --------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from .instance import (
 )
 from .lifecycle import end_run, finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
+from .recovery import pending_work, stall_seconds
 from .registry import get_workflow
 from .step_runner import run_attempt
 from .world import HookOwner
@@ -74,6 +75,7 @@ class WorkflowInvocation:
             self.codec.secret,
             self.world.limits.max_payload_bytes,
         )
+        self.cold = cached is None
         keep = False
         try:
             keep = await self._advance()
@@ -87,9 +89,9 @@ class WorkflowInvocation:
 
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
-        await self._catch_up()
-        if self.receive_count > 1 and self.instance.terminal is None:
-            await self._redispatch()
+        caught_up = await self._catch_up()
+        if self.instance.terminal is None and (self.receive_count > 1 or self.cold):
+            await self._redispatch(caught_up if self.cold else None)
         while True:
             if self.instance.terminal is not None:
                 await self._repair_terminal()
@@ -112,12 +114,12 @@ class WorkflowInvocation:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _catch_up(self) -> bool:
-        """Feed every event recorded since the instance's cursor; True if there were any."""
+    async def _catch_up(self) -> list[Event]:
+        """Feed every event recorded since the instance's cursor; returns them."""
         events = await self.world.log.read(self.run_id, self.instance.cursor)
         for event in events:
             await self._feed(event)
-        return bool(events)
+        return events
 
     async def _feed(self, event: Event) -> None:
         value = await self.codec.open(event) if self.instance.wants_value(event) else None
@@ -331,14 +333,26 @@ class WorkflowInvocation:
 
     # --- messages ----------------------------------------------------------------------------
 
-    async def _redispatch(self) -> None:
-        """A redelivered message may mean the previous attempt died before sending its
-        messages: send them again (receivers are idempotent)."""
-        for step in self.instance.pending_steps():
-            assert step.step is not None
-            await self.host.send(StepMessage(self.run_id, step.command_id, step.step.name, 0), 0.0)
-        for wait in self.instance.pending_waits():
-            await self._send_wake(wait)
+    async def _redispatch(self, log: list[Event] | None) -> None:
+        """Some invocation may have died between appending work and sending its messages, and
+        the message that would repair it may come back with any receive count (a dead letter
+        re-driven starts again at 1). A redelivery re-sends all pending work; a cold
+        invocation, which has just read the whole log anyway, re-sends the work that has been
+        quiet for the stall time (runtime/recovery.py). Receivers are idempotent."""
+        stale = 0.0 if self.receive_count > 1 else stall_seconds()
+        if log is None:
+            log = await self.world.log.read(self.run_id)
+        work = pending_work(
+            self.run_id,
+            log,
+            self.message.workflow,
+            self.world.clock.time(),
+            stale,
+            self.world.queue.max_delay,
+            continuation=False,
+        )
+        for message, delay in work:
+            await self.host.send(message, delay)
 
     async def _rearm_early_wake(self) -> None:
         """A chained wake-up arrived before its wait is due (delays are capped): send the next."""
