@@ -167,7 +167,7 @@ async def _process_record(host: FunctionHost, record: dict[str, Any]) -> bool:
         outcome, error = verdict.outcome, verdict.error
     except asyncio.CancelledError:
         raise
-    except BaseException as exc:  # noqa: BLE001 - a bug in the policy itself: retry the record
+    except BaseException as exc:
         outcome, error = "failed", exc
     duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(

@@ -60,9 +60,7 @@ def describe(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-async def settle(
-    host: FunctionHost, raw: Any, error: BaseException, receive_count: int
-) -> Verdict:
+async def settle(host: FunctionHost, raw: Any, error: BaseException, receive_count: int) -> Verdict:
     run_id, kind = _names(raw)
     if isinstance(error, PERMANENT):
         if isinstance(error, CorruptedDataError):

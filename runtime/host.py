@@ -57,7 +57,7 @@ class FunctionHost:
             await self.handle(raw, receive_count=receive_count)
         except asyncio.CancelledError:
             raise
-        except BaseException as error:  # noqa: BLE001 - one record never costs the others
+        except BaseException as error:
             return await settle(self, raw, error, receive_count)
         return Verdict("ok")
 

@@ -120,7 +120,7 @@ async def _contained(coro: Any) -> tuple[bool, Any]:
         if _being_cancelled():
             raise
         return False, asyncio.CancelledError()
-    except BaseException as error:  # noqa: BLE001 - see the docstring
+    except BaseException as error:
         return False, error
 
 
@@ -130,7 +130,13 @@ def _being_cancelled() -> bool:
 
 
 def invocation_failure(
-    step: StepDef, attempt: int, started_at: float, now: float, code: str, reason: str, *,
+    step: StepDef,
+    attempt: int,
+    started_at: float,
+    now: float,
+    code: str,
+    reason: str,
+    *,
     final: bool,
 ) -> StepOutcome:
     """The outcome of an attempt the host could not complete (see StepInvocationError):

@@ -14,7 +14,6 @@ import pytest
 
 from local_emulator import Emulator
 from runtime import WorkflowFailedError, get_world, start, step, workflow
-from runtime.events import EventType
 from runtime.host import FunctionHost
 from tests.engine import workflows as wf
 from tests.test_lambda_handler import LambdaDriver, call, sqs_record
@@ -22,7 +21,7 @@ from tests.test_lambda_handler import LambdaDriver, call, sqs_record
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-class Killed(BaseException):  # noqa: N818 - stands for SIGKILL: nothing after it runs
+class Killed(BaseException):
     """Models a host killed mid-step: it escapes everything, like a dead process."""
 
 
@@ -218,9 +217,11 @@ async def test_host_process_never_raises_for_a_poisoned_message() -> None:
 
     world = MemoryWorld()
     host = FunctionHost(world)
-    for raw in (b"\xff\xfe", "[]", {"v": 1, "kind": "workflow", "run_id": "run_0", "workflow": "x"}):
+    for raw in (
+        b"\xff\xfe",
+        "[]",
+        {"v": 1, "kind": "workflow", "run_id": "run_0", "workflow": "x"},
+    ):
         verdict = await host.process(raw)
         assert verdict.outcome == "rejected" and verdict.ended is None
     await world.close()
-
-

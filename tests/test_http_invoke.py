@@ -191,7 +191,8 @@ async def test_transient_failures_are_500_until_the_last_receive(
         await get_run(run_id).result(timeout=1)
     assert failure.value.code == "MAX_DELIVERIES_EXCEEDED"
     assert failure.value.message == (
-        "a workflow message failed 5 deliveries; last error: ConnectionError: DynamoDB is unavailable"
+        "a workflow message failed 5 deliveries; "
+        "last error: ConnectionError: DynamoDB is unavailable"
     )
 
 

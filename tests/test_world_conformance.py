@@ -275,7 +275,9 @@ async def test_list_updated_before_finds_quiet_runs(world: World) -> None:
     by_name = await world.runs.list(workflow_name="order", updated_before=160.0, limit=1)
     assert [r.run_id for r in by_name.items] == [other.run_id]
     assert by_name.next_cursor is not None
-    rest = await world.runs.list(workflow_name="order", updated_before=160.0, cursor=by_name.next_cursor)
+    rest = await world.runs.list(
+        workflow_name="order", updated_before=160.0, cursor=by_name.next_cursor
+    )
     assert [r.run_id for r in rest.items] == [quiet.run_id]
 
 

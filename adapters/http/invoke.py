@@ -81,7 +81,11 @@ def routes(ctx: AppContext) -> list[Route]:
 
 
 def _log(
-    message: Any, outcome: str, started: float, receive_count: int, error: BaseException | None = None
+    message: Any,
+    outcome: str,
+    started: float,
+    receive_count: int,
+    error: BaseException | None = None,
 ) -> None:
     duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(
