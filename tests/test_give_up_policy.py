@@ -225,3 +225,56 @@ async def test_host_process_never_raises_for_a_poisoned_message() -> None:
         verdict = await host.process(raw)
         assert verdict.outcome == "rejected" and verdict.ended is None
     await world.close()
+
+
+# --- a real process, killed with SIGKILL mid-step, against a moto server ---------------------
+
+
+async def test_a_step_that_sigkills_its_host_process_fails_its_run(moto_server) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from runtime import get_run, set_world
+    from runtime.world import RealClock
+    from tests.conftest import aws_server_world
+    from tests.kill_host import kill_host
+
+    world = await aws_server_world(RealClock())
+    previous = set_world(world)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.getcwd(),
+        "STEPLANE_WORLD": "aws",
+        "STEPLANE_MODULES": "tests.kill_host",
+        "STEPLANE_PREFIX": world.config.prefix,
+        "AWS_ENDPOINT_URL": world.config.endpoint_url or "",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+    try:
+        run = await start(kill_host)
+        kills = 0
+        deadline = time.monotonic() + 90
+        while not (await run.status()) in ("failed", "completed"):
+            assert time.monotonic() < deadline, "the run never ended"
+            host = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                "from tests.kill_host import main; main(10)",
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            code = await host.wait()
+            kills += code == -9
+        failure = await _failure(get_run(run.run_id), timeout=5)
+        assert failure.code == "RUNTIME_ERROR"
+        assert "ended without recording an outcome" in failure.message
+        assert kills >= 2  # the inline attempt and at least one queued one died with the host
+    finally:
+        set_world(previous)
+        await world.close()
