@@ -259,7 +259,7 @@ async def test_a_step_that_sigkills_its_host_process_fails_its_run(moto_server) 
         run = await start(kill_host)
         kills = 0
         deadline = time.monotonic() + 90
-        while not (await run.status()) in ("failed", "completed"):
+        while (await run.status()) not in ("failed", "completed"):
             assert time.monotonic() < deadline, "the run never ended"
             host = await asyncio.create_subprocess_exec(
                 sys.executable,
