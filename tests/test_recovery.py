@@ -121,3 +121,19 @@ async def test_rewake_is_harmless_on_a_healthy_or_ended_run(world) -> None:
     await _deliver_all(world)
     assert await host.rewake(waiting.run_id) == 0
     assert await world.queue.receive() == []
+
+
+async def test_the_emulator_runs_the_reconciler() -> None:
+    from local_emulator import Emulator
+
+    built = MemoryWorld()
+    previous = set_world(built)
+    try:
+        run = await start(wf.three_steps, 2)
+        [message] = await built.queue.receive()
+        await built.queue.delete(message)  # lost before any host saw it
+        async with Emulator(world=built, reconcile_every=0.1, stall_seconds=0.2):
+            assert await run.result(timeout=10) == 113
+    finally:
+        set_world(previous)
+        await built.close()
