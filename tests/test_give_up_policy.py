@@ -278,3 +278,36 @@ async def test_a_step_that_sigkills_its_host_process_fails_its_run(moto_server) 
     finally:
         set_world(previous)
         await world.close()
+
+
+async def test_unreadable_dynamodb_log_item_fails_the_run_record() -> None:
+    """A tampered DynamoDB item cannot even be read to append at its head: the run record
+    still ends `failed` with CORRUPTED_EVENT_LOG, and the message is settled."""
+    from adapters.aws import AwsWorld
+    from runtime import set_world
+    from runtime.world import RealClock
+    from tests.conftest import aws_inprocess_world
+
+    world = await aws_inprocess_world(RealClock())
+    previous = set_world(world)
+    try:
+        run = await start(wf.hold_hook, "tampered")
+        [delivery] = await world.queue.receive()
+        assert (await FunctionHost(world).process(delivery.body)).outcome == "ok"
+        table = world.config.events_table
+        item = world.aws.dynamodb.get_item(
+            TableName=table, Key={"run_id": {"S": run.run_id}, "pos": {"N": "1"}}
+        )["Item"]
+        item["ev"] = {"B": b"\x00garbage"}
+        world.aws.dynamodb.put_item(TableName=table, Item=item)
+        cold = AwsWorld(world.config, world.clock)  # a cold process: no cached log
+        try:
+            verdict = await FunctionHost(cold).process(delivery.body)
+        finally:
+            await cold.close()
+        assert (verdict.outcome, verdict.ended) == ("rejected", "CORRUPTED_EVENT_LOG")
+        record = await world.runs.get(run.run_id)
+        assert (record.status, record.error_code) == ("failed", "CORRUPTED_EVENT_LOG")
+    finally:
+        set_world(previous)
+        await world.close()
