@@ -63,6 +63,7 @@ class WorkflowInvocation:
         self.instance: WorkflowInstance
         self.inline_results: dict[str, list[Event]] = {}
         self.claimed: list[HookOwner] = []
+        self.cold = True  # no warm instance: the first catch-up reads the whole log
 
     # --- entry point -----------------------------------------------------------------------
 
