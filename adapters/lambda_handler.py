@@ -59,13 +59,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda's entry point (synchronous, as Lambda calls it)."""
     if _is_sqs_batch(event):
         return _run(_handle_sqs(event["Records"], context))
+    if _is_scheduled_event(event):
+        return _run(_reconcile())
     from .http.apigw import is_http_event
 
     if is_http_event(event):
         return _run(_handle_http(event, context))
     raise ValueError(
-        "unsupported event: expected an SQS batch (Records) or an API Gateway v2 / "
-        "Function URL request (requestContext.http)"
+        "unsupported event: expected an SQS batch (Records), an EventBridge Scheduled Event "
+        "or an API Gateway v2 / Function URL request (requestContext.http)"
     )
 
 
@@ -167,19 +169,21 @@ def _receive_count(record: dict[str, Any]) -> int:
 async def _process_record(
     host: FunctionHost, record: dict[str, Any], inline_seconds: float | None = None
 ) -> bool:
-    """Handle one record; False when it failed (it goes back to the queue, alone)."""
-    from runtime.errors import InvalidMessageError, WorkflowNotFoundError
-
+    """Handle one record; False when it must come back (it goes back to the queue, alone).
+    The host decides what a failure means (runtime/give_up.py); nothing one record raises,
+    SystemExit included, reaches the other records of the batch."""
     body = record.get("body", "")
     receive_count = _receive_count(record)
     message_id = record.get("messageId")
     started = time.perf_counter()
-    outcome, error = "ok", None
     try:
-        await host.handle(body, receive_count=receive_count, inline_seconds=inline_seconds)
-    except (InvalidMessageError, WorkflowNotFoundError) as exc:
-        outcome, error = "rejected", exc  # permanent: the DLQ keeps it for inspection
-    except Exception as exc:
+        verdict = await host.process(
+            body, receive_count=receive_count, inline_seconds=inline_seconds
+        )
+        outcome, error = verdict.outcome, verdict.error
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
         outcome, error = "failed", exc
     duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(
@@ -191,7 +195,30 @@ async def _process_record(
         error=error,
         message_id=message_id,
     )
-    return outcome == "ok"
+    return outcome != "failed"
+
+
+# --- EventBridge schedule: the reconciler -----------------------------------------------------
+
+
+def _is_scheduled_event(event: Any) -> bool:
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )
+
+
+async def _reconcile() -> dict[str, Any]:
+    """One reconcile pass (runtime/recovery.py): re-wake every non-terminal run without
+    progress for `STEPLANE_STALL_SECONDS`. Returns and logs the pass's summary."""
+    from runtime.recovery import reconcile
+
+    started = time.perf_counter()
+    summary = (await reconcile(get_host())).as_dict()
+    line = {"reconcile": summary, "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
+    log.info(json.dumps(line, separators=(",", ":")))
+    return {"reconciled": summary}
 
 
 # --- the function timeout: inline budget and visibility heartbeat ---------------------------

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from runtime.config import set_world
-from runtime.errors import ConfigurationError, ErrorCode
+from runtime.errors import ConfigurationError
+from runtime.give_up import Verdict
 from runtime.host import FunctionHost
-from runtime.lifecycle import fail_run
+from runtime.recovery import reconcile
 from runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -44,6 +45,8 @@ class Emulator:
         max_receives: int = 5,
         visibility_timeout: float = 300.0,
         cache_size: int = 256,
+        reconcile_every: float | None = 30.0,
+        stall_seconds: float = 300.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -58,6 +61,8 @@ class Emulator:
         self.max_receives = max_receives
         self.visibility_timeout = visibility_timeout
         self.cache_size = cache_size
+        self.reconcile_every = reconcile_every
+        self.stall_seconds = stall_seconds
         self.clock = VirtualClock() if virtual_time else RealClock()
         self.errors: list[str] = []
         self.invocation_counts: collections.Counter[str] = collections.Counter()
@@ -65,6 +70,7 @@ class Emulator:
         self.host: FunctionHost
         self._twin: FunctionHost | None = None
         self._poller: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
@@ -88,10 +94,12 @@ class Emulator:
                 await self.world.close()
                 raise
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
+        if self.reconcile_every is not None:
+            self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [t for t in (self._poller, *self._in_flight) if t is not None]
+        tasks = [t for t in (self._poller, self._reconciler, *self._in_flight) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -162,17 +170,37 @@ class Emulator:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             idle = not self._in_flight
-            deliveries = await queue.receive(
-                max_messages=min(free, 10),
-                wait_seconds=0.0 if idle and self.virtual_time else 0.05,
-                visibility_timeout=self.visibility_timeout,
-            )
+            try:
+                deliveries = await queue.receive(
+                    max_messages=min(free, 10),
+                    wait_seconds=0.0 if idle and self.virtual_time else 0.05,
+                    visibility_timeout=self.visibility_timeout,
+                )
+            except Exception as error:  # a failed receive never stops the mapping
+                self.errors.append(f"{type(error).__name__}: {error}")
+                log.warning("receive failed: %s", error)
+                await asyncio.sleep(0.05)
+                continue
             for delivery in deliveries:
                 task = asyncio.create_task(self._invoke(delivery))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             if not deliveries and idle and self.virtual_time and not self._skip_ahead():
                 await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+
+    async def _reconcile(self) -> None:
+        """The reconciler, as a deployment's schedule runs it: every `reconcile_every` real
+        seconds, re-wake runs without progress for `stall_seconds` of World time (with
+        virtual time that clock jumps, so a stalled run is found sooner, never a busy one:
+        work in flight keeps the clock from skipping ahead)."""
+        assert self.reconcile_every is not None
+        while True:
+            await asyncio.sleep(self.reconcile_every)
+            try:
+                await reconcile(self.host, stall=self.stall_seconds)
+            except Exception as error:
+                self.errors.append(f"reconcile: {type(error).__name__}: {error}")
+                log.warning("reconcile pass failed: %s", error)
 
     def _skip_ahead(self) -> bool:
         """Nothing is running and nothing is visible: jump to the next delayed message."""
@@ -183,6 +211,9 @@ class Emulator:
         return True
 
     async def _invoke(self, delivery: Delivery) -> None:
+        """One delivery, as Lambda's mapping makes it: the host decides what a failure means
+        (runtime/give_up.py); here a settled message is deleted and a failed one comes back
+        after a backoff, until the queue moves it to the dead-letter queue."""
         body = delivery.body
         copies = 2 if self._twin is not None else 1
         if isinstance(body, dict):
@@ -191,25 +222,34 @@ class Emulator:
         heartbeat = asyncio.create_task(self._keep_invisible(delivery))
         try:
             if self._http is not None:
-                handlers = self._http.handlers(delivery, twin=self._twin is not None)
+                calls = self._http.handlers(delivery, twin=self._twin is not None)
             else:
-                handlers = [self.host.handle(delivery.body, receive_count=delivery.receive_count)]
+                calls = [self.host.process(body, receive_count=delivery.receive_count)]
                 if self._twin is not None:
-                    handlers.append(self._twin.handle(dict(delivery.body), receive_count=1))
-            results = await asyncio.gather(*handlers, return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                raise errors[0]
+                    calls.append(self._twin.process(_copy(body), receive_count=1))
+            verdicts = await asyncio.gather(*calls)
+            failed = [v for v in verdicts if not v.settled]
+            for verdict in verdicts:
+                if verdict.error is not None:
+                    self._note(delivery, verdict.outcome, verdict.error)
+            if failed:
+                backoff = min(_RETRY_BACKOFF_CAP, 0.05 * 2**delivery.receive_count)
+                await self.world.queue.change_visibility(delivery, backoff)
+            else:
+                await self.world.queue.delete(delivery)
         except asyncio.CancelledError:
             raise
-        except _InvocationRejectedError as error:
-            await self._rejected(delivery, error)
-        except Exception as error:
-            await self._failed(delivery, error)
-        else:
-            await self.world.queue.delete(delivery)
+        except Exception as error:  # the queue itself failed: the message comes back anyway
+            self._note(delivery, "failed", error)
         finally:
             heartbeat.cancel()
+
+    def _note(self, delivery: Delivery, outcome: str, error: BaseException) -> None:
+        line = f"{type(error).__name__}: {error}"
+        self.errors.append(line)
+        log.warning(
+            "message %s %s (receive %d): %s", delivery.body, outcome, delivery.receive_count, line
+        )
 
     async def _keep_invisible(self, delivery: Delivery) -> None:
         """Extend the message's visibility while a long invocation runs, so no other consumer
@@ -218,51 +258,12 @@ class Emulator:
             await asyncio.sleep(self.visibility_timeout / 2)
             await self.world.queue.change_visibility(delivery, self.visibility_timeout)
 
-    async def _failed(self, delivery: Delivery, error: Exception) -> None:
-        line = f"{type(error).__name__}: {error}"
-        self.errors.append(line)
-        log.warning(
-            "message %s failed (receive %d): %s", delivery.body, delivery.receive_count, line
-        )
-        backoff = min(_RETRY_BACKOFF_CAP, 0.05 * 2**delivery.receive_count)
-        if delivery.receive_count >= self.max_receives:
-            await self._give_up(delivery.body, line)
-            backoff = 0.0  # its next receive moves it to the dead-letter queue
-        await self.world.queue.change_visibility(delivery, backoff)
 
-    async def _rejected(self, delivery: Delivery, error: Exception) -> None:
-        """The HTTP host answered 400: the message can never succeed, so it is not retried.
-        Its run (if any) fails at once, and the message is dropped."""
-        line = f"InvocationRejectedError: {error}"
-        self.errors.append(line)
-        log.warning("message %s rejected: %s", delivery.body, line)
-        run_id = delivery.body.get("run_id") if isinstance(delivery.body, dict) else None
-        if isinstance(run_id, str):
-            kind = delivery.body.get("kind")
-            message = f"the function host rejected a {kind} message: {error}"
-            try:
-                await fail_run(self.world, run_id, ErrorCode.RUNTIME_ERROR, message)
-            except Exception as failure:  # an unknown run id: nothing to fail
-                log.warning("could not fail run %s: %s", run_id, failure)
-        await self.world.queue.delete(delivery)
-
-    async def _give_up(self, body: dict[str, Any], reason: str) -> None:
-        """The message goes to the dead-letter queue on its next receive; its run fails."""
-        run_id = body.get("run_id") if isinstance(body, dict) else None
-        if not isinstance(run_id, str):
-            return
-        message = f"a {body.get('kind')} message failed {self.max_receives} times: {reason}"
-        try:
-            await fail_run(self.world, run_id, ErrorCode.MAX_DELIVERIES_EXCEEDED, message)
-        except Exception as error:  # an unknown run id: nothing to fail
-            log.warning("could not fail run %s: %s", run_id, error)
+def _copy(body: Any) -> Any:
+    return dict(body) if isinstance(body, dict) else body
 
 
 # --- invoke="http": the function host behind the HTTP app, served by uvicorn ---------------
-
-
-class _InvocationRejectedError(Exception):
-    """The HTTP host answered 400: the message can never succeed there."""
 
 
 class _HttpFunctionHost:
@@ -345,11 +346,16 @@ class _HttpFunctionHost:
             calls.append(self._invoke(delivery.body, 1, "/twin/invoke"))
         return calls
 
-    async def _invoke(self, body: Any, receive_count: int, path: str) -> None:
+    async def _invoke(self, body: Any, receive_count: int, path: str) -> Verdict:
+        """The app's answer as a verdict: 200 done, 400 settled (the host ended the run if
+        there was one), anything else delivered again."""
         try:
             await self._client.invoke(body, receive_count=receive_count, path=path)
         except self._rejected as error:
-            raise _InvocationRejectedError(str(error)) from None
+            return Verdict("rejected", error)
+        except Exception as error:
+            return Verdict("failed", error)
+        return Verdict("ok")
 
     async def stop(self) -> None:
         await self._client.aclose()

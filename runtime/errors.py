@@ -79,6 +79,13 @@ class StepTimeoutError(SteplaneError):
         return (type(self), (self.step_name, self.timeout))
 
 
+class StepInvocationError(StepFailedError):
+    """A step failed because its invocation did, not its code: the host running an attempt
+    died (crash, kill, timeout) before recording an outcome, or the step's message failed on
+    its last allowed delivery. `type_name` is the run error code it stands for
+    (`RUNTIME_ERROR`, `MAX_DELIVERIES_EXCEEDED`); uncaught, the run fails with that code."""
+
+
 class SerializationError(SteplaneError, TypeError):
     """A value cannot be stored: it is not one of the serializable types, or it is too large."""
 

@@ -18,8 +18,10 @@ from typing import Any
 from .codec import RunCodec, codecs_for
 from .context import WorkflowMetadata, utc
 from .errors import RunNotFoundError, WorkflowNotFoundError
+from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import StepMessage, WorkflowMessage, parse_message
+from .recovery import rewake
 from .registry import get_step, get_workflow
 from .step_invocation import run_step_message
 from .streams import StreamWriter
@@ -47,6 +49,20 @@ class FunctionHost:
         self._metadata: collections.OrderedDict[str, WorkflowMetadata] = collections.OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def process(
+        self, raw: Any, *, receive_count: int = 1, inline_seconds: float | None = None
+    ) -> Verdict:
+        """Process one message and decide what its failure means (runtime/give_up.py): every
+        entry point (Lambda, HTTP /invoke, the emulator) settles messages the same way.
+        Never raises, except the cancellation of the invocation itself."""
+        try:
+            await self.handle(raw, receive_count=receive_count, inline_seconds=inline_seconds)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            return await settle(self, raw, error, receive_count)
+        return Verdict("ok")
+
     async def handle(
         self, raw: Any, *, receive_count: int = 1, inline_seconds: float | None = None
     ) -> None:
@@ -67,7 +83,13 @@ class FunctionHost:
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count, inline_seconds).run()
         else:
-            await run_step_message(self, message)
+            await run_step_message(self, message, receive_count)
+
+    async def rewake(self, run_id: str, *, stale_after: float = 0.0) -> int:
+        """Re-send the run's pending work that is not in flight (runtime/recovery.py);
+        how many messages were sent."""
+        async with self._run_lock(run_id):
+            return await rewake(self, run_id, stale_after=stale_after)
 
     # --- messages --------------------------------------------------------------------------
 

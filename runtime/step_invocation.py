@@ -3,6 +3,13 @@
 Safe under at-least-once delivery: a step already finished only re-sends the workflow's
 continuation; a duplicate attempt racing another loses the conditional append, sees the
 winner's outcome, and records nothing.
+
+A host that dies mid-step (killed, out of memory, `os._exit`, a Lambda timeout) records
+nothing; the same message then comes back with a higher receive count. Such a redelivery first
+records the lost attempt as failed (`StepInvocationError`, code RUNTIME_ERROR), so it counts
+toward the step's `max_retries`: a step that always crashes its host ends as a failed step the
+workflow sees, not as a message in the dead-letter queue. (A delivery that failed for another
+reason before running the step counts too: the log cannot tell them apart.)
 """
 
 from __future__ import annotations
@@ -11,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .context import WorkflowMetadata
-from .errors import AppendConflictError, InvalidMessageError, RunTerminalError
+from .errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
 from .events import Event, EventType
 from .messages import StepMessage, WorkflowMessage
 from .registry import StepDef, get_step
-from .step_runner import run_attempt
+from .step_runner import StepOutcome, invocation_failure, run_attempt
 
 if TYPE_CHECKING:
     from .host import FunctionHost
@@ -49,8 +56,7 @@ class StepState:
                 self.finished = True
 
 
-async def run_step_message(host: FunctionHost, message: StepMessage) -> None:
-    step = get_step(message.step)
+async def _read_state(host: FunctionHost, message: StepMessage) -> StepState:
     world = host.world
     state = StepState()
     state.feed(await world.log.read(message.run_id, message.hint), message.step_id)
@@ -59,13 +65,33 @@ async def run_step_message(host: FunctionHost, message: StepMessage) -> None:
         state.feed(await world.log.read(message.run_id), message.step_id)
     if state.created is None:
         raise InvalidMessageError(f"run {message.run_id} has no step {message.step_id}")
+    return state
+
+
+async def run_step_message(
+    host: FunctionHost, message: StepMessage, receive_count: int = 1
+) -> None:
+    step = get_step(message.step)
+    world = host.world
+    state = await _read_state(host, message)
     if state.run_ended:
         return
     workflow = await host.workflow_metadata(message.run_id)
+    now = world.clock.time()
+    due = state.retry_at is None or now >= state.retry_at
+    if receive_count > 1 and not state.finished and due:
+        reason = (
+            f"attempt {state.attempts + 1} ended without recording an outcome: the host "
+            f"running it crashed, was killed or timed out (delivery {receive_count})"
+        )
+        outcome = invocation_failure(
+            step, state.attempts + 1, now, now, ErrorCode.RUNTIME_ERROR, reason, final=False
+        )
+        if not await _record(host, message, step, state, outcome):
+            return
     if state.finished:
         await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
         return
-    now = world.clock.time()
     if state.retry_at is not None and now < state.retry_at:
         early = StepMessage(
             message.run_id, message.step_id, step.name, message.hint, state.attempts + 1
@@ -96,15 +122,8 @@ async def _attempt(
         open_writer=host.writer_opener(codec),
         max_payload_bytes=world.limits.max_payload_bytes,
     )
-    batch = await outcome.events(codec, message.step_id, step.name)
-    while True:
-        try:
-            await world.log.append(message.run_id, state.head, batch)
-            break
-        except (AppendConflictError, RunTerminalError):
-            state.feed(await world.log.read(message.run_id, state.head), message.step_id)
-            if state.finished or state.run_ended or state.attempts >= attempt:
-                return  # another attempt got there first; its outcome stands
+    if not await _record(host, message, step, state, outcome):
+        return
     if outcome.finished:
         await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
     else:
@@ -113,3 +132,46 @@ async def _attempt(
         await host.send(
             retry, max(0.0, min(outcome.retry_at - world.clock.time(), world.queue.max_delay))
         )
+
+
+async def _record(
+    host: FunctionHost, message: StepMessage, step: StepDef, state: StepState, outcome: StepOutcome
+) -> bool:
+    """Append the attempt's events at the head; False when another writer recorded this
+    attempt (or the step's end, or the run's) first: its outcome stands. `state` is fed."""
+    world = host.world
+    codec = await host.codecs.get(message.run_id)
+    batch = await outcome.events(codec, message.step_id, step.name)
+    while True:
+        try:
+            await world.log.append(message.run_id, state.head, batch)
+        except (AppendConflictError, RunTerminalError):
+            state.feed(await world.log.read(message.run_id, state.head), message.step_id)
+            if state.finished or state.run_ended or state.attempts >= outcome.attempt:
+                return False
+            continue
+        state.feed([e.at(state.head + i) for i, e in enumerate(batch)], message.step_id)
+        return True
+
+
+async def give_up_step(host: FunctionHost, message: StepMessage, reason: str) -> None:
+    """The step's message failed on its last allowed delivery: record the step as failed for
+    good (the workflow sees a StepInvocationError it can catch) and wake the workflow."""
+    step = get_step(message.step)
+    state = await _read_state(host, message)
+    if state.run_ended:
+        return
+    if not state.finished:
+        now = host.world.clock.time()
+        outcome = invocation_failure(
+            step,
+            state.attempts + 1,
+            now,
+            now,
+            ErrorCode.MAX_DELIVERIES_EXCEEDED,
+            reason,
+            final=True,
+        )
+        await _record(host, message, step, state, outcome)
+    workflow = await host.workflow_metadata(message.run_id)
+    await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)

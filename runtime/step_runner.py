@@ -18,7 +18,13 @@ from . import serde
 from .codec import RunCodec
 from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
 from .durations import parse_duration
-from .errors import FatalError, RetryableError, SerializationError, StepTimeoutError
+from .errors import (
+    FatalError,
+    RetryableError,
+    SerializationError,
+    StepInvocationError,
+    StepTimeoutError,
+)
 from .events import Event, EventType
 from .registry import StepDef
 
@@ -91,14 +97,25 @@ async def run_attempt(
     context.run(_step_var.set, step_context)
     args, kwargs = args_value["args"], args_value["kwargs"]
     try:
+        # Both kinds run inside `_contained`: a task that raises SystemExit would take the
+        # event loop (and every other invocation on it) down with it.
         if step.is_async:
-            call = asyncio.get_running_loop().create_task(step.fn(*args, **kwargs), context=context)
+            call = asyncio.get_running_loop().create_task(
+                _contained(step.fn(*args, **kwargs)), context=context
+            )
         else:
-            call = asyncio.ensure_future(asyncio.to_thread(context.run, step.fn, *args, **kwargs))
-        result = await _within_timeout(step, call)
+            thread = asyncio.to_thread(context.run, step.fn, *args, **kwargs)
+            call = asyncio.ensure_future(_contained(thread))
+        ok, result = await _within_timeout(step, call)
+        if not ok:
+            raise result
         data = serde.dumps(result, what="result")
         serde.check_size(data, max_payload_bytes, f"result of step {step.name!r}")
-    except Exception as error:  # a step's failure is data, recorded for the workflow
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise  # the invocation itself is cancelled: never swallow that
+        return _failure(step, asyncio.CancelledError(), attempt, started_at, clock_time())
+    except BaseException as error:  # a step's failure is data, even SystemExit: never a host exit
         return _failure(step, error, attempt, started_at, clock_time())
     return StepOutcome(EventType.STEP_COMPLETED, attempt, started_at, clock_time(), data)
 
@@ -114,14 +131,51 @@ async def _within_timeout(step: StepDef, call: asyncio.Future[Any]) -> Any:
         return await call
     try:
         return await asyncio.wait_for(call, step.timeout)
-    except TimeoutError:
-        if not call.done() or call.cancelled():
-            raise StepTimeoutError(step.name, step.timeout_text) from None
-        raise  # the step itself raised TimeoutError
+    except TimeoutError:  # the step's own TimeoutError comes back as a value (_contained)
+        raise StepTimeoutError(step.name, step.timeout_text) from None
+
+
+async def _contained(coro: Any) -> tuple[bool, Any]:
+    """Run the step's coroutine, returning what it raised instead of raising it: asyncio
+    re-raises SystemExit and KeyboardInterrupt out of a task straight into the event loop,
+    which would end every invocation the process runs, not just this step."""
+    try:
+        return True, await coro
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise
+        return False, asyncio.CancelledError()
+    except BaseException as error:
+        return False, error
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def invocation_failure(
+    step: StepDef,
+    attempt: int,
+    started_at: float,
+    now: float,
+    code: str,
+    reason: str,
+    *,
+    final: bool,
+) -> StepOutcome:
+    """The outcome of an attempt the host could not complete (see StepInvocationError):
+    retried like any failure unless `final` or out of retries."""
+    error = StepInvocationError(str(code), reason, step.name)  # plain str: serializable
+    if final:
+        data = serde.dumps(serde.encode_exception(error), what="error")
+        error_type = serde.encode_exception(error)["type"]
+        return StepOutcome(EventType.STEP_FAILED, attempt, started_at, now, data, error_type)
+    return _failure(step, error, attempt, started_at, now)
 
 
 def _failure(
-    step: StepDef, error: Exception, attempt: int, started_at: float, now: float
+    step: StepDef, error: BaseException, attempt: int, started_at: float, now: float
 ) -> StepOutcome:
     info = serde.encode_exception(error)
     data = serde.dumps(info, what="error")

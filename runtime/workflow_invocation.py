@@ -27,6 +27,7 @@ from .errors import (
     HookConflictError,
     RunTerminalError,
     SerializationError,
+    StepInvocationError,
 )
 from .events import Event, EventType, RunStatus
 from .instance import (
@@ -41,6 +42,7 @@ from .instance import (
 )
 from .lifecycle import end_run, fail_unrecorded_start, finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
+from .recovery import pending_work, stall_seconds
 from .registry import get_workflow
 from .step_runner import run_attempt
 from .world import HookOwner
@@ -70,6 +72,7 @@ class WorkflowInvocation:
         self.instance: WorkflowInstance
         self.inline_results: dict[str, list[Event]] = {}
         self.claimed: list[HookOwner] = []
+        self.cold = True  # no warm instance: the first catch-up reads the whole log
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class WorkflowInvocation:
             self.codec.secret,
             self.world.limits.max_payload_bytes,
         )
+        self.cold = cached is None
         keep = False
         try:
             keep = await self._advance()
@@ -99,13 +103,13 @@ class WorkflowInvocation:
 
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
-        await self._catch_up()
+        caught_up = await self._catch_up()
         if self.instance.cursor == 0:  # a run record without `run_created` (see lifecycle)
             if await fail_unrecorded_start(self.world, self.codec):
                 return False
-            await self._catch_up()
-        if self.receive_count > 1 and self.instance.terminal is None:
-            await self._redispatch()
+            caught_up = await self._catch_up()
+        if self.instance.terminal is None and (self.receive_count > 1 or self.cold):
+            await self._redispatch(caught_up if self.cold else None)
         while True:
             if self.instance.terminal is not None:
                 await self._repair_terminal()
@@ -128,12 +132,12 @@ class WorkflowInvocation:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _catch_up(self) -> bool:
-        """Feed every event recorded since the instance's cursor; True if there were any."""
+    async def _catch_up(self) -> list[Event]:
+        """Feed every event recorded since the instance's cursor; returns them."""
         events = await self.world.log.read(self.run_id, self.instance.cursor)
         for event in events:
             await self._feed(event)
-        return bool(events)
+        return events
 
     async def _feed(self, event: Event) -> None:
         value = await self.codec.open(event) if self.instance.wants_value(event) else None
@@ -183,10 +187,17 @@ class WorkflowInvocation:
         return [event]
 
     def _may_inline(self, command: StepCommand) -> bool:
-        """Inline only while the budget lasts, and a step with a timeout only if it fits."""
+        """Inline only while the budget lasts, and a step with a timeout only if it fits.
+        Never on a redelivery: the previous delivery may have died inside the inline step
+        (which records nothing until it ends), so the step goes through the queue, where a
+        crashed attempt is detected and counted (step_invocation.py)."""
         assert command.step is not None
         needs = command.step.timeout or 0.0
-        return self.host.inline_steps and asyncio.get_running_loop().time() + needs < self.deadline
+        return (
+            self.host.inline_steps
+            and self.receive_count == 1
+            and asyncio.get_running_loop().time() + needs < self.deadline
+        )
 
     async def _record(
         self, command: Command, now: float, outbox: Outbox, budget: list[int]
@@ -315,6 +326,9 @@ class WorkflowInvocation:
                 message = f"{type(error).__name__}: {error}"
         elif outcome.error is not None:
             message = f"{type(outcome.error).__name__}: {outcome.error}"
+            error = outcome.error
+            if isinstance(error, StepInvocationError) and error.type_name in ErrorCode.__members__:
+                code = ErrorCode(error.type_name)  # the host's reason, not the user's
         data = serde.dumps({"message": message})
         batch.append(
             await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data)
@@ -345,14 +359,26 @@ class WorkflowInvocation:
 
     # --- messages ----------------------------------------------------------------------------
 
-    async def _redispatch(self) -> None:
-        """A redelivered message may mean the previous attempt died before sending its
-        messages: send them again (receivers are idempotent)."""
-        for step in self.instance.pending_steps():
-            assert step.step is not None
-            await self.host.send(StepMessage(self.run_id, step.command_id, step.step.name, 0), 0.0)
-        for wait in self.instance.pending_waits():
-            await self._send_wake(wait)
+    async def _redispatch(self, log: list[Event] | None) -> None:
+        """Some invocation may have died between appending work and sending its messages, and
+        the message that would repair it may come back with any receive count (a dead letter
+        re-driven starts again at 1). A redelivery re-sends all pending work; a cold
+        invocation, which has just read the whole log anyway, re-sends the work that has been
+        quiet for the stall time (runtime/recovery.py). Receivers are idempotent."""
+        stale = 0.0 if self.receive_count > 1 else stall_seconds()
+        if log is None:
+            log = await self.world.log.read(self.run_id)
+        work = pending_work(
+            self.run_id,
+            log,
+            self.message.workflow,
+            self.world.clock.time(),
+            stale,
+            self.world.queue.max_delay,
+            continuation=False,
+        )
+        for message, delay in work:
+            await self.host.send(message, delay)
 
     async def _rearm_early_wake(self) -> None:
         """A chained wake-up arrived before its wait is due (delays are capped): send the next."""

@@ -167,8 +167,11 @@ class RunStore(Protocol):
         workflow_name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        updated_before: float | None = None,
     ) -> Page:
-        """Run records newest first, filtered by status and/or workflow name."""
+        """Run records newest first, filtered by status and/or workflow name, and with
+        `updated_before` to records last updated strictly before that time (the reconciler's
+        stalled-run candidates)."""
 
 
 class HookRegistry(Protocol):

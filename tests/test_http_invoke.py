@@ -18,7 +18,8 @@ import pytest
 from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from adapters.signing import SignatureError, sign, verify
-from runtime import set_world, start
+from runtime import WorkflowFailedError, get_run, set_world, start
+from runtime.workflow_invocation import WorkflowInvocation
 from runtime.world import World
 from tests.engine import workflows as wf
 
@@ -159,13 +160,40 @@ async def test_messages_that_can_never_succeed_are_400(client, body, problem) ->
     assert problem in response.json()["error"]
 
 
-async def test_transient_failures_are_500(world, client) -> None:
+async def test_a_message_for_a_run_that_does_not_exist_is_400(world, client) -> None:
     body = b'{"v": 1, "kind": "workflow", "run_id": "run_nosuchrun", "workflow": "%s"}' % (
         wf.addition.__steplane_workflow__.name.encode()
     )
     response = await _post(client, body, sign(SECRET, body))
-    assert response.status_code == 500
+    assert response.status_code == 400
     assert "run_nosuchrun" in response.json()["error"]
+    assert response.json()["run_ended"] is None  # nothing to end
+
+
+async def test_transient_failures_are_500_until_the_last_receive(
+    world, client, monkeypatch
+) -> None:
+    run_id, body = await _pending_run(world)
+
+    async def unavailable(self: Any) -> None:
+        raise ConnectionError("DynamoDB is unavailable")
+
+    monkeypatch.setattr(WorkflowInvocation, "run", unavailable)
+    first = await _post(client, body, {**sign(SECRET, body), "X-Steplane-Receive-Count": "1"})
+    assert first.status_code == 500
+    assert "DynamoDB is unavailable" in first.json()["error"]
+    assert (await world.runs.get(run_id)).status == "pending"
+
+    last = str(world.queue.max_receives)
+    response = await _post(client, body, {**sign(SECRET, body), "X-Steplane-Receive-Count": last})
+    assert (response.status_code, response.json()["run_ended"]) == (400, "MAX_DELIVERIES_EXCEEDED")
+    with pytest.raises(WorkflowFailedError) as failure:
+        await get_run(run_id).result(timeout=1)
+    assert failure.value.code == "MAX_DELIVERIES_EXCEEDED"
+    assert failure.value.message == (
+        "a workflow message failed 5 deliveries; "
+        "last error: ConnectionError: DynamoDB is unavailable"
+    )
 
 
 async def test_bad_receive_count_header_is_400(world, client) -> None:

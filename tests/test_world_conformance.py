@@ -260,6 +260,27 @@ async def test_list_sees_status_changes(world: World) -> None:
     assert [r.run_id for r in completed.items] == [run.run_id]
 
 
+async def test_list_updated_before_finds_quiet_runs(world: World) -> None:
+    quiet, busy, other = (record(status=RunStatus.RUNNING, created_at=100.0 + i) for i in range(3))
+    for run in (quiet, busy, other):
+        await world.runs.create(run)
+    await world.runs.update_status(other.run_id, RunStatus.PENDING, updated_at=150.0)
+    await world.runs.update_status(busy.run_id, RunStatus.PENDING, updated_at=500.0)
+    await world.runs.update_status(busy.run_id, RunStatus.RUNNING, updated_at=500.0)
+    found = await world.runs.list(status=RunStatus.RUNNING, updated_before=200.0)
+    assert [r.run_id for r in found.items] == [quiet.run_id]
+    assert (await world.runs.list(updated_before=100.0)).items == []
+    pending = await world.runs.list(status=RunStatus.PENDING, updated_before=200.0)
+    assert [r.run_id for r in pending.items] == [other.run_id]
+    by_name = await world.runs.list(workflow_name="order", updated_before=160.0, limit=1)
+    assert [r.run_id for r in by_name.items] == [other.run_id]
+    assert by_name.next_cursor is not None
+    rest = await world.runs.list(
+        workflow_name="order", updated_before=160.0, cursor=by_name.next_cursor
+    )
+    assert [r.run_id for r in rest.items] == [quiet.run_id]
+
+
 async def test_list_pagination_survives_new_runs(world: World) -> None:
     # Pairs of runs share a created_at, so the run id must break ties consistently.
     runs = [record(f"run_{i:02d}", created_at=1000.0 + i // 2) for i in range(25)]

@@ -316,7 +316,7 @@ class SqsQueue:
                     self._in_flight[message_id] = (receipt, now + visibility)
             deliveries.append(
                 Delivery(
-                    body=json.loads(message["Body"]),
+                    body=_body(message["Body"]),
                     receipt=receipt,
                     receive_count=int(message["Attributes"]["ApproximateReceiveCount"]),
                     message_id=message_id,
@@ -415,6 +415,15 @@ class SqsQueue:
         for loop, waiter in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(_resolve, waiter, reason)
+
+
+def _body(text: str) -> Any:
+    """The decoded body; a body that is not JSON is handed on as its text, so the function
+    host rejects it (and says why) instead of the receive failing for the whole batch."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _resolve(waiter: asyncio.Future[str], reason: str) -> None:

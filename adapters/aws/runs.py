@@ -150,11 +150,16 @@ class DynamoRunStore:
         workflow_name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        updated_before: float | None = None,
     ) -> Page:
+        """`updated_before` is a filter on the queried index, so the cost of a listing
+        with it is bounded by what the shards hold, never a Scan."""
         check_at_least_one("limit", limit)
         before = _decode_cursor(cursor) if cursor is not None else None
         status = RunStatus(status) if status is not None else None
-        return await self._aws.call(self._list_sync, status, workflow_name, limit, before)
+        return await self._aws.call(
+            self._list_sync, status, workflow_name, limit, before, updated_before
+        )
 
     # --- internals ------------------------------------------------------------------------
 
@@ -188,6 +193,7 @@ class DynamoRunStore:
         workflow_name: str | None,
         limit: int,
         before: str | None,
+        updated_before: float | None = None,
     ) -> Page:
         if workflow_name is not None:
             index, prefix = WORKFLOW_INDEX, ("wp", workflow_name)
@@ -198,7 +204,15 @@ class DynamoRunStore:
         wanted_status = status if workflow_name is not None else None
         key_name, key_value = prefix
         shards = [
-            self._query_shard(index, key_name, f"{key_value}#{n}", before, wanted_status, limit + 1)
+            self._query_shard(
+                index,
+                key_name,
+                f"{key_value}#{n}",
+                before,
+                wanted_status,
+                limit + 1,
+                updated_before,
+            )
             for n in range(self._shards)
         ]
         merged = list(heapq.merge(*shards, key=lambda item: item["ck"]["S"], reverse=True))
@@ -214,6 +228,7 @@ class DynamoRunStore:
         before: str | None,
         status: RunStatus | None,
         wanted: int,
+        updated_before: float | None = None,
     ) -> list[Item]:
         """Up to `wanted` items of one shard, newest first, strictly before the cursor."""
         condition = "#k = :k"
@@ -230,9 +245,15 @@ class DynamoRunStore:
             "ScanIndexForward": False,
             "Limit": wanted,
         }
+        filters = []
         if status is not None:
-            request["FilterExpression"] = "st = :s"
+            filters.append("st = :s")
             values[":s"] = {"S": str(status)}
+        if updated_before is not None:
+            filters.append("ua < :ub")
+            values[":ub"] = number(updated_before)
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
         found: list[Item] = []
         while len(found) < wanted:
             page = self._aws.dynamodb.query(**request)

@@ -5,7 +5,9 @@ the signature is checked before anything else, so an unsigned, tampered or stale
 401 and the host never sees it. Status codes tell the deliverer what to do next:
 
 - 200 `{"ok": true}`: done, delete the message.
-- 400 `{"error": ...}`: the message can never succeed here (malformed, unknown workflow/step).
+- 400 `{"error": ..., "run_ended": code | null}`: settled, do not deliver it again: it can never
+  succeed (malformed, unknown workflow/step/run, corrupted log) or failed on its last allowed
+  receive; the host has already ended its run, when there is one (runtime/give_up.py).
 - 500 `{"error": ...}`: something transient failed; deliver it again later.
 """
 
@@ -20,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.errors import InvalidMessageError, WorkflowNotFoundError
+from runtime.errors import InvalidMessageError
 
 from ..invocation_log import log_invocation
 from ..signing import SignatureError, verify
@@ -64,24 +66,30 @@ def routes(ctx: AppContext) -> list[Route]:
                 if index == len(secrets) - 1:
                     return error_response(401, str(error))
         started = time.perf_counter()
-        message, receive_count = _message(body), 1
+        message = _message(body)
         try:
             receive_count = _receive_count(request)
-            await ctx.host.handle(message, receive_count=receive_count)
-        except (InvalidMessageError, WorkflowNotFoundError) as error:
-            _log(message, "rejected", started, receive_count, error)
+        except InvalidMessageError as error:
+            _log(message, "rejected", started, 1, error)
             return error_response(400, str(error))
-        except Exception as error:
-            _log(message, "failed", started, receive_count, error)
+        verdict = await ctx.host.process(message, receive_count=receive_count)
+        _log(message, verdict.outcome, started, receive_count, verdict.error)
+        if verdict.outcome == "rejected":
+            return JSONResponse({"error": str(verdict.error), "run_ended": verdict.ended}, 400)
+        if verdict.outcome == "failed":
+            error = verdict.error
             return error_response(500, f"{type(error).__name__}: {error}")
-        _log(message, "ok", started, receive_count)
         return JSONResponse({"ok": True})
 
     return [Route("/invoke", invoke, methods=["POST"], name="invoke")]
 
 
 def _log(
-    message: Any, outcome: str, started: float, receive_count: int, error: Exception | None = None
+    message: Any,
+    outcome: str,
+    started: float,
+    receive_count: int,
+    error: BaseException | None = None,
 ) -> None:
     duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(

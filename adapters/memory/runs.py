@@ -73,6 +73,7 @@ class MemoryRunStore:
         workflow_name: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        updated_before: float | None = None,
     ) -> Page:
         check_at_least_one("limit", limit)
         after = _decode_cursor(cursor) if cursor is not None else None
@@ -83,6 +84,7 @@ class MemoryRunStore:
                 if (status is None or record.status == status)
                 and (workflow_name is None or record.workflow_name == workflow_name)
                 and (after is None or _sort_key(record) < after)
+                and (updated_before is None or record.updated_at < updated_before)
             ]
             matches.sort(key=_sort_key, reverse=True)
             items = [replace(record) for record in matches[:limit]]

@@ -1,0 +1,191 @@
+"""Recovery that always works: re-wake a run, and the reconciler that finds stalled runs.
+
+`rewake(host, run_id)` reads the run's log and re-sends exactly the work that is pending and
+not in flight, whatever happened before (a lost message, a dead-lettered one, a host that died
+between appending and sending): step messages for unfinished steps, wake-ups for waits, and a
+workflow continuation when the log ends with something the workflow has not yet reacted to.
+It never depends on a message's receive count. Receivers are idempotent (conditional appends;
+queue idempotency keys where the queue has them), so re-sending work still in the queue or in
+flight costs an invocation, never a double record.
+
+"In flight" is judged by age: work whose last event is younger than `stale_after` seconds is
+left alone (its message is presumably waiting or running). A wait not yet due is left to its
+own (chained) wake-up unless `stale_after` is 0 (an explicit repair), so a sleeping run is not
+touched by the reconciler.
+
+`reconcile(host)` is one pass: it lists non-terminal runs not updated for `stall_seconds`
+(`STEPLANE_STALL_SECONDS`, default 300) through the runs store's sharded status index, at most
+`limit` per status (the cost of a pass is bounded), and re-wakes those whose log shows no
+progress for that long. Lambda runs it on an EventBridge Scheduled Event; the emulator runs it
+periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import RunNotFoundError
+from .events import Event, EventType, RunStatus
+from .lifecycle import finish_run, hook_owners
+from .messages import StepMessage, WorkflowMessage
+
+if TYPE_CHECKING:
+    from .host import FunctionHost
+
+log = logging.getLogger("steplane.recovery")
+
+STALL_ENV = "STEPLANE_STALL_SECONDS"
+DEFAULT_STALL_SECONDS = 300.0
+DEFAULT_PAGE_LIMIT = 100
+
+Outbox = list[tuple[WorkflowMessage | StepMessage, float]]
+
+_INPUTS = frozenset(
+    {
+        EventType.RUN_CREATED,
+        EventType.RUN_STARTED,
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.WAIT_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.HOOK_CONFLICT,
+    }
+)
+"""Events the workflow must run after: a log ending in one that is old lost its continuation."""
+
+
+def stall_seconds() -> float:
+    raw = os.environ.get(STALL_ENV)
+    return float(raw) if raw else DEFAULT_STALL_SECONDS
+
+
+@dataclass
+class ReconcileSummary:
+    checked: int = 0
+    rewoken: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"checked": self.checked, "rewoken": self.rewoken, "errors": self.errors}
+
+
+def pending_work(
+    run_id: str,
+    log_events: list[Event],
+    workflow: str,
+    now: float,
+    stale_after: float,
+    max_delay: float,
+    *,
+    continuation: bool = True,
+) -> Outbox:
+    """The messages that carry on a run whose log is `log_events` (see the module doc)."""
+    if not log_events:
+        return []
+    steps: dict[str, dict[str, float | int | str | bool | None]] = {}
+    waits: dict[str, float] = {}
+    for event in log_events:
+        cid = event.correlation_id or ""
+        if event.type == EventType.STEP_CREATED:
+            steps[cid] = {
+                "name": event.attrs.get("step_name", ""),
+                "hint": event.seq,
+                "last": event.created_at,
+                "attempts": 0,
+                "retry_at": None,
+                "done": False,
+            }
+        elif cid in steps and event.type in (EventType.STEP_STARTED, EventType.STEP_RETRYING):
+            info = steps[cid]
+            info["last"] = event.created_at
+            if event.type == EventType.STEP_STARTED:
+                info["attempts"] = int(info["attempts"] or 0) + 1
+            else:
+                info["retry_at"] = float(event.attrs.get("retry_at", event.created_at))
+        elif cid in steps and event.type in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
+            steps[cid]["done"] = True
+        elif event.type == EventType.WAIT_CREATED:
+            waits[cid] = float(event.attrs.get("resume_at", event.created_at))
+        elif event.type == EventType.WAIT_COMPLETED:
+            waits.pop(cid, None)
+    outbox: Outbox = []
+    for step_id, info in steps.items():
+        if info["done"]:
+            continue
+        retry_at = float(info["retry_at"]) if info["retry_at"] is not None else None
+        attempt = int(info["attempts"] or 0) + 1
+        message = StepMessage(run_id, step_id, str(info["name"]), int(info["hint"] or 0), attempt)
+        if retry_at is not None and retry_at > now:  # backing off: its retry is not due yet
+            if stale_after == 0:
+                outbox.append((message, min(retry_at - now, max_delay)))
+            continue
+        quiet_since = max(float(info["last"] or 0), retry_at or 0.0)
+        if now - quiet_since >= stale_after:  # else presumably in the queue or running
+            outbox.append((message, 0.0))
+    for wait_id, resume_at in waits.items():
+        overdue = now - resume_at
+        if overdue >= stale_after:
+            outbox.append((WorkflowMessage(run_id, workflow, wait_id), 0.0))
+        elif stale_after == 0:
+            delay = min(resume_at - now, max_delay)
+            outbox.append((WorkflowMessage(run_id, workflow, wait_id), delay))
+    last = log_events[-1]
+    if continuation and last.type in _INPUTS and now - last.created_at >= stale_after:
+        outbox.append((WorkflowMessage(run_id, workflow), 0.0))
+    return outbox
+
+
+async def rewake(host: FunctionHost, run_id: str, *, stale_after: float = 0.0) -> int:
+    """Re-send the run's pending work that is not in flight; how many messages were sent
+    (0 for an ended run, a healthy one, or one whose work is all recent)."""
+    world = host.world
+    record = await world.runs.get(run_id)
+    if record is None:
+        raise RunNotFoundError(f"no run {run_id!r} in this World")
+    if record.status.is_terminal:
+        return 0
+    events = await world.log.read(run_id)
+    if events and events[-1].is_terminal:  # ended, but the bookkeeping did not finish
+        codec = await host.codecs.get(run_id)
+        owners = await hook_owners(codec, events, live_only=False)
+        await finish_run(world, run_id, events[-1], owners)
+        return 0
+    now = world.clock.time()
+    outbox = pending_work(
+        run_id,
+        events,
+        record.workflow_name,
+        now,
+        stale_after,
+        world.queue.max_delay,
+    )
+    for message, delay in outbox:
+        await host.send(message, delay)
+    if outbox:
+        log.info("re-woke run %s: %d message(s)", run_id, len(outbox))
+    return len(outbox)
+
+
+async def reconcile(
+    host: FunctionHost, *, stall: float | None = None, limit: int = DEFAULT_PAGE_LIMIT
+) -> ReconcileSummary:
+    """One reconcile pass (see the module doc); never raises for one bad run."""
+    world = host.world
+    stall = stall_seconds() if stall is None else stall
+    cutoff = world.clock.time() - stall
+    summary = ReconcileSummary()
+    for status in (RunStatus.PENDING, RunStatus.RUNNING):
+        page = await world.runs.list(status=status, limit=limit, updated_before=cutoff)
+        for record in page.items:
+            summary.checked += 1
+            try:
+                if await rewake(host, record.run_id, stale_after=stall):
+                    summary.rewoken += 1
+            except Exception as error:  # one unreadable run never stops the pass
+                summary.errors += 1
+                log.warning("could not re-wake run %s: %s", record.run_id, error)
+    log.info("reconcile pass: %s", summary.as_dict())
+    return summary

@@ -1,0 +1,54 @@
+"""A function host process for tests/test_give_up_policy.py's real-process test: it plays
+Lambda's event source mapping against the World the environment configures (a moto server),
+calling `adapters.lambda_handler.handler` with SQS events built from real queue messages,
+until a step kills it with SIGKILL or `--seconds` pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+from runtime import step, workflow
+
+
+@step(max_retries=1)
+async def kill_my_host() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@workflow(name="kill-host")
+async def kill_host() -> None:
+    await kill_my_host()
+
+
+def main(seconds: float) -> None:
+    import asyncio
+
+    from adapters import lambda_handler
+    from runtime.config import get_world
+
+    queue = get_world().queue
+    deadline = time.monotonic() + seconds
+    loop = asyncio.new_event_loop()
+    while time.monotonic() < deadline:
+        deliveries = loop.run_until_complete(queue.receive(max_messages=10, visibility_timeout=1))
+        if not deliveries:
+            time.sleep(0.1)
+            continue
+        records = [
+            {
+                "messageId": d.message_id,
+                "receiptHandle": d.receipt,
+                "body": json.dumps(d.body),
+                "attributes": {"ApproximateReceiveCount": str(d.receive_count)},
+                "eventSource": "aws:sqs",
+            }
+            for d in deliveries
+        ]
+        result = lambda_handler.handler({"Records": records}, None)
+        failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+        for delivery in deliveries:
+            if delivery.message_id not in failed:
+                loop.run_until_complete(queue.delete(delivery))
