@@ -17,6 +17,7 @@ from .errors import AppendConflictError, HookNotFoundError, RunTerminalError
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .world import HookOwner, World
 
+_NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
 
 
@@ -105,7 +106,7 @@ async def record_hook_payload(
         hook_events = [e for e in log if e.correlation_id == owner.hook_id]
         ended = bool(log) and log[-1].is_terminal
         if ended or any(e.type == EventType.HOOK_DISPOSED for e in hook_events):
-            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+            raise HookNotFoundError(_NO_LIVE_HOOK)
         if not any(e.type == EventType.HOOK_CREATED for e in hook_events):
             return None
         return [await codec.event(EventType.HOOK_RECEIVED, correlation_id=owner.hook_id, data=data)]
@@ -113,7 +114,7 @@ async def record_hook_payload(
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while await append_at_head(world, codec.run_id, build) is None:
         if asyncio.get_running_loop().time() > deadline:
-            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+            raise HookNotFoundError(_NO_LIVE_HOOK)
         await asyncio.sleep(0.02)
 
 
