@@ -1,17 +1,19 @@
 """`POST /invoke`: one queue message, delivered over HTTP, processed by the function host.
 
 The body is exactly the queue message (JSON). The request must be signed (`adapters.signing`);
-the signature is checked before anything else, so an unsigned, tampered or stale request gets
-401 and the host never sees it. Status codes tell the deliverer what to do next:
+the signature is checked before anything else, so an unsigned, tampered, stale or replayed
+request gets 401 and the host never sees it. Status codes tell the deliverer what to do next:
 
 - 200 `{"ok": true}`: done, delete the message.
-- 400 `{"error": ...}`: the message can never succeed here (malformed, unknown workflow/step).
+- 400 `{"error": ...}`: the message can never succeed here (malformed, too deeply nested,
+  unknown workflow/step).
+- 404 `{"error": ...}`: the message names a run this World does not have (permanent too).
+- 413: the body is over the app's size limit (adapters/http/limits.py), never read.
 - 500 `{"error": ...}`: something transient failed; deliver it again later.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -20,14 +22,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.errors import InvalidMessageError, WorkflowNotFoundError
+from runtime.errors import InvalidMessageError, RunNotFoundError, WorkflowNotFoundError
 
 from ..invocation_log import log_invocation
-from ..signing import SignatureError, verify
+from ..signing import RECEIVE_COUNT_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from .context import AppContext
+from .json_input import JsonInputError, JsonTooDeepError, loads_bounded
 from .responses import error_response
 
-RECEIVE_COUNT_HEADER = "X-Steplane-Receive-Count"
+__all__ = ["RECEIVE_COUNT_HEADER", "routes"]
 
 log = logging.getLogger("steplane.http.invoke")
 
@@ -40,10 +43,13 @@ def _receive_count(request: Request) -> int:
 
 
 def _message(body: bytes) -> Any:
-    """The parsed body, or the raw bytes so that the host reports what is wrong with them."""
+    """The parsed body, or the raw bytes so that the host reports what is wrong with them.
+    Nesting past the limit is refused here: the host's parser would recurse on it."""
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads_bounded(body)
+    except JsonTooDeepError as error:
+        raise InvalidMessageError(str(error)) from None
+    except JsonInputError:
         return body
 
 
@@ -56,17 +62,25 @@ def routes(ctx: AppContext) -> list[Route]:
         if ctx.signing_secret is None:
             return error_response(401, "invocations are disabled: no signing secret configured")
         try:
-            verify(ctx.signing_secret, body, request.headers, tolerance=ctx.signature_tolerance)
+            nonce = verify(
+                ctx.signing_secret, body, request.headers, tolerance=ctx.signature_tolerance
+            )
         except SignatureError as error:
             return error_response(401, str(error))
+        if not ctx.replay_guard.first_use(nonce, int(request.headers[TIMESTAMP_HEADER])):
+            return error_response(401, "replayed request: this signature was already used")
         started = time.perf_counter()
-        message, receive_count = _message(body), 1
+        message, receive_count = body, 1
         try:
+            message = _message(body)
             receive_count = _receive_count(request)
             await ctx.host.handle(message, receive_count=receive_count)
         except (InvalidMessageError, WorkflowNotFoundError) as error:
             _log(message, "rejected", started, receive_count, error)
             return error_response(400, str(error))
+        except RunNotFoundError as error:
+            _log(message, "rejected", started, receive_count, error)
+            return error_response(404, str(error))
         except Exception as error:
             _log(message, "failed", started, receive_count, error)
             return error_response(500, f"{type(error).__name__}: {error}")

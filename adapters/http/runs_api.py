@@ -1,5 +1,8 @@
 """The run API (`/v1/runs...`) and the hook webhook (`/v1/hooks/{token}`).
 
+The webhook is rate limited and, for hooks made with `webhook_secret=`, signature checked
+before anything is decoded or recorded (adapters/http/webhook.py).
+
 Every `/v1/runs` route needs an API key; event payloads stay ciphertext unless the caller's key
 may decrypt (and each decrypting read leaves an audit log line). User values in responses are
 tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive the trip.
@@ -33,6 +36,7 @@ from runtime.world import RunRecord
 from .auth import api_key_required
 from .context import AppContext, key_id
 from .responses import ApiError, iso, json_body
+from .webhook import enforce_rate_limits, verify_hook_signature
 
 MAX_LIST_LIMIT = 1000
 
@@ -239,6 +243,11 @@ def routes(ctx: AppContext) -> list[Route]:
 
     async def resume(request: Request) -> Response:
         token = request.path_params["token"]
+        limiters = ctx.webhook_client_limiter, ctx.webhook_token_limiter
+        enforce_rate_limits(request, token, *limiters)
+        _check_current_world(ctx)
+        raw = await request.body()
+        await verify_hook_signature(ctx.world, token, raw, request, ctx.webhook_checks)
         payload = _decode_value(await json_body(request, empty=None), "the payload")
         _check_current_world(ctx)
         try:
