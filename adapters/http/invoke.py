@@ -70,7 +70,8 @@ def routes(ctx: AppContext) -> list[Route]:
         if not ctx.replay_guard.first_use(nonce, int(request.headers[TIMESTAMP_HEADER])):
             return error_response(401, "replayed request: this signature was already used")
         started = time.perf_counter()
-        message, receive_count = body, 1
+        message: Any = None  # logged: only what parsed within the limits
+        receive_count = 1
         try:
             message = _message(body)
             receive_count = _receive_count(request)
