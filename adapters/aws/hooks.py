@@ -15,7 +15,6 @@ table without KMS access cannot compute digests). A process decrypts it once and
 from __future__ import annotations
 
 import asyncio
-import secrets
 
 from runtime.errors import HookConflictError
 from runtime.world import HookOwner, hook_token_digest, token_fingerprint
@@ -114,10 +113,12 @@ class DynamoHookRegistry:
                     EncryptionContext=_KEY_CONTEXT,
                 )
                 return bytes(decrypted["Plaintext"])
+            # GenerateDataKey makes the random key and its KMS-wrapped copy in one call, with
+            # the permissions the function role already has (no kms:Encrypt needed).
             encrypted = await self._aws.call(
-                self._aws.kms.encrypt,
+                self._aws.kms.generate_data_key,
                 KeyId=self._aws.config.kms_key,
-                Plaintext=secrets.token_bytes(32),
+                KeySpec="AES_256",
                 EncryptionContext=_KEY_CONTEXT,
             )
             try:
