@@ -20,7 +20,7 @@ def message_fields(body: Any) -> dict[str, Any]:
     if isinstance(body, str | bytes | bytearray):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # hostile bodies never break the log line
             return {}
     if not isinstance(body, dict):
         return {}

@@ -289,7 +289,8 @@ class WorkflowInstance:
             token = self._derive_token(hook_id)
         elif not isinstance(token, str) or not token or len(token) > 512:
             raise ValueError(
-                f"a hook token must be a non-empty string of at most 512 characters, got {token!r}"
+                "a hook token must be a non-empty string of at most 512 characters, got "
+                + (f"{len(token)} characters" if isinstance(token, str) else type(token).__name__)
             )
         hook = Hook(self, hook_id, token, metadata)
         self._issue(HookCommand(hook_id, hook=hook, metadata_data=metadata_data))

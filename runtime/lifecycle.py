@@ -17,6 +17,7 @@ from .errors import AppendConflictError, HookNotFoundError, RunTerminalError
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .world import HookOwner, World
 
+_NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
 
 
@@ -123,7 +124,7 @@ async def record_hook_payload(
             return None
         ended = bool(log) and log[-1].is_terminal
         if ended or any(e.type == EventType.HOOK_DISPOSED for e in hook_events):
-            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+            raise HookNotFoundError(_NO_LIVE_HOOK)
         if not any(e.type == EventType.HOOK_CREATED for e in hook_events):
             return None
         attrs = {"key_hash": key_hash} if key_hash is not None else None
@@ -135,7 +136,7 @@ async def record_hook_payload(
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while await append_at_head(world, codec.run_id, build) is None and not delivered:
         if asyncio.get_running_loop().time() > deadline:
-            raise HookNotFoundError(f"no live hook has token {owner.token!r}")
+            raise HookNotFoundError(_NO_LIVE_HOOK)
         await asyncio.sleep(0.02)
 
 

@@ -114,7 +114,7 @@ async def resume_hook(token: str, payload: Any = None, idempotency_key: str | No
     serde.check_size(data, world.limits.max_payload_bytes, "hook payload")
     owner = await world.hooks.lookup(token) if isinstance(token, str) and token else None
     if owner is None:
-        raise HookNotFoundError(f"no live hook has token {token!r}")
+        raise HookNotFoundError("no live hook has this token")  # never echo a bearer secret
     codec = await codecs_for(world).get(owner.run_id)
     digest = None if idempotency_key is None else key_hash("hook", owner.hook_id, idempotency_key)
     await record_hook_payload(world, codec, owner, data, key_hash=digest)

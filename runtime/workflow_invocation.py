@@ -30,6 +30,7 @@ from .errors import (
     StepInvocationError,
 )
 from .events import Event, EventType, RunStatus
+from .hooks import hook_created_data
 from .instance import (
     Command,
     HookCommand,
@@ -229,7 +230,7 @@ class WorkflowInvocation:
                 return await self.codec.event(
                     EventType.HOOK_CONFLICT, correlation_id=cid, attrs={"message": str(conflict)}
                 )
-            data = serde.dumps({"token": owner.token, "metadata": command.hook.metadata})
+            data = serde.dumps(hook_created_data(command.hook))
             return await self.codec.event(
                 EventType.HOOK_CREATED, correlation_id=cid, data=data, inline_budget=budget
             )

@@ -21,9 +21,11 @@ encrypts before calling them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .events import Event, RunStatus
@@ -65,9 +67,10 @@ class Page:
 
 @dataclass(frozen=True)
 class HookOwner:
-    """Who holds a hook token."""
+    """Who holds a hook token. The token is a bearer secret: it never appears in a repr, so
+    an owner that ends up in a log line or an error does not leak it."""
 
-    token: str
+    token: str = field(repr=False)
     run_id: str
     hook_id: str
 
@@ -174,12 +177,31 @@ class RunStore(Protocol):
         stalled-run candidates)."""
 
 
+def hook_token_digest(key: bytes, token: str) -> str:
+    """The keyed hash under which a registry stores a hook token (DESIGN invariant 9).
+
+    HMAC-SHA256 with a per-deployment key, not a plain hash: custom tokens such as
+    `approve:o-1` have little entropy, and a plain digest of them would be reversed by trying
+    the likely values. A registry stores and compares only this digest.
+    """
+    return hmac.new(key, b"hook-token|" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def token_fingerprint(digest: str) -> str:
+    """A short, non-reversible name for a token (from its keyed digest) that events, errors
+    and logs may carry so people can tell tokens apart without seeing one."""
+    return "tok_" + digest[:8]
+
+
 class HookRegistry(Protocol):
+    """Hook tokens, stored and compared only as `hook_token_digest` values."""
+
     async def claim(self, owner: HookOwner) -> None:
         """Give `owner.token` to `owner`. Idempotent for the same owner; `HookConflictError`
-        when another hook holds the token."""
+        when another hook holds the token (its message names the token by fingerprint only)."""
 
-    async def lookup(self, token: str) -> HookOwner | None: ...
+    async def lookup(self, token: str) -> HookOwner | None:
+        """The owner of `token` (hashed before it is looked up), or None."""
 
     async def release(self, owner: HookOwner) -> None:
         """Free the token if `owner` holds it; a no-op otherwise (never frees someone else's)."""

@@ -402,14 +402,17 @@ async def test_hook_tokens_are_stored_hashed(world: AwsWorld) -> None:
     token = f"approve:{uuid.uuid4().hex}"
     owner = HookOwner(token, new_id(), "hook_1")
     await world.hooks.claim(owner)
-    (item,) = scan(world, world.config.hooks_table)
-    assert item["h"]["S"] == hashlib.sha256(token.encode()).hexdigest()
-    assert token not in repr(item)
+    items = scan(world, world.config.hooks_table)
+    (item,) = [i for i in items if i["h"]["S"] != "#hook-token-key"]
+    # a keyed digest: a plain hash of a guessable token would be reversed by guessing
+    assert item["h"]["S"] == await world.hooks.digest(token)
+    assert item["h"]["S"] != hashlib.sha256(token.encode()).hexdigest()
+    assert token not in repr(items)
     assert await world.hooks.lookup(token) == owner
     with pytest.raises(HookConflictError):
         await world.hooks.claim(HookOwner(token, new_id(), "hook_1"))
     await world.hooks.release(owner)
-    assert scan(world, world.config.hooks_table) == []
+    assert [i["h"]["S"] for i in scan(world, world.config.hooks_table)] == ["#hook-token-key"]
 
 
 # --- blobs ------------------------------------------------------------------------------------
@@ -605,3 +608,14 @@ async def test_a_key_received_before_its_send_returned_is_free_again(
     # The first message is in flight: the same key is new work, not a duplicate.
     await queue.send({"n": 2}, idempotency_key="continue:run_1")
     assert [d.body for d in await queue.receive()] == [{"n": 2}]
+
+
+async def test_every_process_of_a_deployment_hashes_tokens_with_one_key(world: AwsWorld) -> None:
+    from adapters.aws.hooks import DynamoHookRegistry
+
+    token = f"approve:{uuid.uuid4().hex}"
+    owner = HookOwner(token, new_id(), "hook_1")
+    await world.hooks.claim(owner)
+    another_process = DynamoHookRegistry(world.aws)  # no cached key: reads the stored one
+    assert await another_process.lookup(token) == owner
+    assert await another_process.digest(token) == await world.hooks.digest(token)

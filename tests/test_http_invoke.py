@@ -59,9 +59,9 @@ def test_verify_refuses(body: bytes, headers: dict[str, str], now: float, proble
 
 
 def test_rotation_accepts_any_listed_signature() -> None:
-    old = sign("old", b"x", now=100)["X-Steplane-Signature"]
-    new = sign("new", b"x", now=100)["X-Steplane-Signature"]
-    headers = {"X-Steplane-Timestamp": "100", "X-Steplane-Signature": f"{old}, {new}"}
+    old = sign("old", b"x", now=100, nonce="nonce-123")
+    new = sign("new", b"x", now=100, nonce="nonce-123")["X-Steplane-Signature"]
+    headers = {**old, "X-Steplane-Signature": f"{old['X-Steplane-Signature']}, {new}"}
     verify("new", b"x", headers, now=100)
     verify("old", b"x", headers, now=100)
 
@@ -160,12 +160,13 @@ async def test_messages_that_can_never_succeed_are_400(client, body, problem) ->
     assert problem in response.json()["error"]
 
 
-async def test_a_message_for_a_run_that_does_not_exist_is_400(world, client) -> None:
+async def test_a_message_for_an_unknown_run_is_404(world, client) -> None:
+    # Permanent (issue 8): a 5xx would make the deliverer retry a message that cannot succeed.
     body = b'{"v": 1, "kind": "workflow", "run_id": "run_nosuchrun", "workflow": "%s"}' % (
         wf.addition.__steplane_workflow__.name.encode()
     )
     response = await _post(client, body, sign(SECRET, body))
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert "run_nosuchrun" in response.json()["error"]
     assert response.json()["run_ended"] is None  # nothing to end
 
@@ -185,7 +186,7 @@ async def test_transient_failures_are_500_until_the_last_receive(
     assert (await world.runs.get(run_id)).status == "pending"
 
     last = str(world.queue.max_receives)
-    response = await _post(client, body, {**sign(SECRET, body), "X-Steplane-Receive-Count": last})
+    response = await _post(client, body, sign(SECRET, body, receive_count=int(last)))
     assert (response.status_code, response.json()["run_ended"]) == (400, "MAX_DELIVERIES_EXCEEDED")
     with pytest.raises(WorkflowFailedError) as failure:
         await get_run(run_id).result(timeout=1)
@@ -198,6 +199,6 @@ async def test_transient_failures_are_500_until_the_last_receive(
 
 async def test_bad_receive_count_header_is_400(world, client) -> None:
     run_id, body = await _pending_run(world)
-    response = await _post(client, body, {**sign(SECRET, body), "X-Steplane-Receive-Count": "0"})
+    response = await _post(client, body, sign(SECRET, body, receive_count=0))
     assert response.status_code == 400
     assert (await world.runs.get(run_id)).status == "pending"

@@ -16,6 +16,9 @@ Built in code (`AwsConfig(prefix="shop")`) or from the environment (`AwsConfig.f
     STEPLANE_KMS_KEY              key id, ARN or alias, default "alias/{prefix}"
     STEPLANE_MAX_RECEIVES         must match the queue's redrive policy (default 5)
     STEPLANE_LIST_SHARDS          shards of the run-listing indexes (default 8)
+    STEPLANE_HOOK_TOKEN_KEY       HMAC key for hook-token digests, the same in every process of
+                                  a deployment (e.g. from Secrets Manager); unset: a KMS-wrapped
+                                  key kept in the hooks table (adapters/aws/hooks.py)
 
 Credentials come from boto3's usual chain unless given here (tests pass moto's fakes).
 """
@@ -40,6 +43,7 @@ NAME_VARIABLES = {
     "kms_key": "STEPLANE_KMS_KEY",
 }
 """AwsConfig field -> the environment variable naming it (the infra template sets each one)."""
+HOOK_TOKEN_KEY_VARIABLE = "STEPLANE_HOOK_TOKEN_KEY"
 NUMBER_VARIABLES = {"max_receives": "STEPLANE_MAX_RECEIVES", "list_shards": "STEPLANE_LIST_SHARDS"}
 
 
@@ -80,6 +84,9 @@ class AwsConfig:
     """Decoded log batches this process keeps (they never change); a warm read then costs one
     GetItem at the log's end. Boundaries are kept regardless (they are small)."""
     limits: Limits = field(default_factory=aws_limits)
+    hook_token_key: str | None = field(default=None, repr=False)
+    """HMAC key of hook-token digests (a secret: never in a repr). None: the deployment's
+    KMS-wrapped key from the hooks table. Changing it orphans every live hook's token."""
 
     def __post_init__(self) -> None:
         if not self.prefix or not self.prefix.replace("-", "").isalnum():
@@ -116,6 +123,8 @@ class AwsConfig:
         for name, variable in NAME_VARIABLES.items():
             if env.get(variable):
                 values[name] = env[variable]
+        if env.get(HOOK_TOKEN_KEY_VARIABLE):
+            values["hook_token_key"] = env[HOOK_TOKEN_KEY_VARIABLE]
         for name, variable in NUMBER_VARIABLES.items():
             if env.get(variable):
                 try:

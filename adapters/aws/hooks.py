@@ -1,37 +1,51 @@
 """Hook tokens on DynamoDB: one item per live token, claimed and released conditionally.
 
-Table layout (`config.hooks_table`, pk `h` S): `{h: sha256(token) hex, run_id, hook_id}`.
-The key is a digest so raw tokens (bearer secrets for the webhook) are not table keys, and
-are stored nowhere at all: `lookup` hands back the token its caller already has.
+Table layout (`config.hooks_table`, pk `h` S): `{h: HMAC-SHA256(key, token) hex, run_id,
+hook_id}`. Tokens are stored nowhere in clear (DESIGN invariant 9): the key is a keyed digest,
+because custom tokens like `approve:o-1` are guessable and a plain hash of them is not secret.
+`lookup` hands back the token its caller already has.
+
+The HMAC key must be the same in every process of a deployment. It is, in order:
+`AwsConfig.hook_token_key` (`STEPLANE_HOOK_TOKEN_KEY`, e.g. injected from Secrets Manager), or
+else a random key the deployment makes for itself on first use and keeps in this table, in the
+item `h = "#hook-token-key"`, encrypted under the deployment's KMS key (so a reader of the
+table without KMS access cannot compute digests). A process decrypts it once and caches it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 
 from runtime.errors import HookConflictError
-from runtime.world import HookOwner
+from runtime.world import HookOwner, hook_token_digest, token_fingerprint
 
 from .clients import AwsClients, is_condition_failure
 
-
-def token_key(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+KEY_ITEM = "#hook-token-key"
+"""The table item holding the KMS-encrypted HMAC key (digests are hex, so no collision)."""
+_KEY_CONTEXT = {"steplane": "hook-token-key"}
 
 
 class DynamoHookRegistry:
     def __init__(self, aws: AwsClients) -> None:
         self._aws = aws
         self._table = aws.config.hooks_table
+        configured = aws.config.hook_token_key
+        self._key: bytes | None = configured.encode() if configured else None
+        self._key_lock = asyncio.Lock()
+
+    async def digest(self, token: str) -> str:
+        return hook_token_digest(await self._token_key(), token)
 
     async def claim(self, owner: HookOwner) -> None:
         """Put if free or already ours (a replayed `create_hook` claims again)."""
+        digest = await self.digest(owner.token)
         try:
             await self._aws.call(
                 self._aws.dynamodb.put_item,
                 TableName=self._table,
                 Item={
-                    "h": {"S": token_key(owner.token)},
+                    "h": {"S": digest},
                     "run_id": {"S": owner.run_id},
                     "hook_id": {"S": owner.hook_id},
                 },
@@ -41,7 +55,7 @@ class DynamoHookRegistry:
         except Exception as error:
             if is_condition_failure(error):
                 raise HookConflictError(
-                    f"hook token {owner.token!r} is already held by another live hook"
+                    f"hook token {token_fingerprint(digest)} is already held by another live hook"
                 ) from None
             raise
 
@@ -49,11 +63,11 @@ class DynamoHookRegistry:
         answer = await self._aws.call(
             self._aws.dynamodb.get_item,
             TableName=self._table,
-            Key={"h": {"S": token_key(token)}},
+            Key={"h": {"S": await self.digest(token)}},
             ConsistentRead=True,
         )
         item = answer.get("Item")
-        if item is None:
+        if item is None or "run_id" not in item:
             return None
         return HookOwner(token=token, run_id=item["run_id"]["S"], hook_id=item["hook_id"]["S"])
 
@@ -63,10 +77,58 @@ class DynamoHookRegistry:
             await self._aws.call(
                 self._aws.dynamodb.delete_item,
                 TableName=self._table,
-                Key={"h": {"S": token_key(owner.token)}},
+                Key={"h": {"S": await self.digest(owner.token)}},
                 ConditionExpression="run_id = :r AND hook_id = :k",
                 ExpressionAttributeValues={":r": {"S": owner.run_id}, ":k": {"S": owner.hook_id}},
             )
         except Exception as error:
             if not is_condition_failure(error):
                 raise
+
+    # --- the deployment's HMAC key ---------------------------------------------------------
+
+    async def _token_key(self) -> bytes:
+        if self._key is None:
+            async with self._key_lock:
+                if self._key is None:
+                    self._key = await self._load_or_create_key()
+        return self._key
+
+    async def _load_or_create_key(self) -> bytes:
+        """Read the stored key; if there is none, store a new one. Two processes racing here
+        both end up with the winner's key: the put is conditional, the loser reads again."""
+        for _ in range(3):
+            answer = await self._aws.call(
+                self._aws.dynamodb.get_item,
+                TableName=self._table,
+                Key={"h": {"S": KEY_ITEM}},
+                ConsistentRead=True,
+            )
+            item = answer.get("Item")
+            if item is not None:
+                decrypted = await self._aws.call(
+                    self._aws.kms.decrypt,
+                    CiphertextBlob=bytes(item["key"]["B"]),
+                    KeyId=self._aws.config.kms_key,
+                    EncryptionContext=_KEY_CONTEXT,
+                )
+                return bytes(decrypted["Plaintext"])
+            # GenerateDataKey makes the random key and its KMS-wrapped copy in one call, with
+            # the permissions the function role already has (no kms:Encrypt needed).
+            encrypted = await self._aws.call(
+                self._aws.kms.generate_data_key,
+                KeyId=self._aws.config.kms_key,
+                KeySpec="AES_256",
+                EncryptionContext=_KEY_CONTEXT,
+            )
+            try:
+                await self._aws.call(
+                    self._aws.dynamodb.put_item,
+                    TableName=self._table,
+                    Item={"h": {"S": KEY_ITEM}, "key": {"B": bytes(encrypted["CiphertextBlob"])}},
+                    ConditionExpression="attribute_not_exists(h)",
+                )
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+        raise RuntimeError("the hook-token key item keeps changing; is another writer broken?")

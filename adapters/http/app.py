@@ -10,6 +10,10 @@ Routes (see `/openapi.json` for the full description):
 - `GET /v1/runs/{run_id}/streams/{name}`  streams as Server-Sent Events, API key required
 - `POST /v1/hooks/{token}`                the hook webhook, token only
 - `GET /openapi.json`                     the API description
+
+Every route is behind the same input limits (adapters/http/limits.py, json_input.py): a body
+over `max_body_bytes` gets 413 before it is read, JSON nested too deep gets 400, and every
+error is one JSON line `{"error": ...}` (never a traceback).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from runtime.host import FunctionHost
 from runtime.world import World
@@ -25,6 +30,16 @@ from runtime.world import World
 from ..signing import DEFAULT_TOLERANCE
 from . import invoke, openapi, runs_api, sse
 from .context import AppContext
+from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from .ratelimit import (
+    CLIENT_RATE_ENV,
+    DEFAULT_CLIENT_RATE,
+    DEFAULT_TOKEN_RATE,
+    TOKEN_RATE_ENV,
+    Rate,
+    RateLimiter,
+    rate_from_env,
+)
 from .responses import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 
 
@@ -38,6 +53,9 @@ def create_app(
     signature_tolerance: float = DEFAULT_TOLERANCE,
     max_result_wait: float = 60.0,
     sse_heartbeat: float = sse.HEARTBEAT_SECONDS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    webhook_token_rate: Rate | str | None = "env",
+    webhook_client_rate: Rate | str | None = "env",
     debug: bool = False,
 ) -> Starlette:
     """Build the app.
@@ -49,7 +67,15 @@ def create_app(
     `decrypt_api_keys`: default to `STEPLANE_SIGNING_SECRET`, `STEPLANE_API_KEYS` and
     `STEPLANE_DECRYPT_API_KEYS` (comma-separated). Without a secret `/invoke` refuses every
     request; without keys the run API does. `max_result_wait` caps `/result?timeout=`.
+    `max_body_bytes`: larger request bodies get 413 unread. `webhook_token_rate` and
+    `webhook_client_rate`: the webhook's per-token and per-client limits (a `Rate`, None for
+    none; default from `STEPLANE_WEBHOOK_TOKEN_RATE` / `..._CLIENT_RATE`, else 10/s burst 20
+    per token and 50/s burst 100 per client), per process.
     """
+    if webhook_token_rate == "env":
+        webhook_token_rate = rate_from_env(TOKEN_RATE_ENV, DEFAULT_TOKEN_RATE)
+    if webhook_client_rate == "env":
+        webhook_client_rate = rate_from_env(CLIENT_RATE_ENV, DEFAULT_CLIENT_RATE)
     ctx = AppContext.build(
         world,
         host,
@@ -58,6 +84,8 @@ def create_app(
         decrypt_api_keys,
         signature_tolerance,
         max_result_wait,
+        webhook_client_limiter=_limiter(webhook_client_rate),
+        webhook_token_limiter=_limiter(webhook_token_rate),
     )
     app = Starlette(
         debug=debug,
@@ -67,6 +95,7 @@ def create_app(
             *sse.routes(ctx, sse_heartbeat),
             *openapi.routes(),
         ],
+        middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
@@ -75,3 +104,9 @@ def create_app(
     )
     app.state.steplane = ctx
     return app
+
+
+def _limiter(rate: Rate | str | None) -> RateLimiter | None:
+    if isinstance(rate, str):
+        raise TypeError(f"expected a Rate or None, got {rate!r}")
+    return None if rate is None else RateLimiter(rate)

@@ -1,9 +1,11 @@
 """Delivering queue messages to an HTTP function host: signed `POST /invoke` requests.
 
 Used by the emulator (`invoke="http"`) and usable by any queue forwarder. The status code is
-turned into what the deliverer should do: 200 -> done; 400 -> `InvocationRejectedError`
-(permanent: retrying cannot help); anything else, or no answer -> `InvocationFailedError`
-(deliver again later). httpx is imported here only, so the app itself does not need it.
+turned into what the deliverer should do: 200 -> done; 400, 404, 413, 422 ->
+`InvocationRejectedError` (permanent: retrying cannot help); anything else, or no answer ->
+`InvocationFailedError` (deliver again later). Each request is signed afresh (new timestamp
+and nonce), receive count included, so a redelivery is never refused as a replay.
+httpx is imported here only, so the app itself does not need it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 from typing import Any
 
 from ..signing import sign
-from .invoke import RECEIVE_COUNT_HEADER
+
+PERMANENT_STATUSES = frozenset({400, 404, 413, 422})
 
 
 class InvocationFailedError(Exception):
@@ -20,7 +23,8 @@ class InvocationFailedError(Exception):
 
 
 class InvocationRejectedError(Exception):
-    """The host refused the message for good (HTTP 400): it can never succeed there."""
+    """The host refused the message for good (HTTP 400, 404, 413, 422): it can never
+    succeed there."""
 
 
 class InvokeClient:
@@ -52,8 +56,7 @@ class InvokeClient:
         body = json.dumps(message, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            RECEIVE_COUNT_HEADER: str(receive_count),
-            **sign(self._secret, body),
+            **sign(self._secret, body, receive_count=receive_count),
         }
         try:
             response = await self._client.post(path, content=body, headers=headers)
@@ -62,7 +65,7 @@ class InvokeClient:
         if response.status_code == 200:
             return
         detail = _error_text(response)
-        if response.status_code == 400:
+        if response.status_code in PERMANENT_STATUSES:
             raise InvocationRejectedError(detail)
         raise InvocationFailedError(f"HTTP {response.status_code}: {detail}")
 

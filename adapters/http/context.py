@@ -24,6 +24,8 @@ from runtime.host import FunctionHost
 from runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE, SECRET_ENV, secret_from_env
+from .ratelimit import RateLimiter
+from .replay import ReplayGuard
 
 API_KEYS_ENV = "STEPLANE_API_KEYS"
 DECRYPT_API_KEYS_ENV = "STEPLANE_DECRYPT_API_KEYS"
@@ -49,6 +51,11 @@ class AppContext:
     _decrypt_api_keys: frozenset[str]
     signature_tolerance: float = DEFAULT_TOLERANCE
     max_result_wait: float = 60.0
+    webhook_client_limiter: RateLimiter | None = None
+    webhook_token_limiter: RateLimiter | None = None
+    replay_guard: ReplayGuard = field(default_factory=lambda: ReplayGuard(DEFAULT_TOLERANCE))
+    webhook_checks: dict[tuple[str, str], object] = field(default_factory=dict, repr=False)
+    """(run_id, hook_id) -> its recorded WebhookCheck or None: immutable once recorded."""
     _world: World | None = None
     _host: FunctionHost | None = field(default=None, repr=False)
     _secrets: Callable[[], Any] | None = field(default=None, repr=False)
@@ -64,6 +71,8 @@ class AppContext:
         decrypt_api_keys: Iterable[str] | None,
         signature_tolerance: float,
         max_result_wait: float,
+        webhook_client_limiter: RateLimiter | None = None,
+        webhook_token_limiter: RateLimiter | None = None,
     ) -> AppContext:
         if world is None and host is not None:
             world = host.world
@@ -95,6 +104,9 @@ class AppContext:
             _decrypt_api_keys=decrypt,
             signature_tolerance=signature_tolerance,
             max_result_wait=max_result_wait,
+            webhook_client_limiter=webhook_client_limiter,
+            webhook_token_limiter=webhook_token_limiter,
+            replay_guard=ReplayGuard(signature_tolerance),
             _world=world,
             _host=host,
             _secrets=stored,

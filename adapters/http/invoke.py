@@ -1,19 +1,22 @@
 """`POST /invoke`: one queue message, delivered over HTTP, processed by the function host.
 
 The body is exactly the queue message (JSON). The request must be signed (`adapters.signing`);
-the signature is checked before anything else, so an unsigned, tampered or stale request gets
-401 and the host never sees it. Status codes tell the deliverer what to do next:
+the signature is checked before anything else, so an unsigned, tampered, stale or replayed
+request gets 401 and the host never sees it. Status codes tell the deliverer what to do next:
 
 - 200 `{"ok": true}`: done, delete the message.
 - 400 `{"error": ..., "run_ended": code | null}`: settled, do not deliver it again: it can never
-  succeed (malformed, unknown workflow/step/run, corrupted log) or failed on its last allowed
-  receive; the host has already ended its run, when there is one (runtime/give_up.py).
+  succeed (malformed, too deeply nested, unknown workflow/step, corrupted log) or failed on its
+  last allowed receive; the host has already ended its run, when there is one
+  (runtime/give_up.py).
+- 404 `{"error": ..., "run_ended": null}`: settled too: the message names a run this World does
+  not have.
+- 413: the body is over the app's size limit (adapters/http/limits.py), never read.
 - 500 `{"error": ...}`: something transient failed; deliver it again later.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -22,14 +25,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.errors import InvalidMessageError
+from runtime.errors import InvalidMessageError, RunNotFoundError
 
 from ..invocation_log import log_invocation
-from ..signing import SignatureError, verify
+from ..signing import RECEIVE_COUNT_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 from .context import AppContext
+from .json_input import JsonInputError, JsonTooDeepError, loads_bounded
 from .responses import error_response
 
-RECEIVE_COUNT_HEADER = "X-Steplane-Receive-Count"
+__all__ = ["RECEIVE_COUNT_HEADER", "routes"]
 
 log = logging.getLogger("steplane.http.invoke")
 
@@ -42,10 +46,13 @@ def _receive_count(request: Request) -> int:
 
 
 def _message(body: bytes) -> Any:
-    """The parsed body, or the raw bytes so that the host reports what is wrong with them."""
+    """The parsed body, or the raw bytes so that the host reports what is wrong with them.
+    Nesting past the limit is refused here: the host's parser would recurse on it."""
     try:
-        return json.loads(body)
-    except ValueError:
+        return loads_bounded(body)
+    except JsonTooDeepError as error:
+        raise InvalidMessageError(str(error)) from None
+    except JsonInputError:
         return body
 
 
@@ -58,16 +65,21 @@ def routes(ctx: AppContext) -> list[Route]:
         secrets = ctx.signing_secrets  # two while the secret rotates: either one signs
         if not secrets:
             return error_response(401, "invocations are disabled: no signing secret configured")
+        nonce = ""
         for index, secret in enumerate(secrets):
             try:
-                verify(secret, body, request.headers, tolerance=ctx.signature_tolerance)
+                nonce = verify(secret, body, request.headers, tolerance=ctx.signature_tolerance)
                 break
             except SignatureError as error:
                 if index == len(secrets) - 1:
                     return error_response(401, str(error))
+        if not ctx.replay_guard.first_use(nonce, int(request.headers[TIMESTAMP_HEADER])):
+            return error_response(401, "replayed request: this signature was already used")
         started = time.perf_counter()
-        message = _message(body)
+        message: Any = None  # logged: only what parsed within the limits
+        receive_count = 1
         try:
+            message = _message(body)
             receive_count = _receive_count(request)
         except InvalidMessageError as error:
             _log(message, "rejected", started, 1, error)
@@ -75,7 +87,8 @@ def routes(ctx: AppContext) -> list[Route]:
         verdict = await ctx.host.process(message, receive_count=receive_count)
         _log(message, verdict.outcome, started, receive_count, verdict.error)
         if verdict.outcome == "rejected":
-            return JSONResponse({"error": str(verdict.error), "run_ended": verdict.ended}, 400)
+            status = 404 if isinstance(verdict.error, RunNotFoundError) else 400
+            return JSONResponse({"error": str(verdict.error), "run_ended": verdict.ended}, status)
         if verdict.outcome == "failed":
             error = verdict.error
             return error_response(500, f"{type(error).__name__}: {error}")

@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from .invoke import RECEIVE_COUNT_HEADER
+from ..signing import NONCE_HEADER, RECEIVE_COUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING = {"type": "string"}
@@ -156,8 +155,16 @@ def _paths() -> dict[str, Any]:
                         "in": "header",
                         "required": False,
                         "schema": {"type": "integer", "minimum": 1},
-                        "description": "How many times the queue has delivered this message.",
-                    }
+                        "description": "How many times the queue has delivered this message "
+                        "(covered by the signature).",
+                    },
+                    {
+                        "name": NONCE_HEADER,
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                        "description": "Unique per request (signed); a repeated one is refused.",
+                    },
                 ],
                 "requestBody": {
                     "required": True,
@@ -166,7 +173,11 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_object(ok={"const": True}), "Done."),
                     "400": _error("The message can never succeed (malformed, unknown code)."),
-                    "401": _error("Unsigned, wrongly signed or stale; nothing was recorded."),
+                    "401": _error(
+                        "Unsigned, wrongly signed, stale or replayed; nothing was recorded."
+                    ),
+                    "404": _error("The message names a run this World does not have."),
+                    "413": _error("The body is over the size limit; it was not read."),
                     "500": _error("A transient failure: deliver the message again later."),
                 },
             }
@@ -380,8 +391,13 @@ def _paths() -> dict[str, Any]:
                         "Delivered to this run.",
                     ),
                     "400": _error("The body is not valid (tagged) JSON."),
+                    "401": _error(
+                        "The hook requires a webhook signature (`sha256=<hex>` HMAC of the "
+                        "raw body) and it is missing or wrong; nothing was recorded."
+                    ),
                     "404": _error("No live hook holds this token."),
                     "413": _error("The payload is over the size limit."),
+                    "429": _error("Over the per-token or per-client rate; see `Retry-After`."),
                 },
             }
         },

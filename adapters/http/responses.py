@@ -7,12 +7,17 @@ Starlette's own 404/405) into the same JSON shape, so clients parse one format.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from .json_input import JsonInputError, loads_bounded
+
+log = logging.getLogger("steplane.http")
 
 
 class ApiError(Exception):
@@ -46,16 +51,17 @@ def compact_json(value: Any) -> str:
 
 
 async def json_body(request: Request, *, empty: Any = ...) -> Any:
-    """The request body parsed as JSON; `empty` is returned for an empty body if given."""
+    """The request body parsed as JSON; `empty` is returned for an empty body if given.
+    Nesting past `json_input.DEFAULT_MAX_JSON_DEPTH` is refused before parsing (400)."""
     raw = await request.body()
     if not raw.strip():
         if empty is not ...:
             return empty
         raise ApiError(400, "the request body must be JSON")
     try:
-        return json.loads(raw)
-    except ValueError as error:
-        raise ApiError(400, f"the request body is not valid JSON: {error}") from None
+        return loads_bounded(raw)
+    except JsonInputError as error:
+        raise ApiError(400, str(error)) from None
 
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
@@ -71,4 +77,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+    """A bug or an outage: the traceback goes to the log, the client gets one line naming
+    the exception type only (its message may hold internals)."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, f"internal error: {type(exc).__name__} (details in the server log)")

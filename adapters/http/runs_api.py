@@ -1,5 +1,8 @@
 """The run API (`/v1/runs...`) and the hook webhook (`/v1/hooks/{token}`).
 
+The webhook is rate limited and, for hooks made with `webhook_secret=`, signature checked
+before anything is decoded or recorded (adapters/http/webhook.py).
+
 Every `/v1/runs` route needs an API key; event payloads stay ciphertext unless the caller's key
 may decrypt (and each decrypting read leaves an audit log line). User values in responses are
 tagged JSON (`runtime.serde.to_jsonable`), so bytes, datetimes, sets... survive the trip. Start
@@ -35,6 +38,7 @@ from runtime.world import RunRecord
 from .auth import api_key_required
 from .context import AppContext, key_id
 from .responses import ApiError, iso, json_body
+from .webhook import enforce_rate_limits, verify_hook_signature
 
 MAX_LIST_LIMIT = 1000
 
@@ -253,9 +257,12 @@ def routes(ctx: AppContext) -> list[Route]:
 
     async def resume(request: Request) -> Response:
         token = request.path_params["token"]
+        enforce_rate_limits(request, token, ctx.webhook_client_limiter, ctx.webhook_token_limiter)
         _check_current_world(ctx)
         if await ctx.world.hooks.lookup(token) is None:  # the token first, then the body
             raise ApiError(404, "no live hook has this token")
+        raw = await request.body()
+        await verify_hook_signature(ctx.world, token, raw, request, ctx.webhook_checks)
         payload = await json_body(request, empty=None)  # plain JSON: "$t" is just a key
         try:
             run_id = await resume_hook(token, payload, idempotency_key=_idempotency_key(request))

@@ -205,7 +205,6 @@ async def test_no_user_value_or_error_message_is_at_rest_or_logged_in_clear(
     assert leaks(corpus, VALUE_CANARY) == []
 
 
-@pytest.mark.xfail(strict=True, reason="hook tokens hashed on branch httpsec")
 async def test_no_hook_token_is_at_rest_or_logged_in_clear(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -113,3 +113,15 @@ async def threads_in_step(x: int) -> int:
 async def sleeper() -> str:
     await asyncio.sleep(3600)
     return "woke"
+
+
+@workflow
+async def signed_hook(token: str, secret: str) -> Any:
+    return await create_hook(token=token, webhook_secret=secret)
+
+
+@workflow
+async def custom_header_hook(token: str, secret: str) -> Any:
+    return await create_hook(
+        token=token, webhook_secret=secret, signature_header="X-Hub-Signature-256"
+    )
