@@ -62,6 +62,14 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
 _RUN_ID = _path_param("run_id", "The run's id (`run_...`).")
 _UNAUTHORIZED = _error("Missing or invalid API key; nothing was read or recorded.")
 _NO_RUN = _error("No such run.")
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "1-255 characters: a retry with the same key has the effect of one request "
+    "(the same run for a start, one delivery for a hook payload).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -186,6 +194,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "summary": "Start a run of a registered workflow",
                 "security": _API_KEY,
+                "parameters": [_IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -380,17 +389,18 @@ def _paths() -> dict[str, Any]:
                 "summary": "Deliver a payload to the live hook holding `token` (webhook)",
                 "description": "No API key: the unguessable token is the credential.",
                 "security": [],
-                "parameters": [_path_param("token", "The hook's token.")],
+                "parameters": [_path_param("token", "The hook's token."), _IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": False,
-                    "content": {"application/json": {"schema": _ref("TaggedJSON")}},
+                    "description": "Plain JSON, delivered as it is (no tags are decoded).",
+                    "content": {"application/json": {"schema": {}}},
                 },
                 "responses": {
                     "200": _json(
                         _object(("run_id",), run_id=_STRING),
                         "Delivered to this run.",
                     ),
-                    "400": _error("The body is not valid (tagged) JSON."),
+                    "400": _error("The body is not valid JSON, or nested too deeply."),
                     "401": _error(
                         "The hook requires a webhook signature (`sha256=<hex>` HMAC of the "
                         "raw body) and it is missing or wrong; nothing was recorded."

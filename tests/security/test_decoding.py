@@ -8,6 +8,7 @@ that nothing was imported because data named it, and that nothing already record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -24,6 +25,7 @@ from adapters.http import create_app
 from local_emulator import Emulator
 from runtime import (
     CorruptedDataError,
+    HookNotFoundError,
     SerializationError,
     WorkflowFailedError,
     register_type,
@@ -419,7 +421,10 @@ async def test_missing_blob_is_corrupted_data_and_fails_the_run(world_emu) -> No
         await run.events()
     assert run.run_id in one_line(error.value) and received.event_id in str(error.value)
     assert repr(key) in str(error.value) and "missing" in str(error.value)
-    await resume_hook(token, "second")
+    # The invocation woken by the first payload may read the deleted blob and fail the run
+    # before this: then the hook is gone already. Either way the run ends corrupted.
+    with contextlib.suppress(HookNotFoundError):
+        await resume_hook(token, "second")
     failure = await _failure(run)
     assert failure.code == "CORRUPTED_EVENT_LOG"
     assert "CorruptedDataError" in failure.message and key in failure.message
