@@ -71,7 +71,7 @@ async def test_racing_log_appends_have_exactly_one_winner_each_round(
         run_id = f"run_{uuid.uuid4().hex}"
         batches = [[event(writer=i, round=round_)] for i in range(WRITERS)]
 
-        async def append(world: AwsWorld, batch: list[Event]) -> bool:
+        async def append(world: AwsWorld, batch: list[Event], run_id: str = run_id) -> bool:
             try:
                 await world.log.append(run_id, 0, batch)
             except AppendConflictError:
