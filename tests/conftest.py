@@ -22,6 +22,7 @@ import moto  # before any boto3 session exists: moto hooks sessions made after i
 import pytest
 
 from adapters.aws import AwsConfig, AwsWorld, create_resources
+from adapters.aws.moto_lock import locked
 from adapters.memory import MemoryWorld
 from runtime.world import Clock, World
 
@@ -54,14 +55,15 @@ def aws_test_config(**options: object) -> AwsConfig:
 async def aws_inprocess_world(clock: Clock, **options: object) -> AwsWorld:
     """An AWS World on a fresh in-process moto; closing the World stops the mock."""
     mock = moto.mock_aws()
-    mock.start()
+    locked(mock.start)()
+    stop = locked(mock.stop)  # not while another thread is inside moto (moto_lock.py)
     try:
         config = aws_test_config(**options)
-        world = AwsWorld(config, clock, on_close=[mock.stop])
+        world = AwsWorld(config, clock, on_close=[stop])
         create_resources(config, world.aws)
         return world
     except BaseException:
-        mock.stop()
+        stop()
         raise
 
 

@@ -11,6 +11,9 @@ Memory: moto keeps every item, object and message it was given until reset (DESI
 What grows here is the runs' own data (log, stream and run items, blobs) plus, per SQS message
 ever deleted, its receipt handles (`trim()` drops those). A long-running emulator bounds the
 rest by deleting the data of runs it no longer needs (see `AwsWorld.purge_run`).
+
+Threads: moto's backends are not thread-safe; every call into them holds one process-wide
+lock (moto_lock.py), and so do stopping the mock and `trim()`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from runtime.errors import ConfigurationError
 from runtime.world import Clock
 
+from .moto_lock import locked, serialize_moto
 from .stack_outputs import config_from_outputs, stack_outputs
 from .world import AwsWorld
 
@@ -76,8 +80,10 @@ def start_embedded_world(
             "the emulated AWS World needs moto: pip install 'steplane[dev]' (or use world='memory')"
         ) from None
 
+    serialize_moto()
     mock = moto.mock_aws()
-    mock.start()
+    locked(mock.start)()
+    stop = locked(mock.stop)
     try:
         import boto3
 
@@ -95,13 +101,14 @@ def start_embedded_world(
         )
         cloudformation.close()
         config = config_from_outputs(outputs, region=REGION, sole_consumer=True, **FAKE_CREDENTIALS)
-        world = AwsWorld(config, clock, on_close=[mock.stop])
+        world = AwsWorld(config, clock, on_close=[stop])
     except BaseException:
-        mock.stop()
+        stop()
         raise
     return world
 
 
+@locked
 def trim(world: AwsWorld) -> None:
     """Drop what moto keeps of deleted SQS messages (their receipt handles, forever)."""
     from moto.sqs.models import sqs_backends

@@ -97,6 +97,12 @@ class SqsQueue:
         return isinstance(self.clock, RealClock)
 
     @property
+    def _long_polls(self) -> bool:
+        """SQS waits for messages (WaitTimeSeconds); an in-process moto would wait holding its
+        lock (moto_lock.py), so there this object's own wake-ups and short polls do it."""
+        return self._real and not self._aws.in_process_moto
+
+    @property
     def _dedupe(self) -> bool:
         return self.sole_consumer or not self._real
 
@@ -145,7 +151,7 @@ class SqsQueue:
                 self._waiters.add((loop, waiter))
             try:
                 remaining = deadline - time.monotonic()
-                long_poll = int(min(remaining, 20)) if self._real and remaining >= 1 else 0
+                long_poll = int(min(remaining, 20)) if self._long_polls and remaining >= 1 else 0
                 deliveries = await self._aws.call(
                     self._receive_sync, min(max_messages, 10), visibility_timeout, long_poll
                 )
