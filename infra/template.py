@@ -46,6 +46,9 @@ KEY, ALIAS = "DataKey", "DataKeyAlias"
 ROLE, FUNCTION, EVENT_SOURCE = "FunctionRole", "Function", "WorkQueueEventSource"
 URL, URL_PERMISSION = "FunctionUrl", "FunctionUrlPermission"
 SECRET = "Secrets"
+RECONCILE_RULE, RECONCILE_PERMISSION = "ReconcileSchedule", "ReconcileSchedulePermission"
+RATE_PATTERN = r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$"
+"""EventBridge's rate expressions ("rate(1 minute)", "rate(5 minutes)"): checked by deploy."""
 
 # IAM actions the function's code uses (adapters/aws/*.py), and what the SQS event source needs.
 DYNAMODB_ACTIONS = [
@@ -162,6 +165,20 @@ def _parameters() -> dict[str, Any]:
             "Description": "Reserved concurrent executions of the function (-1: none reserved)",
         },
         "BatchSize": {"Type": "Number", "Default": 10, "MinValue": 1, "MaxValue": 10},
+        "ReconcileRate": {
+            "Type": "String",
+            "Default": "rate(5 minutes)",
+            "AllowedPattern": RATE_PATTERN,
+            "Description": "How often the reconciler re-wakes stalled runs (an EventBridge rule "
+            "invoking the function with a Scheduled Event)",
+        },
+        "StallSeconds": {
+            "Type": "Number",
+            "Default": 300,
+            "MinValue": 10,
+            "Description": "A non-terminal run without progress for this long is re-woken by "
+            "the reconciler (STEPLANE_STALL_SECONDS)",
+        },
         "SigningSecret": {
             "Type": "String",
             "Default": "",
@@ -382,6 +399,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
         "STEPLANE_MODULES": _ref("Modules"),
         SECRETS_ARN_ENV: _ref(SECRET),  # the values stay in Secrets Manager
         "STEPLANE_VISIBILITY_SECONDS": _ref("VisibilityTimeout"),
+        "STEPLANE_STALL_SECONDS": _ref("StallSeconds"),
         PREFIX_VARIABLE: _ref("Prefix"),
         NAME_VARIABLES["events_table"]: _ref("EventsTable"),
         NAME_VARIABLES["runs_table"]: _ref("RunsTable"),
@@ -444,6 +462,27 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
                 "FunctionName": _ref(FUNCTION),
                 "BatchSize": _ref("BatchSize"),
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        },
+        # Liveness (DESIGN invariant 8): a periodic reconcile pass finds stalled runs.
+        RECONCILE_RULE: {
+            "Type": "AWS::Events::Rule",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "Description": "steplane reconciler: re-wake runs without progress",
+                "ScheduleExpression": _ref("ReconcileRate"),
+                "State": "ENABLED",
+                "Targets": [{"Arn": _arn(FUNCTION), "Id": "steplane-reconcile"}],
+            },
+        },
+        RECONCILE_PERMISSION: {
+            "Type": "AWS::Lambda::Permission",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": _ref(FUNCTION),
+                "Principal": "events.amazonaws.com",
+                "SourceArn": _arn(RECONCILE_RULE),
             },
         },
         URL: {

@@ -22,6 +22,7 @@ from runtime import serde, start
 from runtime.errors import WorkflowFailedError
 from runtime.registry import workflow_def_of
 
+from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
 from .dev import serve_dev
 from .emulator import Emulator
@@ -189,8 +190,10 @@ def deploy(
         click.echo(json.dumps({"stack": stack, "changed": done.changed, **done.outputs}, indent=2))
 
 
+runs.add_command(repair)
 cli.add_command(runs)
 cli.add_command(hooks)
+cli.add_command(dlq)
 
 
 def main() -> None:

@@ -38,15 +38,15 @@ async def serve_dev(
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM)."""
     import uvicorn
-    from moto.server import ThreadedMotoServer
 
     from adapters.aws import AwsWorld
     from adapters.aws.embedded import trim
+    from adapters.aws.moto_server import MotoServer
     from adapters.http import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     moto_port = free_port()
-    moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto_server = MotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     moto_server.start()
     endpoint = f"http://127.0.0.1:{moto_port}"
     api_key = secrets.token_urlsafe(24)

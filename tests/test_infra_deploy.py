@@ -31,6 +31,8 @@ EVERY_RESOURCE = {
     "AWS::IAM::Role": 1,
     "AWS::Lambda::Function": 1,
     "AWS::Lambda::EventSourceMapping": 1,
+    "AWS::Events::Rule": 1,  # the reconciler's schedule
+    "AWS::Lambda::Permission": 1,  # ... allowed to invoke the function
 }
 
 

@@ -240,7 +240,7 @@ class SqsQueue:
     @property
     def dead_letters(self) -> list[dict[str, Any]]:
         """Bodies of the messages in the dead-letter queue (blocking; a debugging aid)."""
-        return [json.loads(m["Body"]) for m in self._drain_dead(lambda _: None)]
+        return [_body(m["Body"]) for m in self._drain_dead(lambda _: None)]
 
     def redrive(self) -> int:
         """Move every dead letter back to the work queue, due now (blocking)."""

@@ -1,0 +1,78 @@
+"""The moto server steplane runs (`steplane dev`, the chaos harness, server-mode tests) keeps
+the log's exactly-one-writer rule: moto's own server lets racing conditional writes both win."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from adapters.aws import AwsWorld
+from adapters.aws.moto_server import MotoServer
+from adapters.aws.resources import create_resources
+from runtime.errors import AppendConflictError
+from runtime.events import Event, EventType
+from tests.conftest import ManualClock, aws_test_config
+
+ROUNDS = 100
+WRITERS = 8
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a race that is rare by default shows at once
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+@pytest.fixture
+async def worlds() -> AsyncIterator[list[AwsWorld]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    config = aws_test_config(endpoint_url=f"http://127.0.0.1:{port}", prefix="race")
+    made = [AwsWorld(config, ManualClock()) for _ in range(WRITERS)]
+    try:
+        await asyncio.to_thread(create_resources, config, made[0].aws)
+        yield made
+    finally:
+        for world in made:
+            await world.close()
+        server.stop()
+
+
+def _event(writer: int) -> Event:
+    return Event(
+        type=EventType.STEP_CREATED,
+        event_id=f"evt_{uuid.uuid4().hex}",
+        created_at=1_700_000_000.0,
+        correlation_id=f"step_{writer}",
+        payload=b"ciphertext",
+    )
+
+
+async def test_racing_appends_through_the_server_have_one_winner(worlds, fast_switching) -> None:
+    several = []
+    for round_ in range(ROUNDS):
+        run_id = f"run_{uuid.uuid4().hex}"
+
+        async def append(world: AwsWorld, writer: int, run_id: str = run_id) -> bool:
+            try:
+                await world.log.append(run_id, 0, [_event(writer)])
+            except AppendConflictError:
+                return False
+            return True
+
+        won = await asyncio.gather(*(append(w, i) for i, w in enumerate(worlds)))
+        if sum(won) != 1:
+            several.append((round_, sum(won)))
+    assert several == []
