@@ -24,6 +24,7 @@ import pytest
 from adapters.aws import AwsConfig, AwsWorld, create_resources
 from adapters.aws.moto_lock import locked
 from adapters.memory import MemoryWorld
+from runtime.config import set_world
 from runtime.world import Clock, World
 
 
@@ -156,3 +157,25 @@ async def world(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIter
         yield built
     finally:
         await built.close()
+
+
+@contextlib.asynccontextmanager
+async def installed(world: World) -> AsyncIterator[World]:
+    """`world` as the current World (what `start()` uses) for the block; closed after."""
+    previous = set_world(world)
+    try:
+        yield world
+    finally:
+        set_world(previous)
+        await world.close()
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads every microsecond: a data race that is rare by default shows at once."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)

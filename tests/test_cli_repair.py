@@ -13,22 +13,16 @@ import pytest
 
 from adapters.aws import AwsWorld
 from runtime import start
-from runtime.config import set_world
 from runtime.world import RealClock
-from tests.conftest import MotoServer, aws_server_world
+from tests.conftest import MotoServer, aws_server_world, installed
 from tests.engine import workflows as wf
 from tests.test_cli import STEPLANE
 
 
 @pytest.fixture
 async def world(moto_server: MotoServer) -> AsyncIterator[AwsWorld]:
-    built = await aws_server_world(RealClock())
-    previous = set_world(built)
-    try:
+    async with installed(await aws_server_world(RealClock())) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 def steplane(world: AwsWorld, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,9 @@ Query, before that lock existed.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -37,17 +36,6 @@ def event(type_: str = EventType.STEP_CREATED, **attrs: object) -> Event:
         attrs=attrs,
         payload=b"ciphertext",
     )
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Switch threads every microsecond: a data race that is rare by default shows at once."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 @pytest.fixture

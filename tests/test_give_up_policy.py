@@ -15,6 +15,7 @@ import pytest
 from local_emulator import Emulator
 from runtime import WorkflowFailedError, get_world, start, step, workflow
 from runtime.host import FunctionHost
+from tests.conftest import installed
 from tests.engine import workflows as wf
 from tests.test_lambda_handler import LambdaDriver, call, sqs_record
 
@@ -80,15 +81,9 @@ POISON = {
 @pytest.fixture
 async def lambda_world(monkeypatch: pytest.MonkeyPatch) -> Any:
     from adapters.memory import MemoryWorld
-    from runtime import set_world
 
-    built = MemoryWorld()
-    previous = set_world(built)
-    try:
+    async with installed(MemoryWorld()) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 @pytest.mark.parametrize("case", list(POISON))

@@ -18,9 +18,10 @@ import pytest
 from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from adapters.signing import SignatureError, sign, verify
-from runtime import WorkflowFailedError, get_run, set_world, start
+from runtime import WorkflowFailedError, get_run, start
 from runtime.workflow_invocation import WorkflowInvocation
 from runtime.world import World
+from tests.conftest import installed
 from tests.engine import workflows as wf
 
 SECRET = "test-signing-secret"
@@ -71,13 +72,8 @@ def test_rotation_accepts_any_listed_signature() -> None:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    built = MemoryWorld()
-    previous = set_world(built)
-    try:
+    async with installed(MemoryWorld()) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from adapters.aws.secrets import SecretsManagerCredentials, secret_value
 from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from adapters.signing import sign
-from runtime import set_world
 from runtime.world import World
+from tests.conftest import installed
 
 
 @pytest.fixture
@@ -79,13 +79,8 @@ def test_a_secret_that_is_not_json_is_refused_not_taken_as_no_keys(secretsmanage
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    built = MemoryWorld()
-    previous = set_world(built)
-    try:
+    async with installed(MemoryWorld()) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 async def _signed(client: httpx.AsyncClient, secret: str) -> bool:

@@ -32,6 +32,7 @@ from adapters.signing import sign
 from local_emulator.clock import VirtualClock
 from runtime import set_world, start
 from runtime.world import Delivery, RealClock, World
+from tests.conftest import installed
 from tests.engine import test_scenarios as _scenarios
 from tests.engine import workflows as wf
 
@@ -127,13 +128,8 @@ async def call(event: dict) -> dict:
 async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     monkeypatch.setenv("STEPLANE_API_KEYS", "lambda-key")
     monkeypatch.setenv("STEPLANE_SIGNING_SECRET", "lambda-secret")
-    built = MemoryWorld()
-    previous = set_world(built)
-    try:
+    async with installed(MemoryWorld()) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 # --- SQS ------------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -20,16 +19,6 @@ from tests.conftest import ManualClock, aws_test_config
 
 ROUNDS = 100
 WRITERS = 8
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # a race that is rare by default shows at once
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from adapters.memory import MemoryWorld
 from runtime import set_world, sleep, start, workflow
 from runtime.world import World
-from tests.conftest import ManualClock
+from tests.conftest import ManualClock, installed
 from tests.engine import workflows as wf
 from tests.test_lambda_handler import call, sqs_record
 
@@ -38,13 +38,8 @@ async def naps() -> str:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    built = MemoryWorld(clock=ManualClock())
-    previous = set_world(built)
-    try:
+    async with installed(MemoryWorld(clock=ManualClock())) as built:
         yield built
-    finally:
-        set_world(previous)
-        await built.close()
 
 
 async def _deliver_all(world: World, rounds: int = 20) -> None:
