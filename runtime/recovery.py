@@ -31,6 +31,7 @@ from .errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
 from .lifecycle import finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
+from .step_invocation import StepState
 
 if TYPE_CHECKING:
     from .host import FunctionHost
@@ -85,45 +86,30 @@ def pending_work(
     """The messages that carry on a run whose log is `log_events` (see the module doc)."""
     if not log_events:
         return []
-    steps: dict[str, dict[str, float | int | str | bool | None]] = {}
+    steps: dict[str, StepState] = {}
     waits: dict[str, float] = {}
     for event in log_events:
         cid = event.correlation_id or ""
         if event.type == EventType.STEP_CREATED:
-            steps[cid] = {
-                "name": event.attrs.get("step_name", ""),
-                "hint": event.seq,
-                "last": event.created_at,
-                "attempts": 0,
-                "retry_at": None,
-                "done": False,
-            }
-        elif cid in steps and event.type in (EventType.STEP_STARTED, EventType.STEP_RETRYING):
-            info = steps[cid]
-            info["last"] = event.created_at
-            if event.type == EventType.STEP_STARTED:
-                info["attempts"] = int(info["attempts"] or 0) + 1
-            else:
-                info["retry_at"] = float(event.attrs.get("retry_at", event.created_at))
-        elif cid in steps and event.type in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
-            steps[cid]["done"] = True
+            steps[cid] = StepState()
+        if cid in steps:
+            steps[cid].apply(event)
         elif event.type == EventType.WAIT_CREATED:
             waits[cid] = float(event.attrs.get("resume_at", event.created_at))
         elif event.type == EventType.WAIT_COMPLETED:
             waits.pop(cid, None)
     outbox: Outbox = []
-    for step_id, info in steps.items():
-        if info["done"]:
+    for step_id, state in steps.items():
+        if state.finished or state.created is None:
             continue
-        retry_at = float(info["retry_at"]) if info["retry_at"] is not None else None
-        attempt = int(info["attempts"] or 0) + 1
-        message = StepMessage(run_id, step_id, str(info["name"]), int(info["hint"] or 0), attempt)
+        name = str(state.created.attrs.get("step_name", ""))
+        message = StepMessage(run_id, step_id, name, state.created.seq, state.attempts + 1)
+        retry_at = state.retry_at
         if retry_at is not None and retry_at > now:  # backing off: its retry is not due yet
             if stale_after == 0:
                 outbox.append((message, min(retry_at - now, max_delay)))
             continue
-        quiet_since = max(float(info["last"] or 0), retry_at or 0.0)
-        if now - quiet_since >= stale_after:  # else presumably in the queue or running
+        if now - max(state.last_at, retry_at or 0.0) >= stale_after:  # else queued or running
             outbox.append((message, 0.0))
     for wait_id, resume_at in waits.items():
         overdue = now - resume_at

@@ -38,22 +38,29 @@ class StepState:
     finished: bool = False
     run_ended: bool = False
     head: int = 0
+    last_at: float = 0.0
+    """When the step last showed progress (created, started, retrying): recovery's clock."""
 
     def feed(self, events: list[Event], step_id: str) -> None:
         for event in events:
             self.head = event.seq + 1
             if event.is_terminal:
                 self.run_ended = True
-            if event.correlation_id != step_id:
-                continue
-            if event.type == EventType.STEP_CREATED:
-                self.created = event
-            elif event.type == EventType.STEP_STARTED:
-                self.attempts += 1
-            elif event.type == EventType.STEP_RETRYING:
-                self.retry_at = float(event.attrs["retry_at"])
-            elif event.type in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
-                self.finished = True
+            if event.correlation_id == step_id:
+                self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        """Take in one event of this step."""
+        if event.type == EventType.STEP_CREATED:
+            self.created = event
+        elif event.type == EventType.STEP_STARTED:
+            self.attempts += 1
+        elif event.type == EventType.STEP_RETRYING:
+            self.retry_at = float(event.attrs["retry_at"])
+        elif event.type in (EventType.STEP_COMPLETED, EventType.STEP_FAILED):
+            self.finished = True
+            return
+        self.last_at = event.created_at
 
 
 async def _read_state(host: FunctionHost, message: StepMessage) -> StepState:
