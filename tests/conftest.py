@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import moto  # before any boto3 session exists: moto hooks sessions made after its import
 import pytest
@@ -25,7 +26,7 @@ from adapters.aws import AwsConfig, AwsWorld, create_resources
 from adapters.aws.moto_lock import locked
 from adapters.memory import MemoryWorld
 from runtime.config import set_world
-from runtime.world import Clock, World
+from runtime.world import Clock, RealClock, World
 
 
 class ManualClock:
@@ -179,3 +180,17 @@ def fast_switching() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+@pytest.fixture(params=["inprocess", "server"])
+async def aws(request: pytest.FixtureRequest) -> Any:
+    """What `Emulator(world=...)` gets: the embedded moto, or an AWS World on a moto server."""
+    if request.param == "inprocess":
+        yield "aws"
+        return
+    request.getfixturevalue("moto_server")
+    world = await aws_server_world(RealClock())
+    try:
+        yield world
+    finally:
+        await world.close()

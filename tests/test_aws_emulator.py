@@ -23,8 +23,6 @@ from runtime import (
 )
 from runtime.errors import CorruptedDataError
 from runtime.events import EventType
-from runtime.world import RealClock
-from tests.conftest import aws_server_world
 
 CANARY = "canary-9d41e7b2"
 MB = 1024 * 1024
@@ -67,20 +65,6 @@ async def add(a: int, b: int) -> int:
 async def long_sleep() -> int:
     await sleep("2h")
     return await add(40, 2)
-
-
-@pytest.fixture(params=["inprocess", "server"])
-async def aws(request: pytest.FixtureRequest) -> Any:
-    """What `Emulator(world=...)` gets: the embedded moto, or an AWS World on a moto server."""
-    if request.param == "inprocess":
-        yield "aws"
-        return
-    request.getfixturevalue("moto_server")
-    world = await aws_server_world(RealClock())
-    try:
-        yield world
-    finally:
-        await world.close()
 
 
 def world_of(emu: Emulator) -> AwsWorld:

@@ -19,9 +19,9 @@ import pytest
 
 from adapters import lambda_handler
 from adapters.memory import MemoryWorld
-from runtime import set_world, start
+from runtime import start
 from runtime.world import Delivery, RealClock, World
-from tests.conftest import aws_inprocess_world
+from tests.conftest import aws_inprocess_world, installed
 from tests.engine import timeout_workflows as tw
 from tests.test_lambda_handler import sqs_record
 
@@ -49,24 +49,15 @@ async def invoke(deliveries: list[Delivery], context: Any) -> dict[str, Any]:
     return await asyncio.to_thread(lambda_handler.handler, event_of(deliveries), context)
 
 
-async def _installed(world: World) -> AsyncIterator[World]:
-    previous = set_world(world)
-    try:
-        yield world
-    finally:
-        set_world(previous)
-        await world.close()
-
-
 @pytest.fixture
 async def memory_world() -> AsyncIterator[World]:
-    async for world in _installed(MemoryWorld()):
+    async with installed(MemoryWorld()) as world:
         yield world
 
 
 @pytest.fixture
 async def aws_world() -> AsyncIterator[World]:
-    async for world in _installed(await aws_inprocess_world(RealClock())):
+    async with installed(await aws_inprocess_world(RealClock())) as world:
         yield world
 
 

@@ -30,8 +30,7 @@ from runtime import (
     workflow,
 )
 from runtime.events import EventType
-from runtime.world import Limits, RealClock
-from tests.conftest import aws_server_world
+from runtime.world import Limits
 
 VALUE_CANARY = "valuecanary" + secrets.token_hex(8)
 """Put into every user value and error message."""
@@ -139,20 +138,6 @@ def leaks(corpus: dict[str, bytes], canary: str) -> list[str]:
         for form in forms(canary)
         if form in blob
     ]
-
-
-@pytest.fixture(params=["inprocess", "server"])
-async def aws(request: pytest.FixtureRequest) -> Any:
-    """The embedded moto (the deployment's stack), or an AWS World on a moto server."""
-    if request.param == "inprocess":
-        yield "aws"
-        return
-    request.getfixturevalue("moto_server")
-    world = await aws_server_world(RealClock())
-    try:
-        yield world
-    finally:
-        await world.close()
 
 
 async def run_every_kind_of_value(
