@@ -80,6 +80,9 @@ def get_host() -> FunctionHost:
     from runtime.config import get_world
     from runtime.host import FunctionHost
 
+    from .worlds import register
+
+    register()  # STEPLANE_WORLD=aws without the distribution's entry points (the zip)
     _import_workflow_modules()
     world = get_world()
     if _host is None or _host.world is not world:

@@ -1,13 +1,13 @@
 """The CloudFormation template of a steplane deployment: the one source of truth for the names
 and settings of the AWS World's resources, on AWS (`infra.deploy`) and on the emulator's moto
-(`adapters.aws.embedded`, which creates this same stack with `WithFunction=false`).
+(`local_emulator.aws.stack`, which creates this same stack with `WithFunction=false`).
 
 `build_template()` makes the dict; `template.json` beside this file is its checked-in
 rendering (for `cfn-lint` and for people), kept equal by a test. Regenerate it with
 `python -m infra.template`.
 
 Plain CloudFormation, no SAM: moto does not run the SAM transform. Table key schemas and
-indexes come from `adapters.aws.resources.table_definitions`, output keys from
+indexes come from `adapters.aws.tables.table_definitions`, output keys from
 `adapters.aws.stack_outputs`, environment variable names from `adapters.aws.config`.
 """
 
@@ -20,14 +20,15 @@ from typing import Any
 
 from adapters.aws import stack_outputs as keys
 from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, PREFIX_VARIABLE, AwsConfig
-from adapters.aws.resources import DEAD_LETTER_RETENTION_SECONDS, table_definitions
 from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
+from adapters.aws.tables import table_definitions
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
 MAX_FUNCTION_TIMEOUT = 900  # Lambda's limit
 VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6x the function timeout for an event source
 MAX_VISIBILITY_TIMEOUT = 43200  # SQS's limit (12 h)
 QUEUE_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum: a stalled run's message outlives outages
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
 """NoEcho parameters: DescribeStacks shows them as "****". They only feed the Secrets Manager
 secret (`SECRET`); the function's environment holds its ARN, never the values."""

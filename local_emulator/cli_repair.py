@@ -74,20 +74,13 @@ def dlq() -> None:
     """Messages the queue gave up on: list them, move them back."""
 
 
-def _dead_letter_queue(world: World) -> Any:
-    queue = world.queue
-    if not hasattr(queue, "dead_letters") or not hasattr(queue, "redrive"):
-        raise click.ClickException(f"the {world.name} World's queue keeps no dead letters")
-    return queue
-
-
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_dead_letters(as_json: bool) -> None:
     """Every dead letter, with the status of the run it belongs to."""
 
     async def action(world: World) -> list[dict[str, Any]]:
-        bodies = await asyncio.to_thread(lambda: _dead_letter_queue(world).dead_letters)
+        bodies = await asyncio.to_thread(lambda: world.queue.dead_letters)
         rows = []
         for body in bodies:
             fields = body if isinstance(body, dict) else {}
@@ -126,7 +119,6 @@ def redrive() -> None:
     """Move every dead letter back to the work queue, due now."""
 
     async def action(world: World) -> int:
-        queue = _dead_letter_queue(world)
-        return int(await asyncio.to_thread(queue.redrive))
+        return await asyncio.to_thread(world.queue.redrive)
 
     click.echo(f"redrove {with_world(action)} message(s) to the work queue")

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from adapters.worlds import register as register_worlds
 from runtime import serde
 from runtime.audit import record_decrypt
 from runtime.codec import codecs_for
@@ -40,6 +41,7 @@ console = Console()
 def open_world() -> World:
     """The World the commands act on (see module docstring)."""
     if os.environ.get("STEPLANE_WORLD") or os.environ.get("STEPLANE_STACK"):
+        register_worlds()  # also when run from a source checkout (no entry points)
         return world_from_env()
     state = read_state()
     if state is None:

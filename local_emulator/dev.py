@@ -39,10 +39,11 @@ async def serve_dev(
     """Run until interrupted (Ctrl-C / SIGTERM)."""
     import uvicorn
 
-    from adapters.aws import AwsWorld
-    from adapters.aws.embedded import trim
-    from adapters.aws.moto_server import MotoServer
     from adapters.http import create_app
+
+    from .aws.embedded import trim
+    from .aws.moto_server import MotoServer
+    from .aws.world import EmulatedAwsWorld
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     moto_port = free_port()
@@ -55,7 +56,7 @@ async def serve_dev(
     except BaseException:
         moto_server.stop()
         raise
-    world = AwsWorld(config)
+    world = EmulatedAwsWorld(config)
     try:
         async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
             app = create_app(world, host=emu.host)  # secrets: STEPLANE_SECRETS_ARN, as deployed
@@ -99,9 +100,11 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     """
     import boto3
 
-    from adapters.aws.embedded import FAKE_CREDENTIALS, create_stack, deployment_template
     from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT, secret_value
     from adapters.aws.stack_outputs import config_from_outputs
+    from infra.template import load_template
+
+    from .aws.stack import FAKE_CREDENTIALS, create_stack
 
     os.environ |= {
         "AWS_ENDPOINT_URL": endpoint,
@@ -114,7 +117,7 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     os.environ.pop("AWS_PROFILE", None)
     cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name=REGION)
     parameters = {"Prefix": PREFIX, "WithFunction": "false"}
-    outputs = create_stack(cloudformation, PREFIX, deployment_template(), parameters)
+    outputs = create_stack(cloudformation, PREFIX, load_template(), parameters)
     value = secret_value(secrets.token_urlsafe(32), api_key, api_key)
     manager = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
     if SECRETS_OUTPUT in outputs:
@@ -123,9 +126,7 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     else:
         arn = manager.create_secret(Name=f"{PREFIX}-secrets", SecretString=value)["ARN"]
     os.environ[SECRETS_ARN_ENV] = arn
-    return config_from_outputs(
-        outputs, region=REGION, endpoint_url=endpoint, sole_consumer=True, **FAKE_CREDENTIALS
-    )
+    return config_from_outputs(outputs, region=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
 
 
 async def _trim_forever(trim: Callable[[], None]) -> None:

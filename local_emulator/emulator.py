@@ -126,7 +126,7 @@ class Emulator:
             return MemoryWorld(clock=self.clock, max_receives=self.max_receives)
         if self.world_kind == "aws":
             # moto in this process (mock_aws); closing the World stops it and drops its state.
-            from adapters.aws.embedded import start_embedded_world
+            from .aws.embedded import start_embedded_world
 
             return start_embedded_world(self.clock, max_receives=self.max_receives)
         raise ConfigurationError(f"world={self.world_kind!r} is unknown; use 'aws' or 'memory'")
@@ -149,12 +149,14 @@ class Emulator:
 
     def client(self, service: str) -> Any:
         """A boto3 client bound to the emulated AWS (`world="aws"` or an AWS World only)."""
-        aws = getattr(self.world, "aws", None)
-        if aws is None:
-            raise ConfigurationError(
-                f"emu.client({service!r}) needs the AWS World, not {self.world.name!r}"
-            )
-        return aws.client(service)
+        if self.world.name == "aws":  # checked first: the memory World needs no boto3
+            from adapters.aws import AwsWorld
+
+            if isinstance(self.world, AwsWorld):
+                return self.world.aws.client(service)
+        raise ConfigurationError(
+            f"emu.client({service!r}) needs the AWS World, not {self.world.name!r}"
+        )
 
     def workflow_invocations(self, run_id: str) -> int:
         """How many workflow invocations processed this run (duplicates included)."""
@@ -204,7 +206,7 @@ class Emulator:
 
     def _skip_ahead(self) -> bool:
         """Nothing is running and nothing is visible: jump to the next delayed message."""
-        next_visible = getattr(self.world.queue, "next_visible_at", lambda: None)()
+        next_visible = self.world.queue.next_visible_at()
         if next_visible is None or not isinstance(self.clock, VirtualClock):
             return False
         self.clock.advance_to(next_visible)

@@ -1,22 +1,17 @@
 """Which World `start()` and friends use: the one installed by code (the emulator, a handler),
 else one built from the environment (`STEPLANE_WORLD=memory|aws|module:factory`).
 
-The runtime layer must not import adapters, so environment-configured Worlds are found by
-module path at run time.
+The runtime layer names no adapter: Worlds are found by the name they registered under
+(world_registry.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 
 from .errors import ConfigurationError
 from .world import World
-
-WORLD_FACTORIES = {
-    "memory": "adapters.memory:MemoryWorld",
-    "aws": "adapters.aws:world_from_env",
-}
+from .world_registry import build_world, known_worlds
 
 _current: World | None = None
 
@@ -41,16 +36,9 @@ def world_from_env() -> World:
     if not spec and os.environ.get("STEPLANE_STACK"):
         spec = "aws"  # a deployed stack's resources are AWS ones
     if not spec:
+        names = ", ".join(known_worlds()) or "a registered World"
         raise ConfigurationError(
             "no World configured: use local_emulator.Emulator, call runtime.set_world(), "
-            "or set STEPLANE_WORLD (memory, aws, or module:factory)"
+            f"or set STEPLANE_WORLD ({names}, or module:factory)"
         )
-    target = WORLD_FACTORIES.get(spec, spec)
-    module_name, _, attribute = target.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute or "world_from_env")
-    except (ImportError, AttributeError) as error:
-        raise ConfigurationError(
-            f"STEPLANE_WORLD={spec!r}: cannot load {target!r} ({error})"
-        ) from None
-    return factory()
+    return build_world(spec)

@@ -12,7 +12,9 @@ implement it with single-item conditional writes (DESIGN.md invariants 1-3):
 - `blobs`   large payloads by key (already encrypted by the engine).
 - `streams` ordered chunks per (run, stream name), readable from any index, closable.
 - `queue`   at-least-once delivery with per-message delay, visibility timeout, receive counts and
-            an optional idempotency key (a send whose key is already waiting is dropped).
+            an optional idempotency key (a send whose key is already waiting may be dropped);
+            optional capabilities (a dead-letter queue, a clock-timed skip-ahead) are declared
+            members with a documented answer when absent.
 - `keys`    a per-run data key (plaintext for this process, encrypted copy for the run record).
 
 All methods are async. Worlds never see user values in the clear: the engine serializes and
@@ -248,6 +250,24 @@ class Queue(Protocol):
     async def delete(self, delivery: Delivery) -> None: ...
 
     async def change_visibility(self, delivery: Delivery, timeout: float) -> None: ...
+
+    # Optional capabilities: every queue has these members; one that lacks the capability
+    # gives the answer documented here, so callers never probe for them.
+
+    def next_visible_at(self) -> float | None:
+        """World-clock time at which the next message becomes visible (a delay ending, or an
+        in-flight message's visibility timeout; maybe in the past), for a queue that times its
+        messages by the World's clock. None when nothing is waiting, or when the queue's
+        service keeps the time itself (SQS): then no one can skip a virtual clock ahead."""
+
+    @property
+    def dead_letters(self) -> list[Any]:
+        """Bodies of the messages set aside after `max_receives` receives, oldest first
+        (blocking; [] for a queue that keeps no dead letters)."""
+
+    def redrive(self) -> int:
+        """Move every dead letter back to the queue, visible now; returns how many (blocking;
+        0 for a queue that keeps no dead letters)."""
 
 
 class KeyProvider(Protocol):

@@ -2,9 +2,10 @@
 
 A World joins the conformance suite by adding a factory to `WORLD_FACTORIES`.
 
-The AWS World runs twice: on moto in-process ("aws-inprocess", `moto.mock_aws()`) and on a
-moto server in a subprocess on a free 127.0.0.1 port ("aws-server", started once per session
-and reset with `POST /moto-api/reset` before each test). Both get fresh resources per test.
+The AWS World runs twice: on moto in-process ("aws-inprocess", the emulator's embedded moto)
+and on a moto server in a subprocess on a free 127.0.0.1 port ("aws-server", started once per
+session and reset with `POST /moto-api/reset` before each test). Both get fresh resources per
+test, made as the emulator makes them: the deployment's stack from the infra template.
 """
 
 from __future__ import annotations
@@ -19,14 +20,19 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import moto  # before any boto3 session exists: moto hooks sessions made after its import
+import boto3
 import pytest
 
-from adapters.aws import AwsConfig, AwsWorld, create_resources
-from adapters.aws.moto_lock import locked
+from adapters.aws import AwsWorld
 from adapters.memory import MemoryWorld
+from adapters.worlds import register as register_worlds
+from local_emulator.aws.embedded import start_embedded_world
+from local_emulator.aws.stack import REGION, create_storage_stack
+from local_emulator.aws.world import EmulatedAwsWorld
 from runtime.config import set_world
 from runtime.world import Clock, RealClock, World
+
+register_worlds()  # STEPLANE_WORLD=aws from this source checkout, entry points or not
 
 
 class ManualClock:
@@ -46,27 +52,14 @@ async def _memory_world(clock: Clock) -> World:
     return MemoryWorld(clock=clock)
 
 
-def aws_test_config(**options: object) -> AwsConfig:
-    """Config of the AWS World under test: moto's fake credentials, fixed names."""
-    options.setdefault("prefix", "steplane-test")
-    return AwsConfig(
-        region="us-east-1", access_key_id="testing", secret_access_key="testing", **options
-    )  # type: ignore[arg-type]
+TEST_PREFIX = "steplane-test"
 
 
 async def aws_inprocess_world(clock: Clock, **options: object) -> AwsWorld:
-    """An AWS World on a fresh in-process moto; closing the World stops the mock."""
-    mock = moto.mock_aws()
-    locked(mock.start)()
-    stop = locked(mock.stop)  # not while another thread is inside moto (moto_lock.py)
-    try:
-        config = aws_test_config(**options)
-        world = AwsWorld(config, clock, on_close=[stop])
-        create_resources(config, world.aws)
-        return world
-    except BaseException:
-        stop()
-        raise
+    """An AWS World on a fresh in-process moto (the emulator's); closing it stops the mock.
+    `options`: AwsConfig fields (see `local_emulator.aws.stack.create_storage_stack`)."""
+    options.setdefault("prefix", TEST_PREFIX)
+    return start_embedded_world(clock, **options)
 
 
 class MotoServer:
@@ -84,7 +77,15 @@ class MotoServer:
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.aws.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "local_emulator.aws.moto_server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "MOTO_CALL_RESET_API": "true"},
@@ -118,14 +119,31 @@ class MotoServer:
 _moto_server = MotoServer()
 
 
+def server_stack_world(url: str, clock: Clock, **options: object) -> AwsWorld:
+    """An AWS World on a new stack of the moto server at `url` (`options` as for
+    `aws_inprocess_world`; `prefix` default "steplane-test", which names the stack too)."""
+    options.setdefault("prefix", TEST_PREFIX)
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        config = create_storage_stack(
+            cloudformation, str(options["prefix"]), endpoint_url=url, **options
+        )
+    finally:
+        cloudformation.close()
+    return EmulatedAwsWorld(config, clock)
+
+
 async def aws_server_world(clock: Clock, **options: object) -> AwsWorld:
     """An AWS World on the session's moto server, reset first."""
     url = _moto_server.start()
     _moto_server.reset()
-    config = aws_test_config(endpoint_url=url, **options)
-    world = AwsWorld(config, clock)
-    create_resources(config, world.aws)
-    return world
+    return server_stack_world(url, clock, **options)
 
 
 WORLD_FACTORIES: dict[str, Callable[[Clock], Awaitable[World]]] = {

@@ -27,9 +27,8 @@ def main(seconds: float) -> None:
     import asyncio
 
     from adapters import lambda_handler
-    from runtime.config import get_world
 
-    queue = get_world().queue
+    queue = lambda_handler.get_host().world.queue  # the World the handler serves
     deadline = time.monotonic() + seconds
     loop = asyncio.new_event_loop()
     while time.monotonic() < deadline:

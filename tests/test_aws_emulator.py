@@ -206,7 +206,7 @@ async def test_two_hour_sleep_chains_delays_in_virtual_time(aws: Any) -> None:
 async def test_trim_drops_what_moto_keeps_of_deleted_messages() -> None:
     from moto.sqs.models import sqs_backends
 
-    from adapters.aws.embedded import trim
+    from local_emulator.aws.embedded import trim
 
     async with Emulator(world="aws") as emu:
         world = world_of(emu)

@@ -47,6 +47,13 @@ class Maker:
         self.made.append(world)
         return world
 
+    def production(self, world: AwsWorld) -> AwsWorld:
+        """The production World on `world`'s resources: SQS keeps the time, and no state is
+        kept in process (the emulator's queue does both for a sole consumer)."""
+        made = AwsWorld(world.config)
+        self.made.append(made)
+        return made
+
     async def close(self) -> None:
         for world in reversed(self.made):
             await world.close()
@@ -77,7 +84,7 @@ async def world(make_world: Maker) -> AwsWorld:
 
 def twin(world: AwsWorld) -> AwsWorld:
     """A second World object on the same resources: another process, with a cold cache."""
-    return AwsWorld(world.config, world.clock)
+    return type(world)(world.config, world.clock)
 
 
 def new_id(prefix: str = "run") -> str:
@@ -523,7 +530,7 @@ async def test_data_key_of_another_run_names_the_run(world: AwsWorld) -> None:
 
 async def test_messages_carry_not_before_and_json(world: AwsWorld, clock: ManualClock) -> None:
     await world.queue.send({"kind": "workflow", "n": 1}, idempotency_key="k1")
-    url = world.aws.sqs.get_queue_url(QueueName=world.config.queue)["QueueUrl"]
+    url = world.config.queue  # the stack names its queues by URL
     (raw,) = world.aws.sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
     assert raw["Body"] == '{"kind": "workflow", "n": 1}'
     attributes = raw["MessageAttributes"]
@@ -544,8 +551,8 @@ async def test_manual_clock_delays_wait_in_process(world: AwsWorld, clock: Manua
     assert world.queue.next_visible_at() == clock.time() + 60
 
 
-async def test_real_clock_delay_and_visibility_extension(make_local_world: Factory) -> None:
-    world = await make_local_world(RealClock())
+async def test_sqs_keeps_the_time_of_the_production_queue(make_local_world: Maker) -> None:
+    world = make_local_world.production(await make_local_world())
     await world.queue.send({"n": 1}, delay=1)
     assert await world.queue.receive() == []
     (delivery,) = await world.queue.receive(wait_seconds=3, visibility_timeout=1)
@@ -576,13 +583,15 @@ async def test_dead_letter_after_max_receives_stays_in_dlq(make_world: Factory) 
     assert (revived.body, revived.receive_count) == ({"n": "poison"}, 1)
 
 
-async def test_idempotency_keys_only_for_a_sole_consumer(make_local_world: Factory) -> None:
-    shared = await make_local_world(RealClock())
+async def test_idempotency_keys_only_for_the_emulators_sole_consumer(
+    make_local_world: Maker,
+) -> None:
+    sole = await make_local_world(RealClock())
+    shared = make_local_world.production(sole)
     await shared.queue.send({"n": 1}, idempotency_key="k")
     await shared.queue.send({"n": 2}, idempotency_key="k")
     assert len(await shared.queue.receive(max_messages=10)) == 2  # SQS cannot deduplicate
 
-    sole = await make_local_world(RealClock(), sole_consumer=True)
     await sole.queue.send({"n": 1}, idempotency_key="k")
     await sole.queue.send({"n": 2}, idempotency_key="k")
     assert [d.body for d in await sole.queue.receive(max_messages=10)] == [{"n": 1}]
@@ -591,7 +600,7 @@ async def test_idempotency_keys_only_for_a_sole_consumer(make_local_world: Facto
 async def test_a_key_received_before_its_send_returned_is_free_again(
     make_local_world: Factory,
 ) -> None:
-    world = await make_local_world(RealClock(), sole_consumer=True)
+    world = await make_local_world(RealClock())
     queue = world.queue
     send_sync = queue._send_sync
     raced: list[Any] = []

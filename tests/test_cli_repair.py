@@ -29,7 +29,7 @@ def steplane(world: AwsWorld, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLANE_")}
     env |= {
         "STEPLANE_WORLD": "aws",
-        "STEPLANE_PREFIX": world.config.prefix,
+        "STEPLANE_STACK": world.config.prefix,  # server_stack_world names it so
         "AWS_ENDPOINT_URL": str(world.config.endpoint_url),
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -43,13 +43,9 @@ def sqs(world: AwsWorld) -> Any:
     return world.aws.sqs
 
 
-def queue_url(world: AwsWorld, name: str) -> str:
-    return sqs(world).get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def drain(world: AwsWorld, name: str) -> list[dict[str, Any]]:
+def drain(world: AwsWorld, url: str) -> list[dict[str, Any]]:
     """Receive and delete everything visible in a queue (bounded)."""
-    url, bodies = queue_url(world, name), []
+    bodies = []
     for _ in range(20):
         messages = (
             sqs(world).receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -104,7 +100,7 @@ async def test_bad_repair_requests_are_one_clear_line(world, args, error) -> Non
 async def test_dlq_list_shows_dead_letters_with_their_runs_and_redrive_moves_them(world) -> None:
     run = await start(wf.addition, 4, 5)
     drain(world, world.config.queue)
-    dead = queue_url(world, world.config.dead_letter_queue)
+    dead = world.config.dead_letter_queue  # the stack gives URLs
     body = {"v": 1, "kind": "workflow", "run_id": run.run_id, "workflow": "gone:wf"}
     sqs(world).send_message(QueueUrl=dead, MessageBody=json.dumps(body))
     sqs(world).send_message(QueueUrl=dead, MessageBody="not json at all")
@@ -124,7 +120,7 @@ async def test_dlq_list_shows_dead_letters_with_their_runs_and_redrive_moves_the
     assert moved.returncode == 0, moved.stderr
     assert "redrove 2 message(s)" in moved.stdout
     assert drain(world, world.config.dead_letter_queue) == []
-    work = queue_url(world, world.config.queue)
+    work = world.config.queue
     received = sqs(world).receive_message(QueueUrl=work, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in received) == sorted([json.dumps(body), "not json at all"])
     assert "no dead letters" in steplane(world, "dlq", "list").stdout

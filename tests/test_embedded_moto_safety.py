@@ -1,6 +1,6 @@
 """The AWS World on an in-process moto (what `Emulator(world="aws")` runs on) under real
 thread races: moto's in-process backends are not thread-safe, so every call into them must be
-serialized (adapters/aws/moto_lock.py). With a tiny thread-switch interval the races below
+serialized (local_emulator/aws/moto_lock.py). With a tiny thread-switch interval the races below
 gave several "winners" per position, and `dictionary changed size during iteration` in a
 Query, before that lock existed.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from adapters.aws import AwsWorld
 from adapters.aws.clients import is_condition_failure
-from adapters.aws.embedded import start_embedded_world
+from local_emulator.aws.embedded import start_embedded_world
 from runtime.errors import AppendConflictError, HookConflictError
 from runtime.events import Event, EventType, RunStatus
 from runtime.world import HookOwner, RunRecord

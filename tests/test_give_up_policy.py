@@ -243,7 +243,7 @@ async def test_a_step_that_sigkills_its_host_process_fails_its_run(moto_server) 
         "PYTHONPATH": os.getcwd(),
         "STEPLANE_WORLD": "aws",
         "STEPLANE_MODULES": "tests.kill_host",
-        "STEPLANE_PREFIX": world.config.prefix,
+        "STEPLANE_STACK": world.config.prefix,  # server_stack_world names it so
         "AWS_ENDPOINT_URL": world.config.endpoint_url or "",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -10,9 +10,9 @@ import pytest
 
 from adapters.aws import stack_outputs
 from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, AwsConfig
-from adapters.aws.embedded import start_embedded_world
-from adapters.aws.resources import table_definitions
+from adapters.aws.tables import table_definitions
 from infra import template as tpl
+from local_emulator.aws.embedded import start_embedded_world
 from runtime.errors import ConfigurationError
 
 

@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.aws import AwsWorld
-from adapters.aws.moto_server import MotoServer
-from adapters.aws.resources import create_resources
+from local_emulator.aws.moto_server import MotoServer
 from runtime.errors import AppendConflictError
 from runtime.events import Event, EventType
-from tests.conftest import ManualClock, aws_test_config
+from tests.conftest import ManualClock, server_stack_world
 
 ROUNDS = 100
 WRITERS = 8
@@ -28,10 +27,11 @@ async def worlds() -> AsyncIterator[list[AwsWorld]]:
         port = probe.getsockname()[1]
     server = MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    config = aws_test_config(endpoint_url=f"http://127.0.0.1:{port}", prefix="race")
-    made = [AwsWorld(config, ManualClock()) for _ in range(WRITERS)]
+    made: list[AwsWorld] = []
     try:
-        await asyncio.to_thread(create_resources, config, made[0].aws)
+        url = f"http://127.0.0.1:{port}"
+        made.append(await asyncio.to_thread(server_stack_world, url, ManualClock(), prefix="race"))
+        made += [AwsWorld(made[0].config) for _ in range(WRITERS - 1)]
         yield made
     finally:
         for world in made:

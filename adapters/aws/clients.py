@@ -11,8 +11,7 @@ makes four clients in ~10 ms.
 Every API call is counted in `calls` ("dynamodb.PutItem": n): the benchmark's deterministic
 cost metric, and what the tests use to prove that a warm read makes no Query.
 
-On an in-process moto every call is serialized by one process-wide lock (`moto_lock.py`):
-moto's backends are not thread-safe. A moto server and AWS itself get no lock.
+The emulator's in-process moto serializes every call itself (local_emulator/aws/moto_lock.py).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .config import AwsConfig
-from .moto_lock import in_process_moto, serialize_moto
 
 T = TypeVar("T")
 
@@ -94,9 +92,6 @@ class AwsClients:
             # botocore's own reading of the environment: an embedded moto must not be bypassed.
             ignore_configured_endpoint_urls=True,
         )
-        serialize_moto()
-        self.in_process_moto = in_process_moto(config.endpoint_url)
-        """Calls are answered by a moto in this process (under its lock): no long polls."""
         with _sessions_lock:
             # moto hooks botocore through handlers a session copies when it is made: a
             # session from before moto was imported would bypass an in-process mock.

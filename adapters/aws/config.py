@@ -76,10 +76,6 @@ class AwsConfig:
     """botocore "standard" retry mode: throttling and 5xx answers retried with backoff."""
     max_threads: int = 16
     """Blocking boto3 calls run on a thread pool of this size (long polls hold a thread)."""
-    sole_consumer: bool = False
-    """True when this process is the queue's only consumer (the emulator, tests): then sends
-    with an idempotency key still waiting in the queue are dropped in process (SQS standard
-    queues cannot deduplicate). Implied by a non-real clock."""
     log_cache_bytes: int = 64 * 1024 * 1024
     """Decoded log batches this process keeps (they never change); a warm read then costs one
     GetItem at the log's end. Boundaries are kept regardless (they are small)."""

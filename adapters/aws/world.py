@@ -25,6 +25,8 @@ class AwsWorld:
     """A World (see `runtime.world.World`) whose stores are AWS services."""
 
     name = "aws"
+    queue_type: type[SqsQueue] = SqsQueue
+    """The queue's class: the emulator's AWS World has one timed by its clock instead of SQS."""
 
     def __init__(
         self,
@@ -41,11 +43,8 @@ class AwsWorld:
         self.hooks = DynamoHookRegistry(self.aws)
         self.blobs = S3BlobStore(self.aws)
         self.streams = DynamoStreamStore(self.aws, self.blobs)
-        self.queue = SqsQueue(
-            self.aws,
-            clock if clock is not None else RealClock(),
-            self.config.max_receives,
-            sole_consumer=self.config.sole_consumer,
+        self.queue = self.queue_type(
+            self.aws, clock if clock is not None else RealClock(), self.config.max_receives
         )
         self.keys = KmsKeyProvider(self.aws)
         self._on_close = list(on_close or [])

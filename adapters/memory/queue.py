@@ -128,7 +128,7 @@ class MemoryQueue:
             self._schedule(message)
         self._wake_waiters()
 
-    # --- emulator extras (not in the protocol) ---------------------------------------------
+    # --- optional capabilities (runtime.world.Queue) ----------------------------------------
 
     def next_visible_at(self) -> float | None:
         """When the next message becomes visible: a waiting message's delay or an in-flight
@@ -137,11 +137,6 @@ class MemoryQueue:
         with self._lock:
             self._drop_stale_heads()
             return self._heap[0][0] if self._heap else None
-
-    def depth(self) -> int:
-        """Messages waiting or in flight (dead letters not included)."""
-        with self._lock:
-            return len(self._messages)
 
     @property
     def dead_letters(self) -> list[dict[str, Any]]:
@@ -166,6 +161,13 @@ class MemoryQueue:
         if dead:
             self._wake_waiters()
         return len(dead)
+
+    # --- extras -----------------------------------------------------------------------------
+
+    def depth(self) -> int:
+        """Messages waiting or in flight (dead letters not included)."""
+        with self._lock:
+            return len(self._messages)
 
     async def close(self) -> None:
         """Wake every long-poll so it returns at once."""

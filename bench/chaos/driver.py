@@ -39,6 +39,7 @@ from .verify import check_run
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "chaos"
+MOTO_SERVER = ("-m", "local_emulator.aws.moto_server")
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "chaos-reconcile",
@@ -57,7 +58,7 @@ def _free_port() -> int:
 def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "adapters.aws.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, *MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -173,8 +174,7 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     import boto3
 
     from adapters.aws import AwsWorld
-    from adapters.aws.config import AwsConfig
-    from adapters.aws.resources import create_resources
+    from local_emulator.aws.stack import create_storage_stack
     from runtime import get_run, set_world, start
 
     from .workflow import LEDGER_ENV, chaos_order
@@ -190,8 +190,7 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "STEPLANE_WORLD": "aws",
-        "STEPLANE_PREFIX": PREFIX,
-        "STEPLANE_MAX_RECEIVES": str(args.max_receives),
+        "STEPLANE_STACK": PREFIX,  # the hosts read the resources' names from its outputs
         "STEPLANE_MODULES": "bench.chaos.workflow",
         "STEPLANE_STALL_SECONDS": str(args.stall_seconds),
         "STEPLANE_LOG_LEVEL": "WARNING",
@@ -200,8 +199,16 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     hosts = Hosts(env, workdir)
     began = time.monotonic()
     try:
-        config = AwsConfig.from_env(env, access_key_id="testing", secret_access_key="testing")
-        create_resources(config)
+        cloudformation = boto3.client(
+            "cloudformation",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        config = create_storage_stack(
+            cloudformation, PREFIX, prefix=PREFIX, max_receives=args.max_receives, endpoint_url=url
+        )
         world = AwsWorld(config)
         set_world(world)
         sqs = boto3.client(
@@ -211,8 +218,7 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        work_url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
-        dead_url = sqs.get_queue_url(QueueName=config.dead_letter_queue)["QueueUrl"]
+        work_url, dead_url = config.queue, config.dead_letter_queue  # the stack gives URLs
         for _ in range(args.hosts):
             hosts.spawn(fault_rate=args.fault_rate, duplicate=args.duplicate)
         inputs = {}

@@ -16,7 +16,7 @@ parallel. The lock is reentrant in case a backend calls another through boto3.
 
 What the lock cannot cover: a call that waits inside moto. SQS ReceiveMessage with
 WaitTimeSeconds > 0 polls inside the backend; under the lock it would stall every other call
-for the whole wait, so the World never long-polls an in-process moto (see queue.py).
+for the whole wait, so the emulator's queue never long-polls (see queue.py).
 """
 
 from __future__ import annotations
@@ -62,13 +62,6 @@ def serialize_moto() -> None:
 
         serialized.serialized_by_steplane = True  # type: ignore[attr-defined]
         stubber.process_request = serialized
-
-
-def in_process_moto(endpoint_url: str | None) -> bool:
-    """True when calls to `endpoint_url` (None: AWS's own) are answered by an in-process moto
-    that is running now. A moto server is reached at an explicit endpoint, never through it."""
-    stubber = _stubber()
-    return endpoint_url is None and stubber is not None and bool(stubber.enabled)
 
 
 def locked(fn: Callable[..., T]) -> Callable[..., T]:

@@ -1,12 +1,14 @@
 """A moto server whose DynamoDB answers one request at a time: `python -m
-adapters.aws.moto_server -H 127.0.0.1 -p PORT`, or `MotoServer` in a thread of this process.
+local_emulator.aws.moto_server -H 127.0.0.1 -p PORT`, or `MotoServer` in a thread of this
+process.
 
 moto's server serves each request on its own thread and locks only its routing, not the
 backends: two conditional PutItems racing on one key can both "win" (measured: 5 of 100 rounds
 of 8 racing appends), which breaks the log's exactly-one-writer rule (DESIGN.md invariant 1)
 under `steplane dev`, the chaos harness and the server-mode tests. Serializing DynamoDB's
 requests restores it. SQS, S3 and KMS stay concurrent: an SQS long poll waits inside moto, and
-under a lock it would stall every other request for its whole wait.
+under a lock it would stall every other request for its whole wait. Templates are parsed as
+JSON first, KMS keys made lazily (moto_patches.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server, run_simple
+
+from . import moto_patches
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -44,6 +48,7 @@ class SerialDynamoDB:
 
 
 def make_app() -> SerialDynamoDB:
+    moto_patches.install()
     return SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
 
 

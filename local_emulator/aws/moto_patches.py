@@ -1,0 +1,72 @@
+"""Two speed-ups for moto that the emulator installs wherever it runs moto (in process and in
+its moto server). Creating the emulator's stack is paid by every emulator start and every AWS
+test fixture; on moto 5.2 most of its cost was these two, neither of which changes an answer:
+
+- moto parses every template with PyYAML's pure-Python loader, JSON ones included (0.4 s for
+  infra/template.json). A JSON template is the same document parsed as JSON, so it is parsed
+  as JSON first; anything else goes to moto's parser.
+- moto makes an RSA-2048 private key for every KMS key, symmetric ones included (0.1 s each;
+  the stack's data key and DynamoDB's default encryption key), though only asymmetric keys'
+  Sign, Verify and GetPublicKey ever use it. It is made on first use instead.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Install both speed-ups (idempotent; imports moto's CloudFormation and KMS)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _parse_json_templates_as_json()
+        _make_kms_private_keys_on_first_use()
+        _installed = True
+
+
+def _parse_json_templates_as_json() -> None:
+    from moto.cloudformation.models import Stack
+
+    parse_yaml = Stack.parse_template
+
+    def parse_template(template: str) -> dict[str, Any]:
+        try:
+            parsed = json.loads(template)
+        except ValueError:
+            return parse_yaml(template)  # type: ignore[no-any-return]
+        return parsed if isinstance(parsed, dict) else parse_yaml(template)
+
+    Stack.parse_template = staticmethod(parse_template)  # type: ignore[method-assign]
+
+
+class _PrivateKeyOnFirstUse:
+    """Stands in for moto's private key of a KMS key until something uses it."""
+
+    def __init__(self, make: Callable[[str], Any], key_spec: str) -> None:
+        self._make = make
+        self._key_spec = key_spec
+        self._key: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # a copy being made before __init__: not the key's to answer
+            raise AttributeError(name)
+        with self._lock:
+            if self._key is None:
+                self._key = self._make(self._key_spec)
+        return getattr(self._key, name)
+
+
+def _make_kms_private_keys_on_first_use() -> None:
+    from moto.kms import models
+
+    make = models.generate_private_key
+    models.generate_private_key = lambda key_spec: _PrivateKeyOnFirstUse(make, key_spec)

@@ -1,0 +1,18 @@
+"""`EmulatedAwsWorld`: the AWS World with the emulator's queue (queue.py).
+
+The emulator's clock may be virtual and the emulator (or a test) is the queue's only consumer,
+so delays, visibility, idempotency keys and stale receipts are handled in this process instead
+of by SQS; everything else is the production World, unchanged.
+"""
+
+from __future__ import annotations
+
+from adapters.aws import AwsWorld
+
+from .queue import ClockedSqsQueue
+
+
+class EmulatedAwsWorld(AwsWorld):
+    """An `AwsWorld` whose queue follows the World's clock (see queue.py)."""
+
+    queue_type = ClockedSqsQueue
