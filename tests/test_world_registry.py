@@ -96,7 +96,7 @@ async def test_an_installed_distributions_entry_point_is_found(
 
 
 def test_a_world_name_is_not_a_module_path() -> None:
-    with pytest.raises(ValueError, match="without ':' or '.'"):
+    with pytest.raises(ValueError, match="a World name is a word"):
         register_world("my.world", make_named_world)
 
 
