@@ -44,6 +44,18 @@ class RealClock:
         return time.time()
 
 
+class QueueClock:
+    """A World's `clock` attribute that is its queue's clock (`clock = QueueClock()` in the
+    class): a queue that times messages by the World's clock must follow when the emulator
+    swaps in a virtual clock after the World was made."""
+
+    def __get__(self, world: Any, owner: type | None = None) -> Clock:
+        return world.queue.clock  # type: ignore[no-any-return]
+
+    def __set__(self, world: Any, clock: Clock) -> None:
+        world.queue.clock = clock
+
+
 @dataclass
 class RunRecord:
     """What a World keeps about a run besides its log: enough to list and route it."""

@@ -72,12 +72,14 @@ class SqsQueue:
         check_at_least_one("max_messages", max_messages)
         check_not_negative("visibility_timeout", visibility_timeout)
         deadline = time.monotonic() + max(wait_seconds, 0.0)
+        return await self._poll(min(max_messages, 10), visibility_timeout, deadline)
+
+    async def _poll(self, count: int, visibility: float, deadline: float) -> list[Delivery]:
+        """Receive until a message comes or `deadline` (monotonic) passes: SQS long polls."""
         while True:
             remaining = deadline - time.monotonic()
             long_poll = int(min(remaining, MAX_LONG_POLL)) if remaining >= 1 else 0
-            deliveries = await self._aws.call(
-                self._receive_sync, min(max_messages, 10), visibility_timeout, long_poll
-            )
+            deliveries = await self._aws.call(self._receive_sync, count, visibility, long_poll)
             remaining = deadline - time.monotonic()
             if deliveries or remaining <= 0 or self._closed:
                 return deliveries

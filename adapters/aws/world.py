@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.world import Clock, RealClock
+from runtime.world import Clock, QueueClock, RealClock
 
 from .blobs import S3BlobStore
 from .clients import AwsClients
@@ -25,6 +25,7 @@ class AwsWorld:
     """A World (see `runtime.world.World`) whose stores are AWS services."""
 
     name = "aws"
+    clock = QueueClock()
     queue_type: type[SqsQueue] = SqsQueue
     """The queue's class: the emulator's AWS World has one timed by its clock instead of SQS."""
 
@@ -49,15 +50,6 @@ class AwsWorld:
         self.keys = KmsKeyProvider(self.aws)
         self._on_close = list(on_close or [])
         self._closed = False
-
-    @property
-    def clock(self) -> Clock:
-        return self.queue.clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        # The emulator may swap in a virtual clock after construction; the queue must follow.
-        self.queue.clock = clock
 
     @property
     def calls(self) -> dict[str, int]:

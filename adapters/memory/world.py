@@ -7,7 +7,7 @@ await).
 
 from __future__ import annotations
 
-from runtime.world import Clock, Limits, RealClock
+from runtime.world import Clock, Limits, QueueClock, RealClock
 
 from .blobs import MemoryBlobStore
 from .hooks import MemoryHookRegistry
@@ -22,6 +22,7 @@ class MemoryWorld:
     """A World (see `runtime.world.World`) whose stores are plain Python objects."""
 
     name = "memory"
+    clock = QueueClock()
 
     def __init__(
         self, clock: Clock | None = None, limits: Limits | None = None, max_receives: int = 5
@@ -34,15 +35,6 @@ class MemoryWorld:
         self.streams = MemoryStreamStore()
         self.queue = MemoryQueue(clock if clock is not None else RealClock(), max_receives)
         self.keys = MemoryKeyProvider()
-
-    @property
-    def clock(self) -> Clock:
-        return self.queue.clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        # The emulator may swap in a virtual clock after construction; the queue must follow.
-        self.queue.clock = clock
 
     async def close(self) -> None:
         """Release long-polls; the stores themselves need no cleanup."""

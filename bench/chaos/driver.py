@@ -111,34 +111,6 @@ class Hosts:
         self.processes.clear()
 
 
-def _queue_depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
-
-
-def _redrive(sqs: Any, dead_url: str, work_url: str) -> int:
-    """Move every dead-lettered message back to the work queue (as a DLQ redrive does)."""
-    moved = 0
-    for _ in range(1000):
-        messages = sqs.receive_message(QueueUrl=dead_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        )
-        if not messages:
-            return moved
-        for m in messages:
-            sqs.send_message(QueueUrl=work_url, MessageBody=m["Body"])
-            sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=m["ReceiptHandle"])
-            moved += 1
-    return moved
-
-
 def _reconcile(env: dict[str, str]) -> dict[str, Any]:
     """One reconcile pass through the production entry point, in a fresh process."""
     code = (
@@ -209,16 +181,8 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
         config = create_storage_stack(
             cloudformation, PREFIX, prefix=PREFIX, max_receives=args.max_receives, endpoint_url=url
         )
-        world = AwsWorld(config)
+        world = AwsWorld(config)  # the production World: the hosts consume its queue
         set_world(world)
-        sqs = boto3.client(
-            "sqs",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        work_url, dead_url = config.queue, config.dead_letter_queue  # the stack gives URLs
         for _ in range(args.hosts):
             hosts.spawn(fault_rate=args.fault_rate, duplicate=args.duplicate)
         inputs = {}
@@ -246,10 +210,10 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
             return all(s in ("completed", "failed", "cancelled") for s in statuses.values())
 
         async def quiet() -> bool:
-            return _queue_depth(sqs, work_url) == 0 or await all_terminal()
+            return await asyncio.to_thread(world.queue.depth) == 0 or await all_terminal()
 
         await _wait_until(quiet, args.settle_seconds / 2)
-        redriven = _redrive(sqs, dead_url, work_url)
+        redriven = await asyncio.to_thread(world.queue.redrive)
         await asyncio.sleep(args.stall_seconds + 1)  # let stalled runs age past the threshold
         reconcile = _reconcile(env)
         progress(args, f"redrove {redriven}; reconcile pass: {reconcile}")

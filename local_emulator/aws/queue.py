@@ -38,7 +38,7 @@ from typing import Any
 
 from adapters.aws.clients import AwsClients
 from adapters.aws.queue import SqsQueue
-from runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
+from runtime.world import Clock, Delivery, check_not_negative
 
 _POLL_SECONDS = 0.05
 _REMEMBERED_RECEIPTS = 65_536
@@ -93,21 +93,15 @@ class ClockedSqsQueue(SqsQueue):
         self._rename_key(key, token, message_id)
         self._wake_waiters()
 
-    async def receive(
-        self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float = 30.0
-    ) -> list[Delivery]:
-        check_at_least_one("max_messages", max_messages)
-        check_not_negative("visibility_timeout", visibility_timeout)
-        deadline = time.monotonic() + max(wait_seconds, 0.0)
+    async def _poll(self, count: int, visibility: float, deadline: float) -> list[Delivery]:
+        """Short polls, woken by this process's sends and settles (module docstring)."""
         while True:
             loop = asyncio.get_running_loop()
             waiter: asyncio.Future[str] = loop.create_future()
             with self._lock:  # register first: a send during the receive still wakes us
                 self._waiters.add((loop, waiter))
             try:
-                deliveries = await self._aws.call(
-                    self._receive_sync, min(max_messages, 10), visibility_timeout, 0
-                )
+                deliveries = await self._aws.call(self._receive_sync, count, visibility, 0)
                 remaining = deadline - time.monotonic()
                 if deliveries or remaining <= 0 or self._closed:
                     return deliveries
