@@ -19,7 +19,18 @@ from runtime.errors import (
     RunTerminalError,
 )
 from runtime.events import Event, EventType, RunStatus
-from runtime.world import HookOwner, RunRecord, World
+from runtime.world import (
+    BlobStore,
+    EventLog,
+    HookOwner,
+    HookRegistry,
+    KeyProvider,
+    Queue,
+    RunRecord,
+    RunStore,
+    StreamStore,
+    World,
+)
 
 from .conftest import ManualClock
 
@@ -55,9 +66,29 @@ def record(
     )
 
 
+STORES = {
+    "log": EventLog,
+    "runs": RunStore,
+    "hooks": HookRegistry,
+    "blobs": BlobStore,
+    "streams": StreamStore,
+    "queue": Queue,
+    "keys": KeyProvider,
+}
+
+
 def test_world_satisfies_protocol(world: World) -> None:
     assert isinstance(world, World)
     assert world.name
+
+
+def test_every_store_has_every_member_its_protocol_declares(world: World) -> None:
+    """Optional capabilities included: callers use them without probing (runtime/world.py)."""
+    for attribute, protocol in STORES.items():
+        declared = {name for name in vars(protocol) if not name.startswith("_")}
+        declared |= set(protocol.__annotations__)
+        store = getattr(world, attribute)
+        assert {name for name in declared if not hasattr(store, name)} == set(), attribute
 
 
 # --- event log ----------------------------------------------------------------------------
@@ -575,6 +606,25 @@ async def test_queue_dead_letters_after_max_receives(world: World, clock: Manual
     assert await world.queue.receive(visibility_timeout=10) == []
     clock.advance(3600)
     assert await world.queue.receive(visibility_timeout=10) == []
+    assert world.queue.dead_letters == [{"n": "poison"}]
+    assert world.queue.redrive() == 1
+    (revived,) = await world.queue.receive()
+    assert (revived.body, revived.receive_count) == ({"n": "poison"}, 1)
+
+
+async def test_a_clock_timed_queue_says_when_its_next_message_is_due(
+    world: World, clock: ManualClock
+) -> None:
+    """Every World under test times its queue by the World's clock (the emulator's AWS World
+    included), so the emulator can skip a virtual clock ahead to `next_visible_at()`."""
+    assert world.queue.next_visible_at() is None
+    await world.queue.send({"n": 1}, delay=7200)
+    assert world.queue.next_visible_at() == clock.time() + 7200
+    clock.advance(7200)
+    (delivery,) = await world.queue.receive(visibility_timeout=60)
+    assert world.queue.next_visible_at() == clock.time() + 60
+    await world.queue.delete(delivery)
+    assert world.queue.next_visible_at() is None
 
 
 async def test_queue_long_poll_wakes_on_send(world: World) -> None:
