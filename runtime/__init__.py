@@ -1,6 +1,6 @@
 """steplane's runtime: define workflows and steps, start and inspect runs.
 
-Everything a workflow author needs is importable from here; see API.md for the contract.
+Everything a workflow author needs is importable from here; see docs/api.md for the contract.
 """
 
 from .config import get_world, set_world

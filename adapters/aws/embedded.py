@@ -7,10 +7,11 @@ their names from the stack's outputs, so the emulator and AWS share one source o
 settings. Closing the World stops the mock, which drops all of moto's state. moto is a
 development dependency (`pip install steplane[dev]`), imported only here.
 
-Memory: moto keeps every item, object and message it was given until reset (DESIGN.md).
-What grows here is the runs' own data (log, stream and run items, blobs) plus, per SQS message
-ever deleted, its receipt handles (`trim()` drops those). A long-running emulator bounds the
-rest by deleting the data of runs it no longer needs (see `AwsWorld.purge_run`).
+Memory: moto keeps every item, object and message it was given until reset
+(docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
+stream and run items, blobs) plus, per SQS message ever deleted, its receipt handles (`trim()`
+drops those). A long-running emulator bounds the rest by deleting the data of runs it no
+longer needs (see `AwsWorld.purge_run`).
 
 Threads: moto's backends are not thread-safe; every call into them holds one process-wide
 lock (moto_lock.py), and so do stopping the mock and `trim()`.

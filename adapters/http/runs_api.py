@@ -280,7 +280,7 @@ def routes(ctx: AppContext) -> list[Route]:
         Route("/v1/runs/{run_id}/result", guard(get_result), methods=["GET"], name="run_result"),
         Route("/v1/runs/{run_id}/cancel", guard(cancel_run), methods=["POST"], name="cancel_run"),
         Route("/v1/runs/{run_id}/events", guard(list_events), methods=["GET"], name="run_events"),
-        # No API key: the unguessable token is the credential (DESIGN.md invariant 6).
+        # No API key: the unguessable token is the credential (docs/invariants.md #6).
         Route("/v1/hooks/{token:path}", resume, methods=["POST"], name="resume_hook"),
     ]
 
