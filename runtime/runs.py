@@ -84,7 +84,11 @@ class Run:
     async def events(self, start: int = 0, *, decrypt: bool = True) -> list[dict[str, Any]]:
         """The run's log from position `start`: one dict per event with `type`, `created_at`,
         ids, attributes and `data` (the user value the event carries, if any: decrypted, or
-        with `decrypt=False` a summary of its ciphertext). See runtime/describe.py."""
+        with `decrypt=False` a summary of its ciphertext). See runtime/describe.py.
+
+        Tools that show decrypted values to people (the CLI, the HTTP API) first leave an audit
+        record (runtime/audit.py); this method does not, as code in the process may read its
+        own runs."""
         await self.record()
         codec = await codecs_for(self.world).get(self.run_id) if decrypt else None
         log = await self.world.log.read(self.run_id, start)
