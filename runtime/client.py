@@ -140,14 +140,16 @@ class Client:
         self,
         *,
         status: RunStatus | str | None = None,
-        workflow: str | None = None,
+        workflow: Any = None,
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
     ) -> Page:
         """Run records (`RunRecord`: metadata only), newest first, optionally only those with
-        `status` or of `workflow` (its registered name). Pass the page's `next_cursor` back as
-        `cursor` for the next page; ValueError for an unknown status or a cursor this World
-        did not hand out."""
+        `status` or of `workflow` (the workflow function, or its registered name). Pass the
+        page's `next_cursor` back as `cursor` for the next page; ValueError for an unknown
+        status or a cursor this World did not hand out."""
+        if workflow is not None and not isinstance(workflow, str):
+            workflow = workflow_def_of(workflow).name
         return await self.world.runs.list(
             status=None if status is None else RunStatus(status),
             workflow_name=workflow,

@@ -55,6 +55,8 @@ async def test_list_filters_and_pages(client: Client) -> None:
 
     completed = await client.list(status="completed", workflow=ADDITION)
     assert sorted(r.run_id for r in completed.items) == sorted(r.run_id for r in done)
+    by_function = await client.list(workflow=wf.addition)
+    assert sorted(r.run_id for r in by_function.items) == sorted(r.run_id for r in done)
     assert [r.run_id for r in (await client.list(status="running")).items] == [holding.run_id]
     assert (await client.list(workflow="nowhere:wf")).items == []
 
