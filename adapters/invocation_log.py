@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 _FIELDS = ("run_id", "kind", "workflow", "step", "step_id", "attempt", "wake")
@@ -32,16 +33,17 @@ def log_invocation(
     body: Any,
     *,
     outcome: str,
-    duration_ms: float,
+    started: float,
     receive_count: int,
     error: BaseException | None = None,
     **extra: Any,
 ) -> None:
-    """Log the result of one invocation: outcome is "ok", "rejected" (permanent) or "failed"."""
+    """Log the result of one invocation: outcome is "ok", "rejected" (permanent) or "failed";
+    `started` is `time.perf_counter()` when it began."""
     line: dict[str, Any] = {
         **message_fields(body),
         "outcome": outcome,
-        "duration_ms": round(duration_ms, 3),
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "receive_count": receive_count,
         **extra,
     }

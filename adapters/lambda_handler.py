@@ -188,12 +188,11 @@ async def _process_record(
         raise
     except BaseException as exc:
         outcome, error = "failed", exc
-    duration_ms = (time.perf_counter() - started) * 1000
     log_invocation(
         log,
         body,
         outcome=outcome,
-        duration_ms=duration_ms,
+        started=started,
         receive_count=receive_count,
         error=error,
         message_id=message_id,

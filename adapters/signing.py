@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signatures for invocation requests (DESIGN.md invariant 6).
+"""HMAC-SHA256 signatures for invocation requests (docs/invariants.md #6).
 
 Whoever delivers queue messages to an HTTP function host (the emulator's poller, a queue
 forwarder) signs each request body with a shared secret; the host refuses anything unsigned,

@@ -31,3 +31,9 @@ async def fan_out(n: int) -> int:
 async def tiny(i: int) -> int:
     """One inline step: a single workflow invocation runs the whole run."""
     return await noop(i)
+
+
+@workflow
+async def zero_steps() -> int:
+    """No step at all: its start -> result latency is the run's fixed cost."""
+    return 0

@@ -1,7 +1,7 @@
 """Fan-out liveness trials: does every wide fan-out finish, on every World, every time?
 
 A trial is one fresh `Emulator` running `fan_out(n)` (n parallel steps through the queue) with a
-deadline; a run that has not finished by then counts as hung (DESIGN invariant 8: no run is
+deadline; a run that has not finished by then counts as hung (docs/invariants.md #8: no run is
 left silently unfinished). Prints JSON per World: trials, completed, hung, failed and the
 seconds of each trial. Exits 1 if any trial did not complete.
 

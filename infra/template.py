@@ -465,7 +465,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
             },
         },
-        # Liveness (DESIGN invariant 8): a periodic reconcile pass finds stalled runs.
+        # Liveness (docs/invariants.md #8): a periodic reconcile pass finds stalled runs.
         RECONCILE_RULE: {
             "Type": "AWS::Events::Rule",
             "Condition": "CreateFunction",

@@ -18,7 +18,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from runtime import serde, start
+from runtime import serde
 from runtime.errors import WorkflowFailedError
 from runtime.registry import workflow_def_of
 
@@ -105,11 +105,11 @@ def run(target: str, args: tuple[str, ...], world: str, timeout: float, virtual_
 
 async def _run(function: Any, values: list[Any], world: str, timeout: float, virtual: bool) -> Any:
     async with Emulator(world=world, virtual_time=virtual) as emu:
-        run_handle = await start(function, *values)
+        run_handle = await emu.runtime_client.start(function, *values)
         with stderr.status(f"{run_handle.run_id}: starting") as status:
             waiter = asyncio.create_task(run_handle.result(timeout=timeout))
             while not waiter.done():
-                events = await run_handle.events()
+                events = await run_handle.events(decrypt=False)  # types only: nothing to open
                 steps = sum(e["type"] == "step_completed" for e in events)
                 last = events[-1]["type"] if events else "pending"
                 status.update(f"{run_handle.run_id}: {steps} steps done, last event {last}")

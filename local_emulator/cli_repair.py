@@ -13,13 +13,12 @@ import asyncio
 from typing import Any
 
 import click
-from rich.table import Table
 
+from runtime.client import Client
 from runtime.host import FunctionHost
 from runtime.recovery import reconcile
-from runtime.world import World
 
-from .cli_runs import console, get_record, print_json, with_world
+from .cli_runs import print_json, print_rows, with_client
 
 
 @click.command("repair")
@@ -38,20 +37,17 @@ def repair(run_id: str | None, stalled: bool, stall_seconds: float | None, as_js
     if stall_seconds is not None and not stalled:
         raise click.UsageError("--stall-seconds goes with --stalled")
 
-    async def action(world: World) -> dict[str, Any]:
-        host = FunctionHost(world)
+    async def action(client: Client) -> dict[str, Any]:
+        host = FunctionHost(client.world)
         if run_id is None:
             summary = await reconcile(host, stall=stall_seconds)
             return summary.as_dict()
-        await get_record(world, run_id)  # a clear error for an unknown run
+        run = client.get_run(run_id)
+        await run.record()  # a clear error for an unknown run
         sent = await host.rewake(run_id)
-        return {
-            "run_id": run_id,
-            "status": str((await get_record(world, run_id)).status),
-            "sent": sent,
-        }
+        return {"run_id": run_id, "status": await run.status(), "sent": sent}
 
-    result = with_world(action)
+    result = with_client(action)
     if as_json:
         print_json(result)
     elif run_id is None:
@@ -79,7 +75,8 @@ def dlq() -> None:
 def list_dead_letters(as_json: bool) -> None:
     """Every dead letter, with the status of the run it belongs to."""
 
-    async def action(world: World) -> list[dict[str, Any]]:
+    async def action(client: Client) -> list[dict[str, Any]]:
+        world = client.world
         bodies = await asyncio.to_thread(lambda: world.queue.dead_letters)
         rows = []
         for body in bodies:
@@ -98,27 +95,26 @@ def list_dead_letters(as_json: bool) -> None:
             )
         return rows
 
-    rows = with_world(action)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("kind", "run", "workflow / step", "run status", "error")
-    for row in rows:
-        table.add_row(
+    print_rows(
+        with_client(action),
+        as_json,
+        ("kind", "run", "workflow / step", "run status", "error"),
+        lambda row: [
             str(row["kind"]),
             str(row["run_id"] or "-"),
             str(row["target"] or "-"),
             str(row["run_status"] or "no such run"),
             row["error_code"] or "",
-        )
-    console.print(table if rows else "no dead letters")
+        ],
+        empty="no dead letters",
+    )
 
 
 @dlq.command("redrive")
 def redrive() -> None:
     """Move every dead letter back to the work queue, due now."""
 
-    async def action(world: World) -> int:
-        return await asyncio.to_thread(world.queue.redrive)
+    async def action(client: Client) -> int:
+        return await asyncio.to_thread(client.world.queue.redrive)
 
-    click.echo(f"redrove {with_world(action)} message(s) to the work queue")
+    click.echo(f"redrove {with_client(action)} message(s) to the work queue")

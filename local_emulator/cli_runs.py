@@ -20,21 +20,17 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.worlds import register as register_worlds
-from runtime import serde
 from runtime.audit import record_decrypt
-from runtime.codec import codecs_for
-from runtime.config import set_world, world_from_env
-from runtime.context import utc
-from runtime.errors import ConfigurationError, RunNotFoundError
-from runtime.events import Event, RunStatus
-from runtime.runs import Run, resume_hook
-from runtime.world import RunRecord, World
+from runtime.client import Client
+from runtime.config import world_from_env
+from runtime.describe import SUMMARY_FIELDS, event_json, run_summary
+from runtime.errors import ConfigurationError
+from runtime.events import RunStatus
+from runtime.world import World
 
 from .dev_state import read_state
 
 T = TypeVar("T")
-SUMMARY_COLUMNS = ("seq", "type", "created_at", "event_id", "correlation_id")
-BLOB_ATTRS = ("blob", "blob_size")
 console = Console()
 
 
@@ -62,15 +58,16 @@ def open_world() -> World:
     return AwsWorld(config)
 
 
-def with_world(action: Callable[[World], Awaitable[T]]) -> T:
+def with_client(action: Callable[[Client], Awaitable[T]]) -> T:
+    """Run `action` with a client of the commands' World (closed after); the process's
+    current World is never touched."""
+
     async def main() -> T:
-        world = open_world()
-        previous = set_world(world)
+        client = Client(open_world())
         try:
-            return await action(world)
+            return await action(client)
         finally:
-            set_world(previous)
-            await world.close()
+            await client.world.close()
 
     return asyncio.run(main())
 
@@ -79,28 +76,34 @@ def actor() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} (steplane cli, pid {os.getpid()})"
 
 
-def record_json(record: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": record.run_id,
-        "workflow": record.workflow_name,
-        "status": str(record.status),
-        "created_at": utc(record.created_at).isoformat(),
-        "updated_at": utc(record.updated_at).isoformat(),
-        "completed_at": utc(record.completed_at).isoformat() if record.completed_at else None,
-        "parent_run_id": record.parent_run_id,
-        "error_code": record.error_code,
-    }
-
-
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-async def get_record(world: World, run_id: str) -> RunRecord:
-    record = await world.runs.get(run_id)
-    if record is None:
-        raise RunNotFoundError(f"no run {run_id!r} in this World")
-    return record
+def print_rows(
+    rows: list[dict[str, Any]],
+    as_json: bool,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], list[str]],
+    empty: str,
+) -> None:
+    """`rows` as JSON (`--json`), else as a table of `columns` filled by `cells(row)`."""
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table if rows else empty)
+
+
+async def read_events(client: Client, run_id: str, decrypt: bool) -> list[dict[str, Any]]:
+    """The run's events as JSON; with `decrypt`, in the clear after an audit record."""
+    run = client.get_run(run_id)
+    if decrypt:
+        await run.record()  # an unknown run is an error, not an audited read
+        await record_decrypt(client.world, run_id, actor=actor(), via="cli")
+    return [event_json(event) for event in await run.events(decrypt=decrypt)]
 
 
 @click.group()
@@ -116,21 +119,23 @@ def runs() -> None:
 def list_runs(status: str | None, workflow_name: str | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""
 
-    async def action(world: World) -> list[RunRecord]:
-        page = await world.runs.list(
-            status=RunStatus(status) if status else None, workflow_name=workflow_name, limit=limit
-        )
-        return page.items
+    async def action(client: Client) -> list[dict[str, Any]]:
+        page = await client.list(status=status, workflow=workflow_name, limit=limit)
+        return [run_summary(record) for record in page.items]
 
-    records = with_world(action)
-    if as_json:
-        print_json([record_json(r) for r in records])
-        return
-    table = Table("run", "workflow", "status", "created", "error")
-    for r in records:
-        created = utc(r.created_at).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(r.run_id, r.workflow_name, str(r.status), created, r.error_code or "")
-    console.print(table if records else "no runs")
+    print_rows(
+        with_client(action),
+        as_json,
+        ("run", "workflow", "status", "created", "error"),
+        lambda r: [
+            r["run_id"],
+            r["workflow"],
+            r["status"],
+            r["created_at"][:19].replace("T", " "),
+            r["error_code"] or "",
+        ],
+        empty="no runs",
+    )
 
 
 @runs.command("show")
@@ -140,19 +145,18 @@ def list_runs(status: str | None, workflow_name: str | None, limit: int, as_json
 def show_run(run_id: str, as_json: bool, decrypt: bool) -> None:
     """One run: status, timestamps, and with --decrypt its input and result."""
 
-    async def action(world: World) -> dict[str, Any]:
-        shown = record_json(await get_record(world, run_id))
+    async def action(client: Client) -> dict[str, Any]:
+        shown = run_summary(await client.get_run(run_id).record())
         if decrypt:
-            await record_decrypt(world, run_id, actor=actor(), via="cli")
-            events = await Run(run_id, world).events()
+            events = await read_events(client, run_id, decrypt=True)
             created = next((e for e in events if e["type"] == "run_created"), None)
             last = events[-1] if events else None
-            shown["input"] = serde.to_jsonable(created.get("data") if created else None)
+            shown["input"] = created.get("data") if created else None
             if last is not None and last["type"] in ("run_completed", "run_failed"):
-                shown["outcome"] = serde.to_jsonable(last.get("data"))
+                shown["outcome"] = last.get("data")
         return shown
 
-    shown = with_world(action)
+    shown = with_client(action)
     if as_json:
         print_json(shown)
         return
@@ -166,70 +170,28 @@ def show_run(run_id: str, as_json: bool, decrypt: bool) -> None:
 @click.option("--decrypt", is_flag=True, help="Show payloads in the clear (audited).")
 def run_events(run_id: str, as_json: bool, decrypt: bool) -> None:
     """A run's event log; payloads stay ciphertext unless --decrypt."""
-
-    async def action(world: World) -> list[dict[str, Any]]:
-        await get_record(world, run_id)
-        events = await world.log.read(run_id)
-        codec = None
-        if decrypt:
-            await record_decrypt(world, run_id, actor=actor(), via="cli")
-            codec = await codecs_for(world).get(run_id)
-        return [await describe(event, codec) for event in events]
-
-    events = with_world(action)
-    if as_json:
-        print_json(events)
-        return
-    table = Table("seq", "time", "type", "id", "details")
-    for e in events:
-        details = {
-            k: v
-            for k, v in e.items()
-            if k not in ("seq", "type", "created_at", "event_id", "correlation_id")
-        }
-        table.add_row(
+    print_rows(
+        with_client(lambda client: read_events(client, run_id, decrypt)),
+        as_json,
+        ("seq", "time", "type", "id", "details"),
+        lambda e: [
             str(e["seq"]),
             e["created_at"][11:23],
             e["type"],
             e["correlation_id"] or "",
-            json.dumps(details, ensure_ascii=False)[:120],
-        )
-    console.print(table)
-
-
-async def describe(event: Event, codec: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "seq": event.seq,
-        "type": event.type,
-        "created_at": utc(event.created_at).isoformat(),
-        "event_id": event.event_id,
-        "correlation_id": event.correlation_id,
-        **{
-            k: serde.to_jsonable(v)
-            for k, v in event.attrs.items()
-            if k not in ("blob", "blob_size")
-        },
-    }
-    has_payload = event.payload is not None or "blob" in event.attrs
-    if has_payload and codec is not None:
-        entry["data"] = serde.to_jsonable(await codec.open(event))
-    elif has_payload:
-        size = event.attrs.get("blob_size") or len(event.payload or b"")
-        entry["payload"] = {"encrypted": True, "bytes": size}
-    return entry
+            json.dumps({k: v for k, v in e.items() if k not in SUMMARY_FIELDS}, ensure_ascii=False)[
+                :120
+            ],
+        ],
+        empty="no events",
+    )
 
 
 @runs.command("cancel")
 @click.argument("run_id")
 def cancel_run(run_id: str) -> None:
     """Cancel a run: no new step starts, its waits and hooks are dropped."""
-
-    async def action(world: World) -> str:
-        await get_record(world, run_id)
-        await Run(run_id, world).cancel()
-        return await Run(run_id, world).status()
-
-    click.echo(f"{run_id}: {with_world(action)}")
+    click.echo(f"{run_id}: {with_client(lambda client: client.cancel(run_id))}")
 
 
 @click.group()
@@ -251,9 +213,8 @@ def resume(token: str, payload_json: str, idempotency_key: str | None) -> None:
         payload = json.loads(payload_json)
     except ValueError as error:
         raise click.BadParameter(f"not JSON ({error})", param_hint="PAYLOAD_JSON") from None
-
-    async def action(world: World) -> str:
-        # plain JSON, like the webhook
-        return await resume_hook(token, payload, idempotency_key=idempotency_key)
-
-    click.echo(f"delivered to run {with_world(action)}")
+    # plain JSON, like the webhook
+    run_id = with_client(
+        lambda client: client.resume_hook(token, payload, idempotency_key=idempotency_key)
+    )
+    click.echo(f"delivered to run {run_id}")

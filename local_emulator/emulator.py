@@ -2,6 +2,10 @@
 source mapping does (batches, N concurrent invocations, visibility timeout, retries with
 backoff, dead-letter after `max_receives`), so a laptop or a test runs the same code path as
 production.
+
+Inside `async with`, the emulator's World is the current one, so workflow code and scripts can
+use the module-level `start()`; `emu.runtime_client` acts on this emulator's World whatever is
+current (several emulators, or an app of another World, in one process).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from runtime.client import Client
 from runtime.config import set_world
 from runtime.errors import ConfigurationError
 from runtime.give_up import Verdict
@@ -68,6 +73,8 @@ class Emulator:
         self.invocation_counts: collections.Counter[str] = collections.Counter()
         self.world: World
         self.host: FunctionHost
+        self.runtime_client: Client
+        """Starts, lists and resumes runs in this emulator's World (`runtime.Client`)."""
         self._twin: FunctionHost | None = None
         self._poller: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
@@ -82,6 +89,7 @@ class Emulator:
             importlib.import_module(module)
         self.world = self._build_world()
         self.host = FunctionHost(self.world, cache_size=self.cache_size)
+        self.runtime_client = Client(self.world)
         self._twin = (
             FunctionHost(self.world, cache_size=self.cache_size) if self.deliver_twice else None
         )

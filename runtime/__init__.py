@@ -1,8 +1,9 @@
 """steplane's runtime: define workflows and steps, start and inspect runs.
 
-Everything a workflow author needs is importable from here; see API.md for the contract.
+Everything a workflow author needs is importable from here; see docs/api.md for the contract.
 """
 
+from .client import Client, get_run, resume_hook, start
 from .config import get_world, set_world
 from .context import (
     StepMetadata,
@@ -30,12 +31,13 @@ from .errors import (
 from .hooks import Hook, create_hook
 from .host import FunctionHost
 from .registry import step, workflow
-from .runs import Run, get_run, resume_hook, start
+from .runs import Run
 from .streams import get_writable
 from .timers import sleep
 from .type_registry import register_type, serializable
 
 __all__ = [
+    "Client",
     "CorruptedDataError",
     "ErrorCode",
     "FatalError",

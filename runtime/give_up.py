@@ -1,5 +1,5 @@
 """The give-up policy: what a message that failed means for its run. One policy, in the host,
-so Lambda, HTTP `/invoke` and the emulator settle every message alike (DESIGN invariant 8).
+so Lambda, HTTP `/invoke` and the emulator settle every message alike (docs/invariants.md #8).
 
 - ok: done; delete the message.
 - rejected: it can never succeed (malformed, names unknown code or a run that does not exist,

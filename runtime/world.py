@@ -1,7 +1,7 @@
 """The World protocol: everything the engine needs from storage, queueing and key management.
 
 A World is a bundle of seven small stores. Each method is shaped so that the AWS World can
-implement it with single-item conditional writes (DESIGN.md invariants 1-3):
+implement it with single-item conditional writes (docs/invariants.md #1-#3):
 
 - `log`     append-only event log per run; an append names the position it expects to write at
             and exactly one of several racing writers wins (`AppendConflictError` for the others).
@@ -192,7 +192,7 @@ class RunStore(Protocol):
 
 
 def hook_token_digest(key: bytes, token: str) -> str:
-    """The keyed hash under which a registry stores a hook token (DESIGN invariant 9).
+    """The keyed hash under which a registry stores a hook token (docs/invariants.md #9).
 
     HMAC-SHA256 with a per-deployment key, not a plain hash: custom tokens such as
     `approve:o-1` have little entropy, and a plain digest of them would be reversed by trying

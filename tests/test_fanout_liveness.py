@@ -1,4 +1,4 @@
-"""Wide fan-outs always finish (DESIGN invariant 8), on the memory World and on the AWS World
+"""Wide fan-outs always finish (docs/invariants.md #8), on the memory World and on the AWS World
 on an in-process moto, whose unserialized calls used to lose a step's events and hang about
 one 400-way fan-out in five. The full 20-trial measurement is `bench/fanout_trials.py`.
 """

@@ -68,7 +68,7 @@ class AwsConfig:
     kms_key: str = ""
     max_receives: int = 5
     list_shards: int = 8
-    """Runs are spread over this many partitions of each listing index (DESIGN invariant 7);
+    """Runs are spread over this many partitions of each listing index (docs/invariants.md #7);
     a listing queries every shard and merges. Changing it needs a re-index of run records."""
     access_key_id: str | None = None
     secret_access_key: str | None = None

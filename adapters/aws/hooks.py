@@ -1,7 +1,7 @@
 """Hook tokens on DynamoDB: one item per live token, claimed and released conditionally.
 
 Table layout (`config.hooks_table`, pk `h` S): `{h: HMAC-SHA256(key, token) hex, run_id,
-hook_id}`. Tokens are stored nowhere in clear (DESIGN invariant 9): the key is a keyed digest,
+hook_id}`. Tokens are stored nowhere in clear (docs/invariants.md #9): the key is a keyed digest,
 because custom tokens like `approve:o-1` are guessable and a plain hash of them is not secret.
 `lookup` hands back the token its caller already has.
 

@@ -1,4 +1,4 @@
-"""Per-run data keys from KMS (envelope encryption, DESIGN invariant 5).
+"""Per-run data keys from KMS (envelope encryption, docs/invariants.md #5).
 
 `GenerateDataKey(AES_256)` with `{"run_id": run_id}` as EncryptionContext: KMS binds the
 encrypted copy to its run, so a key copied onto another run's record fails to decrypt. Nothing

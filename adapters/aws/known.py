@@ -4,8 +4,8 @@ byte budget, the decoded batches themselves.
 Everything here stays true once learned, because a log only grows and its items never change:
 a batch at position p means positions < p are written; a seal at p means the log ends at p.
 So the cache needs no invalidation, only bounds. It is what lets the log answer a warm read
-with one GetItem at the known end (invariant 2), and a queued step's read from the middle of
-a fan-out batch without a Query.
+with one GetItem at the known end (docs/invariants.md #2), and a queued step's read from the
+middle of a fan-out batch without a Query.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Table layout (`config.events_table`, pk `run_id` S, sk `pos` N):
     seal item   {run_id, pos: the position after a terminal batch, seal: true}
 
 An append at `position` is `PutItem(attribute_not_exists(pos))` of the batch item: of several
-writers racing on one position exactly one wins (DESIGN invariant 1). A terminal batch is
+writers racing on one position exactly one wins (docs/invariants.md #1). A terminal batch is
 followed by its seal, so an append at the head of an ended log fails too; the loser reads the
 item that beat it (returned by the failed put) to tell `RunTerminalError` (a seal) from
 `AppendConflictError` (a batch). A crash between the two writes is repaired by the next read
@@ -18,7 +18,7 @@ Reads walk the chain of items with GetItem: each batch item says where the next 
 A process remembers what it has seen of each log (`known.py`: boundaries, the end, and the
 decoded batches within a byte budget; all facts that stay true since the log only grows), so
 a warm read costs one GetItem at the known end when nothing is new and two when one batch is
-(no Query: DESIGN invariant 2), however far back it starts. A read the memory cannot start
+(no Query: docs/invariants.md #2), however far back it starts. A read the memory cannot start
 (a cold process) walks from the item at `start`, or, when `start` falls inside a batch (no
 item there), from the batch one Query finds. After `CHAIN_LIMIT` items a read switches to
 Query, cheaper for long reads (a cold replay).

@@ -9,7 +9,7 @@ Table layout (`config.runs_table`, pk `run_id` S):
 
 Three global secondary indexes (`by_status` on sp, `by_workflow` on wp, `by_time` on ap; sort
 key ck; all attributes projected) answer the listings. Their partition keys are sharded by a
-hash of the run id (DESIGN invariant 7: no key that every run writes): a listing queries each
+hash of the run id (docs/invariants.md #7: no key that every run writes): a listing queries each
 shard newest first from the cursor and merges. Listing by status and workflow together
 queries the workflow index and filters on status. The cursor is the last listed `ck`, which
 orders runs by (created_at, run_id) like the memory World, so runs created while someone

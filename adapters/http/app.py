@@ -60,17 +60,19 @@ def create_app(
 ) -> Starlette:
     """Build the app.
 
-    `world`: the World to serve (default: `runtime.config.get_world()` at the first request);
-    a given World becomes the current one if none is, since `start()` acts on the current
-    World. `host`: the function host for `/invoke` (default: a new one on that World; pass
-    one to share its warm caches with other entry points). `signing_secret`, `api_keys`,
-    `decrypt_api_keys`: default to `STEPLANE_SIGNING_SECRET`, `STEPLANE_API_KEYS` and
-    `STEPLANE_DECRYPT_API_KEYS` (comma-separated). Without a secret `/invoke` refuses every
-    request; without keys the run API does. `max_result_wait` caps `/result?timeout=`.
-    `max_body_bytes`: larger request bodies get 413 unread. `webhook_token_rate` and
-    `webhook_client_rate`: the webhook's per-token and per-client limits (a `Rate`, None for
-    none; default from `STEPLANE_WEBHOOK_TOKEN_RATE` / `..._CLIENT_RATE`, else 10/s burst 20
-    per token and 50/s burst 100 per client), per process.
+    `world`: the World to serve (default: the host's, else one built from the environment,
+    `runtime.config.world_from_env()`, at the first request). The app acts on it through its
+    own `runtime.Client` and never on the process's current World, so one process can serve
+    several Worlds with one app each. `host`: the function host for `/invoke` (default: a new
+    one on that World; pass one to share its warm caches with other entry points).
+    `signing_secret`, `api_keys`, `decrypt_api_keys`: default to `STEPLANE_SIGNING_SECRET`,
+    `STEPLANE_API_KEYS` and `STEPLANE_DECRYPT_API_KEYS` (comma-separated). Without a secret
+    `/invoke` refuses every request; without keys the run API does. `max_result_wait` caps
+    `/result?timeout=`. `max_body_bytes`: larger request bodies get 413 unread.
+    `webhook_token_rate` and `webhook_client_rate`: the webhook's per-token and per-client
+    limits (a `Rate`, None for none; default from `STEPLANE_WEBHOOK_TOKEN_RATE` /
+    `..._CLIENT_RATE`, else 10/s burst 20 per token and 50/s burst 100 per client), per
+    process.
     """
     if webhook_token_rate == "env":
         webhook_token_rate = rate_from_env(TOKEN_RATE_ENV, DEFAULT_TOKEN_RATE)

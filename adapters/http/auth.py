@@ -1,4 +1,4 @@
-"""API-key authentication for the run API (DESIGN.md invariant 6).
+"""API-key authentication for the run API (docs/invariants.md #6).
 
 Keys travel as `Authorization: Bearer <key>`. A route wrapped with `api_key_required` refuses
 a missing or unknown key with 401 before its body runs, so an unauthenticated request reads and

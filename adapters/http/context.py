@@ -1,12 +1,16 @@
-"""What every route of the HTTP app needs: the World, the function host and the credentials.
+"""What every route of the HTTP app needs: the World, a client of it, the function host and
+the credentials.
 
-Resolved once per app. The World may be given, or taken from `runtime.config` on the first
-request (so a Lambda cold start builds nothing until it must). Credentials come from the
-arguments of `create_app`; else from the Secrets Manager secret named by `STEPLANE_SECRETS_ARN`
-(what a deployed function gets: `adapters.aws.secrets`, cached and refreshed); else, as an
-explicit local override that wins over the secret, from `STEPLANE_SIGNING_SECRET`,
-`STEPLANE_API_KEYS` and `STEPLANE_DECRYPT_API_KEYS`. None configured means the routes that
-need them refuse every request (fail closed), never that they are open.
+Resolved once per app. The World may be given (or the host's), or built from the environment
+on the first request (`runtime.config.world_from_env`, so a cold start builds nothing until it
+must). The app never reads or installs the process's current World: every route acts through
+the app's own `Client`, so one process can serve several Worlds, one app each.
+
+Credentials come from the arguments of `create_app`; else from the Secrets Manager secret named
+by `STEPLANE_SECRETS_ARN` (what a deployed function gets: `adapters.aws.secrets`, cached and
+refreshed); else, as an explicit local override that wins over the secret, from
+`STEPLANE_SIGNING_SECRET`, `STEPLANE_API_KEYS` and `STEPLANE_DECRYPT_API_KEYS`. None configured
+means the routes that need them refuse every request (fail closed), never that they are open.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.config import get_world, set_world
+from runtime.client import Client
+from runtime.config import world_from_env
 from runtime.errors import ConfigurationError
 from runtime.host import FunctionHost
 from runtime.world import World
@@ -58,6 +63,7 @@ class AppContext:
     """(run_id, hook_id) -> its recorded WebhookCheck or None: immutable once recorded."""
     _world: World | None = None
     _host: FunctionHost | None = field(default=None, repr=False)
+    _client: Client | None = field(default=None, repr=False)
     _secrets: Callable[[], Any] | None = field(default=None, repr=False)
     """`adapters.aws.secrets.SecretsManagerCredentials` when the secrets live there."""
 
@@ -78,8 +84,6 @@ class AppContext:
             world = host.world
         if world is not None and host is not None and host.world is not world:
             raise ConfigurationError("create_app: `host` runs against a different World")
-        if world is not None:
-            _install(world)
         stored = None
         if (
             signing_secret is None
@@ -139,8 +143,15 @@ class AppContext:
     @property
     def world(self) -> World:
         if self._world is None:
-            self._world = get_world()
+            self._world = world_from_env()
         return self._world
+
+    @property
+    def client(self) -> Client:
+        """What the run API and the webhook start, resume and read runs through."""
+        if self._client is None:
+            self._client = Client(self.world)
+        return self._client
 
     @property
     def host(self) -> FunctionHost:
@@ -161,18 +172,3 @@ def _matches(candidate: str, keys: frozenset[str]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(candidate.encode(), key.encode())
     return found
-
-
-def _install(world: World) -> None:
-    """Make `world` the current World unless another one is.
-
-    `runtime.start()` and `resume_hook()` (used by the run API) always act on the current
-    World; an app serving one World while `start()` writes to another would lose runs.
-    """
-    previous = set_world(None)  # peek without building one from the environment
-    set_world(previous if previous is not None else world)
-    if previous is not None and previous is not world:
-        raise ConfigurationError(
-            "create_app(world=...): another World is current (runtime.set_world); "
-            "the run API would start runs there"
-        )

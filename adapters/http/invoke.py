@@ -82,10 +82,19 @@ def routes(ctx: AppContext) -> list[Route]:
             message = _message(body)
             receive_count = _receive_count(request)
         except InvalidMessageError as error:
-            _log(message, "rejected", started, 1, error)
+            log_invocation(
+                log, message, outcome="rejected", started=started, receive_count=1, error=error
+            )
             return error_response(400, str(error))
         verdict = await ctx.host.process(message, receive_count=receive_count)
-        _log(message, verdict.outcome, started, receive_count, verdict.error)
+        log_invocation(
+            log,
+            message,
+            outcome=verdict.outcome,
+            started=started,
+            receive_count=receive_count,
+            error=verdict.error,
+        )
         if verdict.outcome == "rejected":
             status = 404 if isinstance(verdict.error, RunNotFoundError) else 400
             return JSONResponse({"error": str(verdict.error), "run_ended": verdict.ended}, status)
@@ -95,21 +104,3 @@ def routes(ctx: AppContext) -> list[Route]:
         return JSONResponse({"ok": True})
 
     return [Route("/invoke", invoke, methods=["POST"], name="invoke")]
-
-
-def _log(
-    message: Any,
-    outcome: str,
-    started: float,
-    receive_count: int,
-    error: BaseException | None = None,
-) -> None:
-    duration_ms = (time.perf_counter() - started) * 1000
-    log_invocation(
-        log,
-        message,
-        outcome=outcome,
-        duration_ms=duration_ms,
-        receive_count=receive_count,
-        error=error,
-    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -36,13 +35,6 @@ def one_line(text: object) -> str:
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
-
-
-def iso(timestamp: float | None) -> str | None:
-    """Unix seconds as an ISO 8601 UTC string (plain JSON, unlike tagged datetimes)."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
 
 
 def compact_json(value: Any) -> str:

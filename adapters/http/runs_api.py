@@ -20,41 +20,26 @@ from starlette.routing import Route
 
 from runtime import serde
 from runtime.audit import record_decrypt
-from runtime.codec import RunCodec, codecs_for
-from runtime.config import get_world
+from runtime.describe import event_json, run_summary
 from runtime.errors import (
-    ConfigurationError,
     HookNotFoundError,
     PayloadTooLargeError,
+    RunNotFoundError,
     SerializationError,
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
-from runtime.events import Event, RunStatus
+from runtime.events import RunStatus
 from runtime.registry import get_workflow
-from runtime.runs import Run, resume_hook, start
+from runtime.runs import Run
 from runtime.world import RunRecord
 
 from .auth import api_key_required
 from .context import AppContext, key_id
-from .responses import ApiError, iso, json_body
+from .responses import ApiError, json_body
 from .webhook import enforce_rate_limits, verify_hook_signature
 
 MAX_LIST_LIMIT = 1000
-
-
-def run_json(record: RunRecord) -> dict[str, Any]:
-    """What the API says about a run: plaintext metadata only, never user values."""
-    return {
-        "run_id": record.run_id,
-        "workflow": record.workflow_name,
-        "status": str(record.status),
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-        "completed_at": iso(record.completed_at),
-        "parent_run_id": record.parent_run_id,
-        "error_code": record.error_code,
-    }
 
 
 # --- request parsing ------------------------------------------------------------------------
@@ -104,59 +89,13 @@ def _value_error(error: SerializationError) -> ApiError:
     return ApiError(413 if isinstance(error, PayloadTooLargeError) else 400, str(error))
 
 
-def _check_current_world(ctx: AppContext) -> None:
-    """start() and resume_hook() act on the current World: make sure it is the app's."""
-    if get_world() is not ctx.world:
-        raise ConfigurationError("the app's World is not the current World (runtime.set_world)")
-
-
-async def _record(ctx: AppContext, run_id: str) -> RunRecord:
-    record = await ctx.world.runs.get(run_id)
-    if record is None:
-        raise ApiError(404, f"no run {run_id!r}")
-    return record
-
-
-# --- events ---------------------------------------------------------------------------------
-
-
-def _event_json(event: Event) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "seq": event.seq,
-        "type": event.type,
-        "event_id": event.event_id,
-        "created_at": iso(event.created_at),
-        "correlation_id": event.correlation_id,
-    }
-    for key, value in event.attrs.items():
-        if key not in ("blob", "blob_size"):
-            entry[key] = serde.to_jsonable(value)
-    return entry
-
-
-def _ciphertext_summary(event: Event) -> dict[str, Any] | None:
-    """Where the sealed payload is and how big it is: enough to reason about, nothing to read."""
-    if "blob" in event.attrs:
-        size = event.attrs.get("blob_size")
-        return {"encrypted": True, "size": size, "blob": event.attrs["blob"]}
-    if event.payload is not None:
-        return {"encrypted": True, "size": len(event.payload)}
-    return None
-
-
-async def _events(events: list[Event], codec: RunCodec | None) -> list[dict[str, Any]]:
-    described = []
-    for event in events:
-        entry = _event_json(event)
-        if codec is not None:
-            if event.payload is not None or "blob" in event.attrs:
-                entry["data"] = serde.to_jsonable(await codec.open(event))
-        else:
-            summary = _ciphertext_summary(event)
-            if summary is not None:
-                entry["data"] = summary
-        described.append(entry)
-    return described
+async def _run(ctx: AppContext, run_id: str) -> tuple[Run, RunRecord]:
+    """The app's handle on the run and its record; 404 for a run the app's World lacks."""
+    run = ctx.client.get_run(run_id)
+    try:
+        return run, await run.record()
+    except RunNotFoundError:
+        raise ApiError(404, f"no run {run_id!r}") from None
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -183,11 +122,10 @@ def routes(ctx: AppContext) -> list[Route]:
         except WorkflowNotFoundError as error:
             raise ApiError(404, str(error)) from None
         args, kwargs = _decode_value(args, "args"), _decode_value(kwargs, "kwargs")
-        _check_current_world(ctx)
         key = _idempotency_key(request)
         target = definition.fn if key is None else definition.fn.with_options(idempotency_key=key)
         try:
-            run = await start(target, *args, **kwargs)
+            run = await ctx.client.start(target, *args, **kwargs)
         except SerializationError as error:
             raise _value_error(error) from None
         except TypeError as error:  # the arguments do not fit the workflow's signature
@@ -198,31 +136,31 @@ def routes(ctx: AppContext) -> list[Route]:
     async def list_runs(request: Request) -> Response:
         status = _status_param(request)
         try:
-            page = await ctx.world.runs.list(
+            page = await ctx.client.list(
                 status=status,
-                workflow_name=request.query_params.get("workflow") or None,
+                workflow=request.query_params.get("workflow") or None,
                 limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
                 cursor=request.query_params.get("cursor") or None,
             )
         except ValueError as error:  # a cursor this World did not hand out
             raise ApiError(400, str(error)) from None
-        runs = [run_json(record) for record in page.items]
+        runs = [run_summary(record) for record in page.items]
         return JSONResponse({"runs": runs, "next_cursor": page.next_cursor})
 
     async def get_run(request: Request) -> Response:
-        return JSONResponse(run_json(await _record(ctx, request.path_params["run_id"])))
+        _, record = await _run(ctx, request.path_params["run_id"])
+        return JSONResponse(run_summary(record))
 
     async def get_result(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         timeout = min(_int_param(request, "timeout", 0, 0, 2**31), ctx.max_result_wait)
-        record = await _record(ctx, run_id)
-        run = Run(run_id, ctx.world)
+        run, record = await _run(ctx, run_id)
         if not record.status.is_terminal and timeout == 0:
             return _not_finished(record)
         try:
             value = await run.result(timeout=timeout)
         except TimeoutError:
-            return _not_finished(await _record(ctx, run_id))
+            return _not_finished(await run.record())
         except WorkflowFailedError as failure:
             status = "cancelled" if failure.code == "CANCELLED" else "failed"
             error = {"code": failure.code, "message": failure.message}
@@ -232,10 +170,8 @@ def routes(ctx: AppContext) -> list[Route]:
 
     async def cancel_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        await _record(ctx, run_id)
-        await Run(run_id, ctx.world).cancel()
-        record = await _record(ctx, run_id)
-        return JSONResponse({"run_id": run_id, "status": str(record.status)})
+        await _run(ctx, run_id)
+        return JSONResponse({"run_id": run_id, "status": await ctx.client.cancel(run_id)})
 
     async def list_events(request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -244,28 +180,27 @@ def routes(ctx: AppContext) -> list[Route]:
         if decrypt and not ctx.may_decrypt(api_key):
             raise ApiError(403, "this API key may not decrypt event data")
         start_at = _int_param(request, "start", 0, 0, 2**31)
-        await _record(ctx, run_id)
-        codec = None
+        run, _ = await _run(ctx, run_id)
         if decrypt:
-            codec = await codecs_for(ctx.world).get(run_id)
             client = request.client.host if request.client else "unknown client"
             await record_decrypt(
                 ctx.world, run_id, actor=f"api key {key_id(api_key)} from {client}", via="http"
             )
-        events = await ctx.world.log.read(run_id, start_at)
-        return JSONResponse({"run_id": run_id, "events": await _events(events, codec)})
+        events = [event_json(e) for e in await run.events(start_at, decrypt=decrypt)]
+        return JSONResponse({"run_id": run_id, "events": events})
 
     async def resume(request: Request) -> Response:
         token = request.path_params["token"]
         enforce_rate_limits(request, token, ctx.webhook_client_limiter, ctx.webhook_token_limiter)
-        _check_current_world(ctx)
         if await ctx.world.hooks.lookup(token) is None:  # the token first, then the body
             raise ApiError(404, "no live hook has this token")
         raw = await request.body()
         await verify_hook_signature(ctx.world, token, raw, request, ctx.webhook_checks)
         payload = await json_body(request, empty=None)  # plain JSON: "$t" is just a key
         try:
-            run_id = await resume_hook(token, payload, idempotency_key=_idempotency_key(request))
+            run_id = await ctx.client.resume_hook(
+                token, payload, idempotency_key=_idempotency_key(request)
+            )
         except HookNotFoundError:
             raise ApiError(404, "no live hook has this token") from None
         except SerializationError as error:
@@ -280,7 +215,7 @@ def routes(ctx: AppContext) -> list[Route]:
         Route("/v1/runs/{run_id}/result", guard(get_result), methods=["GET"], name="run_result"),
         Route("/v1/runs/{run_id}/cancel", guard(cancel_run), methods=["POST"], name="cancel_run"),
         Route("/v1/runs/{run_id}/events", guard(list_events), methods=["GET"], name="run_events"),
-        # No API key: the unguessable token is the credential (DESIGN.md invariant 6).
+        # No API key: the unguessable token is the credential (docs/invariants.md #6).
         Route("/v1/hooks/{token:path}", resume, methods=["POST"], name="resume_hook"),
     ]
 

@@ -21,9 +21,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from runtime import serde
-from runtime.codec import codecs_for
 from runtime.errors import RunNotFoundError
-from runtime.streams import read_stream, stream_name
+from runtime.streams import stream_name
 
 from .auth import api_key_required
 from .context import AppContext
@@ -86,14 +85,15 @@ def routes(ctx: AppContext, heartbeat: float = HEARTBEAT_SECONDS) -> list[Route]
     async def stream(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         start_index = _start_index(request)
-        try:
+        run = ctx.client.get_run(run_id)
+        try:  # both checked before the response starts: a stream cannot turn into a 404
             name = stream_name(request.path_params["name"])
-            codec = await codecs_for(ctx.world).get(run_id)
+            await run.record()
         except ValueError as error:
             raise ApiError(400, str(error)) from None
         except RunNotFoundError:
             raise ApiError(404, f"no run {run_id!r}") from None
-        chunks = read_stream(ctx.world, codec, name, start_index)
+        chunks = run.stream(name, start_index)
         return StreamingResponse(
             sse_events(chunks, start_index, heartbeat),
             media_type="text/event-stream",

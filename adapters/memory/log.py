@@ -1,6 +1,6 @@
 """The in-memory event log: one list of events per run, guarded by a lock.
 
-The lock stands in for DynamoDB's conditional write (DESIGN.md invariant 1): the position check
+The lock stands in for DynamoDB's conditional write (docs/invariants.md #1): the position check
 and the write happen as one step, so of several writers racing on one position exactly one wins.
 """
 

@@ -5,10 +5,11 @@ resources are created by creating the deployment's own stack on it (stack.py) an
 reads their names from the stack's outputs. Closing the World stops the mock, which drops
 all of moto's state. moto is imported only by the emulator (`pip install steplane[dev]`).
 
-Memory: moto keeps every item, object and message it was given until reset (DESIGN.md).
-What grows here is the runs' own data (log, stream and run items, blobs) plus, per SQS message
-ever deleted, its receipt handles (`trim()` drops those). A long-running emulator bounds the
-rest by deleting the data of runs it no longer needs (see `AwsWorld.purge_run`).
+Memory: moto keeps every item, object and message it was given until reset
+(docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
+stream and run items, blobs) plus, per SQS message ever deleted, its receipt handles (`trim()`
+drops those). A long-running emulator bounds the rest by deleting the data of runs it no
+longer needs (see `AwsWorld.purge_run`).
 
 Threads: moto's backends are not thread-safe; every call into them holds one process-wide
 lock (moto_lock.py), and so do stopping the mock and `trim()`.

@@ -3,7 +3,7 @@
 `moto.mock_aws()` answers boto3 calls inside the calling thread, on backends (plain dicts and
 lists) that are not thread-safe. The AWS World calls boto3 from a thread pool, steps in their
 own threads call it too, and users call the raw clients `emu.client(...)` hands out: without
-a lock, two conditional PutItems on one key could both succeed (DESIGN invariant 1 broken;
+a lock, two conditional PutItems on one key could both succeed (docs/invariants.md #1 broken;
 334 of 500 rounds with a short thread-switch interval), a Query could raise `dictionary
 changed size during iteration`, and a fan-out could lose a step's events and hang.
 

@@ -4,7 +4,7 @@ process.
 
 moto's server serves each request on its own thread and locks only its routing, not the
 backends: two conditional PutItems racing on one key can both "win" (measured: 5 of 100 rounds
-of 8 racing appends), which breaks the log's exactly-one-writer rule (DESIGN.md invariant 1)
+of 8 racing appends), which breaks the log's exactly-one-writer rule (docs/invariants.md #1)
 under `steplane dev`, the chaos harness and the server-mode tests. Serializing DynamoDB's
 requests restores it. SQS, S3 and KMS stay concurrent: an SQS long poll waits inside moto, and
 under a lock it would stall every other request for its whole wait. Templates are parsed as

@@ -1,7 +1,7 @@
 """At-rest canary scan (issue 8): every kind of user value goes through the AWS World on moto
 carrying a unique canary, then every DynamoDB item, S3 object, SQS message body and captured
 log line is searched for the canary in plaintext, base64 (standard and urlsafe, at the three
-alignments) and hex. DESIGN.md invariants 5 and 9: user values and bearer secrets are never at
+alignments) and hex. docs/invariants.md #5 and #9: user values and bearer secrets are never at
 rest, in a message or in a log in clear. Names, ids and statuses are plaintext by design, so
 the canary is only ever put into values, error messages and the hook token.
 """

@@ -288,13 +288,13 @@ async def test_cli_hooks_resume_sends_plain_json(emu, probe, monkeypatch) -> Non
     loop = asyncio.get_running_loop()
     delivered: list[Any] = []
 
-    def with_world(action: Any) -> Any:  # run the command's action on the emulator's World
+    def with_client(action: Any) -> Any:  # run the command's action on the emulator's World
         async def deliver() -> Any:
-            return await action(emu.world)
+            return await action(emu.runtime_client)
 
         return asyncio.run_coroutine_threadsafe(deliver(), loop).result(timeout=10)
 
-    monkeypatch.setattr(cli_runs, "with_world", with_world)
+    monkeypatch.setattr(cli_runs, "with_client", with_client)
     hostile = _tagged("namedtuple", f"{name}:X")
     for payload in (hostile, [hostile]):
         outcome = await asyncio.to_thread(
