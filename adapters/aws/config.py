@@ -2,7 +2,7 @@
 
 Built in code (`AwsConfig(prefix="shop")`) or from the environment (`AwsConfig.from_env()`):
 
-    STEPLANE_WORLD=aws            select this World (runtime/config.py)
+    STEPLANE_WORLD=aws            select this World (by name: adapters/worlds.py)
     AWS_ENDPOINT_URL              e.g. http://127.0.0.1:5000 for a moto server; unset for AWS
     AWS_REGION / AWS_DEFAULT_REGION
     STEPLANE_PREFIX               one name prefix for everything below (default "steplane")
