@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import steplane.runtime
 
 import steplane
+import steplane.runtime
 from infra import deploy as deploy_module
 from steplane.aliases import PACKAGES
 from tests.conftest import MotoServer
