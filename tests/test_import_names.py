@@ -9,6 +9,7 @@ user runs it (`python -m steplane` is the `steplane` command).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -133,6 +134,25 @@ def test_a_bare_import_before_steplane_is_adopted(tmp_path: Path) -> None:
     done = python("-c", code, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "True steplane.local_emulator.emulator"]
+
+
+def test_our_code_names_our_modules_only_by_their_steplane_names() -> None:
+    """A bare name in our own code would be the project's package wherever it has one."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    names = [node.value] if re.match(r"\w+[.:]\w", node.value) else []
+                else:
+                    continue
+                bare = [n for n in names if re.split(r"[.:]", n)[0] in PACKAGES]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in bare]
+    assert found == []
 
 
 # --- a project with packages of the same names ------------------------------------------------
