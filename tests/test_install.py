@@ -13,9 +13,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import tomllib
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +34,12 @@ SOURCES = ("pyproject.toml", "setup.py", "README.md", "steplane", *PACKAGES)
 LOCAL_HINT = 'pip install "steplane[local]"'
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without what points into this tree or at a World."""
+    drop = ("PYTHONPATH", "VIRTUAL_ENV")
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("STEPLANE_")}
+
+
 @dataclass
 class Installed:
     wheel: Path
@@ -39,10 +47,8 @@ class Installed:
 
     def run(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         """A command of the environment (`steplane`, `python`), as the user types it."""
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {
-            "PATH": f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
-        }
-        env = {k: v for k, v in env.items() if not k.startswith("STEPLANE_")}
+        path = f"{self.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = clean_environment() | {"PATH": path}
         command = [str(self.venv / "bin" / args[0]), *args[1:]]
         return subprocess.run(
             command, cwd=cwd, capture_output=True, text=True, timeout=120, env=env
@@ -55,13 +61,19 @@ def pip(*args: str) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        env=clean_environment(),  # a steplane on PYTHONPATH would count as installed
     )
     assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    base = tmp_path_factory.mktemp("install")
+def installed() -> Iterator[Installed]:
+    # Not under pytest's basetemp: another pytest session on the machine may prune it.
+    with tempfile.TemporaryDirectory(prefix="steplane-install-") as directory:
+        yield _install(Path(directory))
+
+
+def _install(base: Path) -> Installed:
     sources = base / "src"
     sources.mkdir()
     for name in SOURCES:
