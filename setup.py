@@ -11,6 +11,7 @@ It goes into the wheel (`build_py`) and into editable installs (`editable_wheel`
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
-NAMESPACE = "steplane"
-PACKAGES = ("runtime", "adapters", "local_emulator", "infra")
+_names = runpy.run_path(str(Path(__file__).resolve().parent / "steplane" / "aliases.py"))
+NAMESPACE, PACKAGES = _names["NAMESPACE"], _names["PACKAGES"]  # one list of our packages
 PTH_NAME = "steplane.pth"
 PTH_LINE = "import steplane\n"
 """A .pth line starting with `import` is executed by `site`; `steplane` installs the aliases."""
@@ -47,7 +48,9 @@ class BuildWithPth(build_py):
 class EditableWithPth(editable_wheel):
     """`pip install -e .`: setuptools' editable strategies write only their own .pth (which
     makes `steplane` importable from this folder); ours is added beside it, and runs after it
-    (.pth files are read in name order: `__editable__...` first)."""
+    (.pth files are read in name order: `__editable__...` first). `_select_strategy` is
+    setuptools' own hook (setuptools 64 to 84 at least); a strategy writes files into the
+    editable wheel."""
 
     def _select_strategy(self, name: str, tag: str, build_lib: Any) -> Any:
         return _AddPth(super()._select_strategy(name, tag, build_lib))
