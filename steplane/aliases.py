@@ -115,7 +115,8 @@ def adopt_bare_imports() -> None:
     """Run by `import steplane`, the first line of each of our packages: a package of ours
     executing under its bare name (found without the finder) is bound to its `steplane.`
     module instead. The rest of that bare body then runs in a throwaway module whose imports
-    are aliases, so no module exists twice (which is why those bodies hold imports only)."""
+    are aliases, so no module exists twice; so a package's `__init__` holds only what may run
+    twice (imports, re-exports, idempotent registrations)."""
     for name in PACKAGES:
         module = sys.modules.get(name)
         if module is None or module.__name__ != name:
