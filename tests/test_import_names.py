@@ -16,8 +16,9 @@ import re
 import subprocess
 import sys
 import textwrap
+import tomllib
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -150,9 +151,16 @@ def test_our_code_names_our_modules_only_by_their_steplane_names() -> None:
                     names = [node.value] if re.match(r"\w+[.:]\w", node.value) else []
                 else:
                     continue
-                bare = [n for n in names if re.split(r"[.:]", n)[0] in PACKAGES]
-                found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in bare]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in _bare(names)]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"scripts": project.get("scripts", {}), **project.get("entry-points", {})}
+    for group, entries in groups.items():  # console scripts, Worlds by name, ...
+        found += [f"pyproject.toml [{group}]: {n}" for n in _bare(entries.values())]
     assert found == []
+
+
+def _bare(names: Iterable[str]) -> list[str]:
+    return [name for name in names if re.split(r"[.:]", name)[0] in PACKAGES]
 
 
 # --- a project with packages of the same names ------------------------------------------------
