@@ -16,6 +16,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from runtime.extras import requires_extra
+
 if TYPE_CHECKING:
     from adapters.aws import AwsConfig
 
@@ -37,11 +39,12 @@ async def serve_dev(
     modules: list[str], port: int, virtual_time: bool, say: Callable[[str], None]
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM)."""
-    import uvicorn
+    with requires_extra("local"):
+        import uvicorn
 
-    from adapters.aws import AwsWorld
-    from adapters.aws.embedded import trim
-    from adapters.aws.moto_server import MotoServer
+        from adapters.aws import AwsWorld
+        from adapters.aws.embedded import trim
+        from adapters.aws.moto_server import MotoServer
     from adapters.http import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
