@@ -1,4 +1,7 @@
-"""The Lambda entry point: `adapters.lambda_handler.handler` for SQS batches and HTTP events.
+"""The Lambda entry point, `steplane.adapters.lambda_handler.handler` (the template's handler
+path), for SQS batches and HTTP events. Importing it imports `steplane`, which installs the bare
+aliases (`from runtime import workflow` in the workflow modules): /var/task is not a site
+directory, so steplane.pth is not read there.
 
 - SQS (the event source mapping of the steplane queue): each record's body is one queue
   message, processed by the function host; records run concurrently, and the ones that failed

@@ -10,8 +10,8 @@ factories are `module:factory` strings: registering imports no World (nor boto3)
 from runtime.world_registry import register_world
 
 WORLDS = {
-    "memory": "adapters.memory:MemoryWorld",
-    "aws": "adapters.aws:world_from_env",
+    "memory": "steplane.adapters.memory:MemoryWorld",
+    "aws": "steplane.adapters.aws:world_from_env",
 }
 
 

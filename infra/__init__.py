@@ -1,0 +1,1 @@
+import steplane  # noqa: F401  first: a bare-name import of this package becomes an alias

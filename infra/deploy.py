@@ -4,7 +4,8 @@ What `steplane deploy --stack NAME` runs. Steps:
 
 0. The parameters are checked against the template's rules (`infra.parameters`): a bad one
    stops the deploy before anything is built, uploaded or asked of AWS.
-1. The deployment zip: the packages the function imports (`runtime`, `adapters`), the workflow
+1. The deployment zip: the packages the function imports (`steplane.runtime`,
+   `steplane.adapters`, laid out as installed: `steplane/runtime/...`), the workflow
    modules it is told to import (`modules`), and their non-boto3 dependencies installed for
    Lambda's Python (`pip install --platform manylinux2014_x86_64 --only-binary=:all:`; cached
    per requirement set under `~/.cache/steplane`). Files are written in sorted order with fixed
@@ -36,17 +37,22 @@ from pathlib import Path
 from typing import Any
 
 from adapters.aws.stack_outputs import stack_outputs
+from runtime.extras import requires_extra
 
 from .parameters import ParameterError, check_parameters
 from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template
 
+NAMESPACE = "steplane"
+NAMESPACE_FILES = ("__init__.py", "aliases.py")
+"""What `import steplane` needs (the handler is `steplane.adapters.lambda_handler.handler`)."""
 PACKAGES = ("runtime", "adapters")
-"""The project's packages the function imports (local_emulator and infra are tooling)."""
+"""The project's packages the function imports (local_emulator and infra are tooling), as
+`steplane/runtime/...`: the layout of an installed steplane, so a workflow module's own
+top-level `runtime` or `adapters` package never collides with ours."""
 REQUIREMENTS = ("cryptography>=42", "starlette>=0.40")
 """Non-boto3 dependencies of `runtime` and `adapters` (boto3 comes with Lambda's Python)."""
 PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp")
 PIP_PYTHON = "3.11"
-ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("STEPLANE_CACHE", Path.home() / ".cache" / "steplane"))
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _NO_UPDATES = "No updates are to be performed"
@@ -99,7 +105,8 @@ def deploy(
         except ParameterError as error:
             raise DeployError(str(error)) from None
         check_visibility(template, values)
-    import boto3
+    with requires_extra("aws"):
+        import boto3
 
     session = session or boto3.session.Session(region_name=region)
     if session.region_name is None:  # nothing configured: the World's default region too
@@ -159,9 +166,7 @@ def build_zip(
     modules: Sequence[str] = (), *, vendor: bool = True, progress: Progress = print
 ) -> Path:
     """The deployment zip, cached as `<cache>/zips/<sha256>.zip` (its stem is the hash)."""
-    files: dict[str, Path] = {}
-    for package in PACKAGES:
-        files |= _tree(ROOT / package, package)
+    files = _steplane_files()
     for module in modules:
         files |= _module_files(module)
     if vendor:
@@ -177,6 +182,20 @@ def build_zip(
         partial.replace(target)
     progress(f"code: {target.name} ({len(data) / 1e6:.1f} MB, {len(files)} files)")
     return target
+
+
+def _steplane_files() -> dict[str, Path]:
+    """Our own code, found where this process imports it from (a checkout, a wheel)."""
+    namespace = importlib.util.find_spec(NAMESPACE)
+    assert namespace is not None and namespace.origin is not None  # this module is inside it
+    files = {
+        f"{NAMESPACE}/{name}": Path(namespace.origin).with_name(name) for name in NAMESPACE_FILES
+    }
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(f"{NAMESPACE}.{package}")
+        assert spec is not None and spec.submodule_search_locations is not None
+        files |= _tree(Path(spec.submodule_search_locations[0]), f"{NAMESPACE}/{package}")
+    return files
 
 
 def _tree(directory: Path, prefix: str) -> dict[str, Path]:

@@ -4,7 +4,7 @@ and settings of the AWS World's resources, on AWS (`infra.deploy`) and on the em
 
 `build_template()` makes the dict; `template.json` beside this file is its checked-in
 rendering (for `cfn-lint` and for people), kept equal by a test. Regenerate it with
-`python -m infra.template`.
+`python -m steplane.infra.template`.
 
 Plain CloudFormation, no SAM: moto does not run the SAM transform. Table key schemas and
 indexes come from `adapters.aws.tables.table_definitions`, output keys from
@@ -32,7 +32,7 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
 """NoEcho parameters: DescribeStacks shows them as "****". They only feed the Secrets Manager
 secret (`SECRET`); the function's environment holds its ARN, never the values."""
-HANDLER = "adapters.lambda_handler.handler"
+HANDLER = "steplane.adapters.lambda_handler.handler"
 RUNTIME = "python3.11"
 
 # Logical ids of the World's resources.

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from runtime import serde
 from runtime.errors import WorkflowFailedError
+from runtime.extras import MissingExtraError
 from runtime.registry import workflow_def_of
 
 from .cli_repair import dlq, repair
@@ -72,6 +73,8 @@ class DebuggableGroup(click.Group):
         except Exception as error:
             if ctx.params.get("debug"):
                 raise
+            if isinstance(error, MissingExtraError):  # its message is the pip command to run
+                raise click.ClickException(str(error)) from None
             raise click.ClickException(f"{type(error).__name__}: {error}") from None
 
 

@@ -16,6 +16,8 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from runtime.extras import requires_extra
+
 if TYPE_CHECKING:
     from adapters.aws import AwsConfig
 
@@ -37,13 +39,13 @@ async def serve_dev(
     modules: list[str], port: int, virtual_time: bool, say: Callable[[str], None]
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM)."""
-    import uvicorn
+    with requires_extra("local"):
+        import uvicorn
 
+        from .aws.embedded import trim
+        from .aws.moto_server import MotoServer
+        from .aws.world import EmulatedAwsWorld
     from adapters.http import create_app
-
-    from .aws.embedded import trim
-    from .aws.moto_server import MotoServer
-    from .aws.world import EmulatedAwsWorld
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     moto_port = free_port()

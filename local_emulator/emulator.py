@@ -23,6 +23,7 @@ from typing import Any
 from runtime.client import Client
 from runtime.config import set_world
 from runtime.errors import ConfigurationError
+from runtime.extras import requires_extra
 from runtime.give_up import Verdict
 from runtime.host import FunctionHost
 from runtime.recovery import reconcile
@@ -134,9 +135,10 @@ class Emulator:
             return MemoryWorld(clock=self.clock, max_receives=self.max_receives)
         if self.world_kind == "aws":
             # moto in this process (mock_aws); closing the World stops it and drops its state.
-            from .aws.embedded import start_embedded_world
+            with requires_extra("local"):
+                from .aws.embedded import start_embedded_world
 
-            return start_embedded_world(self.clock, max_receives=self.max_receives)
+                return start_embedded_world(self.clock, max_receives=self.max_receives)
         raise ConfigurationError(f"world={self.world_kind!r} is unknown; use 'aws' or 'memory'")
 
     # --- what tests and tools look at ------------------------------------------------------
@@ -299,7 +301,8 @@ class _HttpFunctionHost:
 
     @classmethod
     async def start(cls, emulator: Emulator) -> _HttpFunctionHost:
-        import uvicorn
+        with requires_extra("local"):
+            import uvicorn
         from starlette.applications import Starlette
         from starlette.routing import Mount
 

@@ -3,6 +3,8 @@
 Everything a workflow author needs is importable from here; see docs/api.md for the contract.
 """
 
+import steplane  # noqa: F401  first: a bare-name import of this package becomes an alias
+
 from .client import Client, get_run, resume_hook, start
 from .config import get_world, set_world
 from .context import (

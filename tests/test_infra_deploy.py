@@ -80,7 +80,7 @@ def test_deploy_creates_every_resource_redeploy_is_a_no_op_and_delete_removes_it
     assert any("CREATE_COMPLETE" in line for line in lines)
 
     function = client("lambda", endpoint).get_function(FunctionName="shop-function")
-    assert function["Configuration"]["Handler"] == "adapters.lambda_handler.handler"
+    assert function["Configuration"]["Handler"] == "steplane.adapters.lambda_handler.handler"
     variables = function["Configuration"]["Environment"]["Variables"]
     assert variables["STEPLANE_QUEUE"] == first.outputs["WorkQueueUrl"]
     (mapping,) = client("lambda", endpoint).list_event_source_mappings(
@@ -169,11 +169,18 @@ def test_the_real_build_vendors_dependencies_for_lambda(
     monkeypatch.setattr(deploy_module, "CACHE", tmp_path)
     archive = deploy_module.build_zip(progress=lambda _: None)
     names = zipfile.ZipFile(archive).namelist()
-    assert "adapters/lambda_handler.py" in names and "runtime/__init__.py" in names
+    assert (
+        "steplane/adapters/lambda_handler.py" in names and "steplane/runtime/__init__.py" in names
+    )
+    assert {"steplane/__init__.py", "steplane/aliases.py"} <= set(names)  # the handler's package
+    assert not any(n.startswith(("runtime/", "adapters/", "steplane/__main__")) for n in names)
     assert any(n.startswith("cryptography/") and "manylinux" not in n for n in names)
     assert any(n.startswith("_cffi_backend.cpython-311-x86_64-linux-gnu") for n in names)
     assert any(n.startswith("starlette/") for n in names)
-    assert not any(n.startswith(("boto3/", "moto/", "local_emulator/", "tests/")) for n in names)
+    assert not any(
+        n.startswith(("boto3/", "moto/", "steplane/local_emulator/", "steplane/infra/", "tests/"))
+        for n in names
+    )
     assert deploy_module.build_zip(progress=lambda _: None) == archive  # cached, same hash
 
 

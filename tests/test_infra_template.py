@@ -49,7 +49,7 @@ def test_outputs_name_every_config_field_and_the_function_sets_every_variable() 
     assert set(NAME_VARIABLES.values()) | set(NUMBER_VARIABLES.values()) <= set(variables)
     assert variables["STEPLANE_WORLD"] == "aws"
     assert variables["STEPLANE_MODULES"] == {"Ref": "Modules"}
-    assert function["Handler"] == "adapters.lambda_handler.handler"
+    assert function["Handler"] == "steplane.adapters.lambda_handler.handler"  # unshadowable
     mapping = template["Resources"][tpl.EVENT_SOURCE]["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert {"Prefix", "MemorySize", "Timeout", "ReservedConcurrency", "MaxReceives"} <= set(

@@ -629,13 +629,13 @@ async def test_a_clock_timed_queue_says_when_its_next_message_is_due(
 
 async def test_queue_long_poll_wakes_on_send(world: World) -> None:
     started = time.monotonic()
-    receiver = asyncio.create_task(world.queue.receive(wait_seconds=10))
+    receiver = asyncio.create_task(world.queue.receive(wait_seconds=30))
     await asyncio.sleep(0.2)
     assert not receiver.done()
     await world.queue.send({"n": "wake"})
-    deliveries = await asyncio.wait_for(receiver, timeout=5)
+    deliveries = await asyncio.wait_for(receiver, timeout=10)
     assert [d.body for d in deliveries] == [{"n": "wake"}]
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 8  # far below the 30 s long poll, robust to load
 
 
 async def test_queue_long_poll_times_out_empty(world: World) -> None:

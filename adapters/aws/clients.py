@@ -25,11 +25,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from runtime.extras import requires_extra
 
 from .config import AwsConfig
+
+with requires_extra("aws"):  # the AWS World's one dependency
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 `moto.mock_aws()` intercepts every boto3 call of this process (no server, no network), the
 resources are created by creating the deployment's own stack on it (stack.py) and the World
 reads their names from the stack's outputs. Closing the World stops the mock, which drops
-all of moto's state. moto is imported only by the emulator (`pip install steplane[dev]`).
+all of moto's state. moto is imported only by the emulator (the `local` extra).
 
 Memory: moto keeps every item, object and message it was given until reset
 (docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.aws import AwsWorld
-from runtime.errors import ConfigurationError
+from runtime.extras import requires_extra
 from runtime.world import Clock
 
 from . import moto_patches
@@ -38,12 +38,8 @@ def start_embedded_world(
     """A fresh moto in this process, the deployment stack on it (`template`, default the
     infra template), and an AWS World on the stack's resources (blocking). `options` are
     AwsConfig fields (`prefix`, `max_receives`, ...; see `stack.create_storage_stack`)."""
-    try:
+    with requires_extra("local"):
         import moto  # before the World's boto3 session is made (see clients.py)
-    except ImportError:
-        raise ConfigurationError(
-            "the emulated AWS World needs moto: pip install 'steplane[dev]' (or use world='memory')"
-        ) from None
 
     mock = moto.mock_aws()
     serialize_moto()

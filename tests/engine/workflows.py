@@ -238,15 +238,25 @@ async def evolving(token: str) -> str:
 # --- parallelism, plain def steps ------------------------------------------------------------
 
 
+RENDEZVOUS: set[int] = set()
+
+
 @step
-async def slow(seconds: float) -> float:
-    await asyncio.sleep(seconds)
-    return seconds
+async def meet(i: int, party: int) -> int:
+    """Waits until `party` steps have arrived: it can only return if they run at the same time
+    (a timing-free proof of parallelism; a wall-clock bound flakes on a loaded machine)."""
+    RENDEZVOUS.add(i)
+    deadline = time.monotonic() + 20
+    while len(RENDEZVOUS) < party:
+        if time.monotonic() > deadline:
+            raise FatalError(f"only {len(RENDEZVOUS)} of {party} steps were running at once")
+        await asyncio.sleep(0.01)
+    return i
 
 
 @workflow
-async def four_slow_in_parallel() -> list[float]:
-    return list(await asyncio.gather(*(slow(0.5) for _ in range(4))))
+async def four_meet_in_parallel() -> list[int]:
+    return list(await asyncio.gather(*(meet(i, 4) for i in range(4))))
 
 
 @step
