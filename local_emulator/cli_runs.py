@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from runtime import serde
-from runtime.audit import record_decrypt
-from runtime.codec import codecs_for
 from runtime.config import set_world, world_from_env
 from runtime.context import utc
+from runtime.engine.audit import record_decrypt
+from runtime.engine.codec import codecs_for
+from runtime.engine.events import Event, RunStatus
 from runtime.errors import ConfigurationError, RunNotFoundError
-from runtime.events import Event, RunStatus
 from runtime.runs import Run, resume_hook
 from runtime.world import RunRecord, World
 

@@ -13,6 +13,7 @@ from .context import (
     random,
     uuid4,
 )
+from .engine.host import FunctionHost
 from .errors import (
     CorruptedDataError,
     ErrorCode,
@@ -28,7 +29,6 @@ from .errors import (
     WorkflowFailedError,
 )
 from .hooks import Hook, create_hook
-from .host import FunctionHost
 from .registry import step, workflow
 from .runs import Run, get_run, resume_hook, start
 from .streams import get_writable

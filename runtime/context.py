@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import NotInWorkflowError, WorkflowThreadError
 
 if TYPE_CHECKING:
-    from .instance import WorkflowInstance
+    from .engine.instance import WorkflowInstance
 
 
 @dataclass(frozen=True)

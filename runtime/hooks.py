@@ -17,15 +17,15 @@ import collections
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .codec import RunCodec
 from .context import current_instance
+from .engine.codec import RunCodec
+from .engine.events import Event, EventType
 from .errors import HookConflictError, NotInWorkflowError
-from .events import Event, EventType
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from .instance import WorkflowInstance
+    from .engine.instance import WorkflowInstance
 
 
 DEFAULT_SIGNATURE_HEADER = "X-Steplane-Signature"

@@ -11,9 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import serde
-from .codec import codecs_for
 from .config import get_world
 from .context import current_instance, current_step, utc
+from .engine.codec import codecs_for
+from .engine.events import Event, EventType, RunStatus
+from .engine.idempotency import key_hash, run_id_for_key
+from .engine.lifecycle import end_run, record_hook_payload
+from .engine.messages import WorkflowMessage
 from .errors import (
     AppendConflictError,
     CorruptedDataError,
@@ -21,11 +25,7 @@ from .errors import (
     RunNotFoundError,
     WorkflowFailedError,
 )
-from .events import Event, EventType, RunStatus
-from .idempotency import key_hash, run_id_for_key
 from .ids import new_id
-from .lifecycle import end_run, record_hook_payload
-from .messages import WorkflowMessage
 from .registry import StartOptions, workflow_def_of
 from .streams import read_stream, stream_name
 from .world import RunRecord, World

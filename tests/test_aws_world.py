@@ -18,13 +18,13 @@ from adapters.aws import AwsConfig, AwsWorld
 from adapters.aws.known import KnownLogs
 from adapters.aws.log import MAX_ITEM_BYTES
 from adapters.aws.runs import shard_of
+from runtime.engine.events import Event, EventType, RunStatus
 from runtime.errors import (
     AppendConflictError,
     CorruptedDataError,
     HookConflictError,
     RunTerminalError,
 )
-from runtime.events import Event, EventType, RunStatus
 from runtime.world import HookOwner, RealClock, RunRecord
 
 from .conftest import ManualClock, aws_inprocess_world, aws_server_world

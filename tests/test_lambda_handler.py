@@ -244,7 +244,7 @@ async def test_api_gateway_sse_is_returned_whole(world) -> None:
 def test_import_loads_neither_the_engine_nor_starlette() -> None:
     code = (
         "import sys, adapters.lambda_handler; "
-        "heavy = ('starlette', 'runtime.host', 'cryptography'); "
+        "heavy = ('starlette', 'runtime.engine.host', 'cryptography'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     output = subprocess.run(

@@ -13,8 +13,8 @@ import pytest
 from adapters.aws import AwsWorld
 from adapters.aws.moto_server import MotoServer
 from adapters.aws.resources import create_resources
+from runtime.engine.events import Event, EventType
 from runtime.errors import AppendConflictError
-from runtime.events import Event, EventType
 from tests.conftest import ManualClock, aws_test_config
 
 ROUNDS = 100

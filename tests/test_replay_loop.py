@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 
 from runtime import create_hook, now, random, serde, sleep, step, uuid4
-from runtime.events import Event, EventType
-from runtime.instance import (
+from runtime.engine.events import Event, EventType
+from runtime.engine.instance import (
     HookCommand,
     ReplayDivergence,
     StepCommand,
     WaitCommand,
     WorkflowInstance,
 )
+from runtime.engine.replay_loop import DeterministicEventLoop
 from runtime.registry import WorkflowDef
-from runtime.replay_loop import DeterministicEventLoop
 
 T0 = 1_700_000_000.0
 

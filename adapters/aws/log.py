@@ -30,8 +30,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from runtime.engine.events import Event
 from runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
-from runtime.events import Event
 from runtime.world import check_append
 
 from .batches import decode_batch, encode_batch

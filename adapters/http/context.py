@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.config import get_world, set_world
+from runtime.engine.host import FunctionHost
 from runtime.errors import ConfigurationError
-from runtime.host import FunctionHost
 from runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE, SECRET_ENV, secret_from_env

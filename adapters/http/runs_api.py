@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime import serde
-from runtime.audit import record_decrypt
-from runtime.codec import RunCodec, codecs_for
 from runtime.config import get_world
+from runtime.engine.audit import record_decrypt
+from runtime.engine.codec import RunCodec, codecs_for
+from runtime.engine.events import Event, RunStatus
 from runtime.errors import (
     ConfigurationError,
     HookNotFoundError,
@@ -30,7 +31,6 @@ from runtime.errors import (
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
-from runtime.events import Event, RunStatus
 from runtime.registry import get_workflow
 from runtime.runs import Run, resume_hook, start
 from runtime.world import RunRecord

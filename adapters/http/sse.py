@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from runtime import serde
-from runtime.codec import codecs_for
+from runtime.engine.codec import codecs_for
 from runtime.errors import RunNotFoundError
 from runtime.streams import read_stream, stream_name
 

@@ -15,7 +15,7 @@ import math
 
 from starlette.requests import Request
 
-from runtime.codec import codecs_for
+from runtime.engine.codec import codecs_for
 from runtime.errors import RunNotFoundError
 from runtime.hooks import WebhookCheck, webhook_check
 from runtime.world import World

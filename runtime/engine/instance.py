@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import serde
-from .context import WorkflowMetadata, _instance_var, _step_var, utc, workflow_slice
-from .errors import CorruptedDataError, SteplaneError, WorkflowThreadError
+from .. import serde
+from ..context import WorkflowMetadata, _instance_var, _step_var, utc, workflow_slice
+from ..errors import CorruptedDataError, SteplaneError, WorkflowThreadError
+from ..hooks import Hook
+from ..registry import StepDef, WorkflowDef
 from .events import Event, EventType
-from .hooks import Hook
-from .registry import StepDef, WorkflowDef
 from .replay_loop import DeterministicEventLoop
 
 

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 from typing import Any
 
-from . import serde
+from .. import serde
+from ..errors import CorruptedDataError, RunNotFoundError
+from ..ids import new_id
+from ..world import World
 from .crypto import DataKeyCipher, aad
-from .errors import CorruptedDataError, RunNotFoundError
 from .events import Event
-from .ids import new_id
-from .world import World
 
 _KEY_CACHE_SIZE = 4096
 

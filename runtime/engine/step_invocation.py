@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .context import WorkflowMetadata
-from .errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
+from ..context import WorkflowMetadata
+from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
+from ..registry import StepDef, get_step
 from .events import Event, EventType
 from .messages import StepMessage, WorkflowMessage
-from .registry import StepDef, get_step
 from .step_runner import StepOutcome, invocation_failure, run_attempt
 
 if TYPE_CHECKING:

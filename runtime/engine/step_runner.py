@@ -14,19 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import serde
-from .codec import RunCodec
-from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
-from .durations import parse_duration
-from .errors import (
+from .. import serde
+from ..context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
+from ..durations import parse_duration
+from ..errors import (
     FatalError,
     RetryableError,
     SerializationError,
     StepInvocationError,
     StepTimeoutError,
 )
+from ..registry import StepDef
+from .codec import RunCodec
 from .events import Event, EventType
-from .registry import StepDef
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0

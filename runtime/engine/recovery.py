@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import RunNotFoundError
+from ..errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
 from .lifecycle import finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage

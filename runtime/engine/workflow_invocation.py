@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from . import serde
-from .codec import RunCodec
-from .errors import (
+from .. import serde
+from ..errors import (
     AppendConflictError,
     CorruptedDataError,
     ErrorCode,
@@ -29,8 +28,11 @@ from .errors import (
     SerializationError,
     StepInvocationError,
 )
+from ..hooks import hook_created_data
+from ..registry import get_workflow
+from ..world import HookOwner
+from .codec import RunCodec
 from .events import Event, EventType, RunStatus
-from .hooks import hook_created_data
 from .instance import (
     Command,
     HookCommand,
@@ -44,9 +46,7 @@ from .instance import (
 from .lifecycle import end_run, fail_unrecorded_start, finish_run, hook_owners
 from .messages import StepMessage, WorkflowMessage
 from .recovery import pending_work, stall_seconds
-from .registry import get_workflow
 from .step_runner import run_attempt
-from .world import HookOwner
 
 if TYPE_CHECKING:
     from .host import FunctionHost
@@ -365,7 +365,7 @@ class WorkflowInvocation:
         the message that would repair it may come back with any receive count (a dead letter
         re-driven starts again at 1). A redelivery re-sends all pending work; a cold
         invocation, which has just read the whole log anyway, re-sends the work that has been
-        quiet for the stall time (runtime/recovery.py). Receivers are idempotent."""
+        quiet for the stall time (runtime/engine/recovery.py). Receivers are idempotent."""
         stale = 0.0 if self.receive_count > 1 else stall_seconds()
         if log is None:
             log = await self.world.log.read(self.run_id)

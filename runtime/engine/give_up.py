@@ -12,7 +12,7 @@ A step message that fails on its last receive fails the *step* (a `StepInvocatio
 workflow can catch and compensate for, counted as the step's final failure); uncaught, the run
 fails with `MAX_DELIVERIES_EXCEEDED`. A workflow message fails the run with that code.
 When even ending the run fails, the verdict stays `failed`: the message goes to the
-dead-letter queue and the reconciler (runtime/recovery.py) re-wakes the run later.
+dead-letter queue and the reconciler (runtime/engine/recovery.py) re-wakes the run later.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import (
+from ..errors import (
     CorruptedDataError,
     ErrorCode,
     InvalidMessageError,

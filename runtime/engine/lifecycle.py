@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from . import serde
+from .. import serde
+from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
+from ..world import HookOwner, World
 from .codec import RunCodec, codecs_for
-from .errors import AppendConflictError, HookNotFoundError, RunTerminalError
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
-from .world import HookOwner, World
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
