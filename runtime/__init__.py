@@ -28,7 +28,8 @@ from .errors import (
     StepTimeoutError,
     WorkflowFailedError,
 )
-from .hooks import Hook, create_hook
+from .hook_handle import Hook
+from .hooks import create_hook
 from .registry import step, workflow
 from .runs import Run, get_run, resume_hook, start
 from .streams import get_writable

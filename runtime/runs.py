@@ -13,10 +13,11 @@ from typing import Any
 from . import serde
 from .config import get_world
 from .context import current_instance, current_step, utc
+from .definitions import StartOptions
 from .engine.codec import codecs_for
 from .engine.events import Event, EventType, RunStatus
 from .engine.idempotency import key_hash, run_id_for_key
-from .engine.lifecycle import end_run, record_hook_payload
+from .engine.lifecycle import end_run_from_outside, record_hook_payload
 from .engine.messages import WorkflowMessage
 from .errors import (
     AppendConflictError,
@@ -26,7 +27,7 @@ from .errors import (
     WorkflowFailedError,
 )
 from .ids import new_id
-from .registry import StartOptions, workflow_def_of
+from .registry import workflow_def_of
 from .streams import read_stream, stream_name
 from .world import RunRecord, World
 
@@ -172,7 +173,7 @@ class Run:
         """Cancel the run: no new step starts, waits and hooks are dropped, tokens freed."""
         await self._record()
         codec = await codecs_for(self.world).get(self.run_id)
-        await end_run(self.world, codec, EventType.RUN_CANCELLED)
+        await end_run_from_outside(self.world, codec, EventType.RUN_CANCELLED)
 
     async def stream(
         self, namespace: str | None = None, start_index: int = 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runtime import create_hook, now, random, serde, sleep, step, uuid4
+from runtime.definitions import WorkflowDef
 from runtime.engine.events import Event, EventType
 from runtime.engine.instance import (
     HookCommand,
@@ -22,7 +23,6 @@ from runtime.engine.instance import (
     WorkflowInstance,
 )
 from runtime.engine.replay_loop import DeterministicEventLoop
-from runtime.registry import WorkflowDef
 
 T0 = 1_700_000_000.0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
 import hashlib
 import hmac
 import random as _random
@@ -21,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import serde
-from ..context import WorkflowMetadata, _instance_var, _step_var, utc, workflow_slice
+from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
+from ..definitions import StepDef, WorkflowDef
 from ..errors import CorruptedDataError, SteplaneError, WorkflowThreadError
-from ..hooks import Hook
-from ..registry import StepDef, WorkflowDef
+from ..hook_handle import Hook
 from .events import Event, EventType
 from .replay_loop import DeterministicEventLoop
 
@@ -176,9 +175,7 @@ class WorkflowInstance:
 
     def _start(self, event: Event, value: Any) -> None:
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
-        context = contextvars.copy_context()
-        context.run(_instance_var.set, self)
-        context.run(_step_var.set, None)
+        context = workflow_context(self)
         try:
             coro = self.workflow.fn(*value["args"], **value["kwargs"])
         except Exception as error:  # e.g. arguments that no longer fit a changed signature
@@ -233,12 +230,12 @@ class WorkflowInstance:
         command: HookCommand = self._match(event, HookCommand)
         self._mark_recorded(command)
         if event.type == EventType.HOOK_CONFLICT and command.hook is not None:
-            command.hook._fail(str(event.attrs.get("message", "token already in use")))
+            command.hook.feed_conflict(str(event.attrs.get("message", "token already in use")))
 
     def _hook_received(self, event: Event, value: Any) -> None:
         command: HookCommand = self._match(event, HookCommand)
         if command.hook is not None:
-            command.hook._deliver(value)
+            command.hook.feed_payload(value)
 
     def _hook_disposed(self, event: Event, _: Any) -> None:
         command: HookCommand = self._match(event, HookCommand)
@@ -247,7 +244,7 @@ class WorkflowInstance:
             if isinstance(pending, HookDisposal) and pending.hook is command.hook:
                 self.new.remove(pending)
         if command.hook is not None:
-            command.hook._close()
+            command.hook.feed_disposed()
 
     def _mark_recorded(self, command: Command) -> None:
         command.recorded = True
@@ -299,11 +296,15 @@ class WorkflowInstance:
     def dispose_hook(self, hook: Hook) -> None:
         if hook.disposed:
             return
-        hook._close()
+        hook.feed_disposed()
         self._issue(HookDisposal(hook.hook_id, hook=hook))
 
     def new_future(self) -> asyncio.Future[Any]:
         return self.loop.create_future()
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> asyncio.Handle:
+        """Schedule `callback` on the workflow's loop at replay time `when` (a durable wait)."""
+        return self.loop.call_at(when, callback, *args)
 
     def _issue(self, command: Command) -> None:
         if not isinstance(command, HookDisposal):

@@ -8,14 +8,14 @@ record exactly the same events: `step_started` then one of `step_completed`, `st
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .. import serde
-from ..context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
+from ..context import StepContext, StepMetadata, WorkflowMetadata, step_context, utc
+from ..definitions import StepDef
 from ..durations import parse_duration
 from ..errors import (
     FatalError,
@@ -24,7 +24,6 @@ from ..errors import (
     StepInvocationError,
     StepTimeoutError,
 )
-from ..registry import StepDef
 from .codec import RunCodec
 from .events import Event, EventType
 
@@ -91,10 +90,7 @@ async def run_attempt(
     """Run the step function once and classify the result (never raises for user errors)."""
     started_at = clock_time()
     metadata = StepMetadata(workflow.run_id, step_id, step.name, attempt, utc(started_at))
-    step_context = StepContext(metadata, workflow, clock_time, open_writer)
-    context = contextvars.copy_context()
-    context.run(_instance_var.set, None)
-    context.run(_step_var.set, step_context)
+    context = step_context(StepContext(metadata, workflow, clock_time, open_writer))
     args, kwargs = args_value["args"], args_value["kwargs"]
     try:
         # Both kinds run inside `_contained`: a task that raises SystemExit would take the
