@@ -202,13 +202,9 @@ async def describe(event: Event, codec: Any) -> dict[str, Any]:
         "created_at": utc(event.created_at).isoformat(),
         "event_id": event.event_id,
         "correlation_id": event.correlation_id,
-        **{
-            k: serde.to_jsonable(v)
-            for k, v in event.attrs.items()
-            if k not in ("blob", "blob_size")
-        },
+        **{k: serde.to_jsonable(v) for k, v in event.public_attrs.items()},
     }
-    has_payload = event.payload is not None or "blob" in event.attrs
+    has_payload = event.has_payload
     if has_payload and codec is not None:
         entry["data"] = serde.to_jsonable(await codec.open(event))
     elif has_payload:

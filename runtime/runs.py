@@ -199,8 +199,8 @@ async def _describe(codec: Any, event: Event) -> dict[str, Any]:
         "event_id": event.event_id,
         "created_at": utc(event.created_at),
         "correlation_id": event.correlation_id,
-        **{k: v for k, v in event.attrs.items() if k not in ("blob", "blob_size")},
+        **event.public_attrs,
     }
-    if event.payload is not None or "blob" in event.attrs:
+    if event.has_payload:
         entry["data"] = await codec.open(event)
     return entry

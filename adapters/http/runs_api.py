@@ -128,9 +128,8 @@ def _event_json(event: Event) -> dict[str, Any]:
         "created_at": iso(event.created_at),
         "correlation_id": event.correlation_id,
     }
-    for key, value in event.attrs.items():
-        if key not in ("blob", "blob_size"):
-            entry[key] = serde.to_jsonable(value)
+    for key, value in event.public_attrs.items():
+        entry[key] = serde.to_jsonable(value)
     return entry
 
 
@@ -149,7 +148,7 @@ async def _events(events: list[Event], codec: RunCodec | None) -> list[dict[str,
     for event in events:
         entry = _event_json(event)
         if codec is not None:
-            if event.payload is not None or "blob" in event.attrs:
+            if event.has_payload:
                 entry["data"] = serde.to_jsonable(await codec.open(event))
         else:
             summary = _ciphertext_summary(event)

@@ -30,7 +30,8 @@ from .workflow_invocation import WorkflowInvocation
 
 
 class FunctionHost:
-    """Runs workflow and step invocations against one World."""
+    """Runs workflow and step invocations against one World, giving them what they need
+    (the `WorkflowServices` of engine/services.py: the World, codecs, sending, warm state)."""
 
     def __init__(
         self,

@@ -22,9 +22,9 @@ from typing import Any
 from .. import serde
 from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
 from ..definitions import StepDef, WorkflowDef
-from ..errors import CorruptedDataError, SteplaneError, WorkflowThreadError
+from ..errors import SteplaneError, WorkflowThreadError
 from ..hook_handle import Hook
-from .events import Event, EventType
+from .events import Event, EventType, check_recorded
 from .replay_loop import DeterministicEventLoop
 
 
@@ -156,15 +156,10 @@ class WorkflowInstance:
         """Feed one recorded event, then run the workflow until it is idle."""
         self.clock = max(self.clock, event.created_at)
         self.cursor = event.seq + 1 if event.seq >= 0 else self.cursor + 1
+        check_recorded(event, self.run_id)  # skipping what it cannot read could mislead
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event, value)
-        elif event.type not in _KNOWN_TYPES:  # skipping it could hand out wrong results
-            raise CorruptedDataError(
-                f"the log of run {self.run_id} holds an event of unknown type {event.type!r} "
-                f"at position {event.seq} ({event.event_id}): written by a newer steplane, "
-                "or damaged"
-            )
         if event.is_terminal:
             self.terminal = event
         with workflow_slice(self):
@@ -346,8 +341,6 @@ class WorkflowInstance:
 async def _raise(error: Exception) -> None:
     raise error
 
-
-_KNOWN_TYPES = frozenset(EventType)
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.RUN_CREATED: WorkflowInstance._start,
