@@ -1,8 +1,8 @@
-"""`Hook`: the handle a workflow awaits for payloads (`create_hook()`, runtime/hooks.py, makes one).
+"""`Hook`: the handle `create_hook()` returns (runtime/hooks.py describes how hooks behave).
 
-It buffers payloads in the order they were recorded, so `await hook` returns the next one and
-`async for payload in hook` each of them until the hook is disposed. The replay engine feeds it
-(`feed_*`); the workflow it belongs to (a `HookDriver`) makes its futures and records disposal.
+It lives apart from `create_hook` so that the replaying workflow's protocol (runtime/context.py)
+can name it without an import circle. The replay engine feeds it (`feed_*`); the workflow it
+belongs to (a `HookDriver`) makes its futures and records its disposal.
 """
 
 from __future__ import annotations
