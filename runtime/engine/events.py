@@ -142,6 +142,8 @@ class Attr:
 
 @dataclass(frozen=True)
 class EventSpec:
+    """One event type: what it records (`doc`), its plaintext attributes, its payload."""
+
     doc: str
     attrs: Mapping[str, Attr] = field(default_factory=lambda: MappingProxyType({}))
     payload: str | None = None
