@@ -36,7 +36,7 @@ from .invocation_log import install_json_logging, log_invocation
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from runtime.host import FunctionHost
+    from runtime.engine.host import FunctionHost
 
 MODULES_ENV = "STEPLANE_MODULES"
 CACHE_SIZE_ENV = "STEPLANE_CACHE_SIZE"
@@ -81,7 +81,7 @@ def get_host() -> FunctionHost:
     """The process's function host, on the current World (rebuilt if the World changed)."""
     global _host, _app
     from runtime.config import get_world
-    from runtime.host import FunctionHost
+    from runtime.engine.host import FunctionHost
 
     from .worlds import register
 
@@ -176,7 +176,7 @@ async def _process_record(
     host: FunctionHost, record: dict[str, Any], inline_seconds: float | None = None
 ) -> bool:
     """Handle one record; False when it must come back (it goes back to the queue, alone).
-    The host decides what a failure means (runtime/give_up.py); nothing one record raises,
+    The host decides what a failure means (runtime/engine/give_up.py); nothing one record raises,
     SystemExit included, reaches the other records of the batch."""
     body = record.get("body", "")
     receive_count = _receive_count(record)
@@ -215,9 +215,9 @@ def _is_scheduled_event(event: Any) -> bool:
 
 
 async def _reconcile() -> dict[str, Any]:
-    """One reconcile pass (runtime/recovery.py): re-wake every non-terminal run without
+    """One reconcile pass (runtime/engine/recovery.py): re-wake every non-terminal run without
     progress for `STEPLANE_STALL_SECONDS`. Returns and logs the pass's summary."""
-    from runtime.recovery import reconcile
+    from runtime.engine.recovery import reconcile
 
     started = time.perf_counter()
     summary = (await reconcile(get_host())).as_dict()

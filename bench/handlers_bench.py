@@ -136,7 +136,7 @@ import time
 t0 = time.perf_counter()
 import adapters.lambda_handler as lh
 t1 = time.perf_counter()
-import runtime.config, runtime.errors, runtime.host
+import runtime.config, runtime.errors, runtime.engine.host
 import adapters.memory
 import bench.bench_workflows as workflows
 t2 = time.perf_counter()

@@ -1,6 +1,6 @@
 """`steplane runs repair` and `steplane dlq list|redrive`: bring stalled runs back by hand.
 
-The same recovery the reconciler runs on its schedule (runtime/recovery.py), on demand: a
+The same recovery the reconciler runs on its schedule (runtime/engine/recovery.py), on demand: a
 repaired run gets exactly its pending work that is not in flight sent again, whatever happened
 to the messages before. Dead letters are the messages the queue gave up on after
 `max_receives` receives; redriving moves them back to the work queue, due now, where the host
@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from runtime.client import Client
-from runtime.host import FunctionHost
-from runtime.recovery import reconcile
+from runtime.engine.host import FunctionHost
+from runtime.engine.recovery import reconcile
 
 from .cli_runs import print_json, print_rows, with_client
 

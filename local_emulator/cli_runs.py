@@ -20,12 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.worlds import register as register_worlds
-from runtime.audit import record_decrypt
 from runtime.client import Client
 from runtime.config import world_from_env
 from runtime.describe import SUMMARY_FIELDS, event_json, run_summary
+from runtime.engine.audit import record_decrypt
+from runtime.engine.events import RunStatus
 from runtime.errors import ConfigurationError
-from runtime.events import RunStatus
 from runtime.world import World
 
 from .dev_state import read_state

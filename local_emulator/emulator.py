@@ -22,11 +22,11 @@ from typing import Any
 
 from runtime.client import Client
 from runtime.config import set_world
+from runtime.engine.give_up import Verdict
+from runtime.engine.host import FunctionHost
+from runtime.engine.recovery import reconcile
 from runtime.errors import ConfigurationError
 from runtime.extras import requires_extra
-from runtime.give_up import Verdict
-from runtime.host import FunctionHost
-from runtime.recovery import reconcile
 from runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -224,7 +224,7 @@ class Emulator:
 
     async def _invoke(self, delivery: Delivery) -> None:
         """One delivery, as Lambda's mapping makes it: the host decides what a failure means
-        (runtime/give_up.py); here a settled message is deleted and a failed one comes back
+        (runtime/engine/give_up.py); here a settled message is deleted and a failed one comes back
         after a backoff, until the queue moves it to the dead-letter queue."""
         body = delivery.body
         copies = 2 if self._twin is not None else 1

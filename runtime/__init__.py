@@ -16,6 +16,7 @@ from .context import (
     random,
     uuid4,
 )
+from .engine.host import FunctionHost
 from .errors import (
     CorruptedDataError,
     ErrorCode,
@@ -30,8 +31,8 @@ from .errors import (
     StepTimeoutError,
     WorkflowFailedError,
 )
-from .hooks import Hook, create_hook
-from .host import FunctionHost
+from .hook_handle import Hook
+from .hooks import create_hook
 from .registry import step, workflow
 from .runs import Run
 from .streams import get_writable

@@ -14,16 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from . import serde
-from .codec import codecs_for
 from .config import get_world
 from .context import current_instance, current_step
+from .definitions import StartOptions
+from .engine.codec import codecs_for
+from .engine.events import EventType, RunStatus
+from .engine.idempotency import key_hash, run_id_for_key
+from .engine.lifecycle import record_hook_payload
+from .engine.messages import WorkflowMessage
 from .errors import AppendConflictError, HookNotFoundError
-from .events import EventType, RunStatus
-from .idempotency import key_hash, run_id_for_key
 from .ids import new_id
-from .lifecycle import record_hook_payload
-from .messages import WorkflowMessage
-from .registry import StartOptions, workflow_def_of
+from .registry import workflow_def_of
 from .runs import Run
 from .world import Page, RunRecord, World
 

@@ -8,6 +8,8 @@ elsewhere; `random()`/`uuid4()` are seeded per run inside a workflow and ordinar
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import random as _random
 import threading
 import uuid as _uuid
@@ -16,12 +18,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .definitions import StepDef
 from .errors import NotInWorkflowError, WorkflowThreadError
-
-if TYPE_CHECKING:
-    from .instance import WorkflowInstance
+from .hook_handle import Hook
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,33 @@ class StepContext:
     open_writer: Callable[[str | None], Any]
 
 
-_instance_var: ContextVar[WorkflowInstance | None] = ContextVar("steplane_instance", default=None)
+class ReplayingWorkflow(Protocol):
+    """What the public API asks of the workflow replaying in this task: its identity and
+    replay clock, deterministic randomness, and the durable calls (steps, timers, hooks).
+    The engine's `WorkflowInstance` (runtime/engine/instance.py) is the implementation."""
+
+    run_id: str
+    metadata: WorkflowMetadata
+    clock: float
+    rng: _random.Random
+    thread_violation: str | None
+
+    def new_future(self) -> asyncio.Future[Any]: ...
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> asyncio.Handle: ...
+
+    def call_step(
+        self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> asyncio.Future[Any]: ...
+
+    def create_hook(self, token: str | None, metadata: Any) -> Hook: ...
+
+
+_instance_var: ContextVar[ReplayingWorkflow | None] = ContextVar("steplane_instance", default=None)
 _step_var: ContextVar[StepContext | None] = ContextVar("steplane_step", default=None)
 
 
-def current_instance() -> WorkflowInstance | None:
+def current_instance() -> ReplayingWorkflow | None:
     """The workflow instance replaying in this task, or None outside workflow code."""
     return _instance_var.get()
 
@@ -63,12 +86,29 @@ def current_step() -> StepContext | None:
     return _step_var.get()
 
 
+def workflow_context(instance: ReplayingWorkflow) -> contextvars.Context:
+    """A copy of the current context in which `instance`'s workflow code runs (no step)."""
+    return _entered(instance, None)
+
+
+def step_context(step: StepContext) -> contextvars.Context:
+    """A copy of the current context in which one step attempt runs (outside any workflow)."""
+    return _entered(None, step)
+
+
+def _entered(instance: ReplayingWorkflow | None, step: StepContext | None) -> contextvars.Context:
+    context = contextvars.copy_context()
+    context.run(_instance_var.set, instance)
+    context.run(_step_var.set, step)
+    return context
+
+
 # Thread id -> (instance whose workflow code runs there now, threads alive when it started).
-_slices: dict[int, tuple[WorkflowInstance, set[threading.Thread]]] = {}
+_slices: dict[int, tuple[ReplayingWorkflow, set[threading.Thread]]] = {}
 
 
 @contextmanager
-def workflow_slice(instance: WorkflowInstance) -> Iterator[None]:
+def workflow_slice(instance: ReplayingWorkflow) -> Iterator[None]:
     """Workflow code of `instance` runs on this thread inside the block. Remembering the threads
     alive at its start tells a thread the workflow code started (which inherits no context, so
     a step called there would be a plain call) from the process's other threads."""
@@ -80,7 +120,7 @@ def workflow_slice(instance: WorkflowInstance) -> Iterator[None]:
         _slices.pop(me, None)
 
 
-def check_step_thread(step_name: str, instance: WorkflowInstance | None) -> None:
+def check_step_thread(step_name: str, instance: ReplayingWorkflow | None) -> None:
     """Refuse a step call made off the workflow's own thread: from a thread the workflow code
     started, or from another thread that copied its context. Such a call would either return
     an un-awaited coroutine or touch the replay loop from a foreign thread. The run is marked

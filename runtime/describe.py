@@ -11,16 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import serde
-from .codec import RunCodec
 from .context import utc
-from .events import Event
+from .engine.codec import RunCodec
+from .engine.events import Event
 from .world import RunRecord
 
 SUMMARY_FIELDS = ("seq", "type", "event_id", "created_at", "correlation_id")
 """The fields every described event has; the rest are its type's attributes and `data`."""
-
-_BLOB_ATTRS = ("blob", "blob_size")  # where a large payload went: shown only in a sealed summary
-
 
 def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else utc(timestamp).isoformat()
@@ -41,11 +38,6 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def carries_value(event: Event) -> bool:
-    """Whether the event holds a sealed user value (inline or in the blob store)."""
-    return event.payload is not None or "blob" in event.attrs
-
-
 def sealed_summary(event: Event) -> dict[str, Any]:
     """Where the sealed value is and how big it is: enough to reason about, nothing to read."""
     if "blob" in event.attrs:
@@ -64,9 +56,9 @@ async def describe_event(event: Event, codec: RunCodec | None) -> dict[str, Any]
         "event_id": event.event_id,
         "created_at": utc(event.created_at),
         "correlation_id": event.correlation_id,
-        **{k: v for k, v in event.attrs.items() if k not in _BLOB_ATTRS},
+        **event.public_attrs,
     }
-    if carries_value(event):
+    if event.has_payload:
         entry["data"] = await codec.open(event) if codec is not None else sealed_summary(event)
     return entry
 

@@ -11,69 +11,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from . import type_registry
 from .context import check_step_thread, current_instance
+from .definitions import StartOptions, StepDef, WorkflowDef
 from .durations import parse_duration
 from .errors import WorkflowNotFoundError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_MAX_RETRIES = 3
-
-
-def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
-    """Raise a clear TypeError at the call site when the arguments cannot bind, instead of
-    recording a call that can only fail later."""
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as error:
-        raise TypeError(f"{kind} {name!r}: {error}") from None
-
-
-@dataclass(frozen=True)
-class WorkflowDef:
-    name: str
-    fn: Callable[..., Any]
-
-    def check_arguments(self, args: Any, kwargs: Any) -> None:
-        check_arguments("workflow", self.name, self.fn, args, kwargs)
-
-
-@dataclass(frozen=True)
-class StepDef:
-    name: str
-    fn: Callable[..., Any]
-    max_retries: int
-    is_async: bool
-    timeout: float | None = None
-    """Seconds one attempt may run (`@step(timeout=...)`); None: no limit but the host's."""
-    timeout_text: str = ""
-    """The timeout as the user wrote it, for the error message ("10m")."""
-
-    def check_arguments(self, args: Any, kwargs: Any) -> None:
-        check_arguments("step", self.name, self.fn, args, kwargs)
-
-
-@dataclass(frozen=True)
-class StartOptions:
-    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
-
-    definition: WorkflowDef
-    idempotency_key: str | None = None
-
-    def __post_init__(self) -> None:
-        key = self.idempotency_key
-        if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-            raise ValueError(
-                f"idempotency_key must be a non-empty string of at most 255 characters, got {key!r}"
-            )
-
-    @property
-    def __steplane_workflow__(self) -> WorkflowDef:
-        return self.definition
 
 
 _workflows: dict[str, WorkflowDef] = {}

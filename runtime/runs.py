@@ -10,11 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .codec import codecs_for
 from .describe import describe_event
+from .engine.codec import codecs_for
+from .engine.events import EventType
+from .engine.lifecycle import end_run_from_outside
 from .errors import CorruptedDataError, RunNotFoundError, WorkflowFailedError
-from .events import EventType
-from .lifecycle import end_run
 from .streams import read_stream, stream_name
 from .world import RunRecord, World
 
@@ -70,7 +70,7 @@ class Run:
         """Cancel the run: no new step starts, waits and hooks are dropped, tokens freed."""
         await self.record()
         codec = await codecs_for(self.world).get(self.run_id)
-        await end_run(self.world, codec, EventType.RUN_CANCELLED)
+        await end_run_from_outside(self.world, codec, EventType.RUN_CANCELLED)
 
     async def stream(
         self, namespace: str | None = None, start_index: int = 0
@@ -87,7 +87,7 @@ class Run:
         with `decrypt=False` a summary of its ciphertext). See runtime/describe.py.
 
         Tools that show decrypted values to people (the CLI, the HTTP API) first leave an audit
-        record (runtime/audit.py); this method does not, as code in the process may read its
+        record (runtime/engine/audit.py); this method does not, as code in the process may read its
         own runs."""
         await self.record()
         codec = await codecs_for(self.world).get(self.run_id) if decrypt else None

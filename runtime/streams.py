@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import serde
-from .codec import RunCodec
 from .context import current_step
+from .engine.codec import RunCodec
 from .errors import NotInWorkflowError
 from .world import World
 

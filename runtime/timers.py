@@ -27,7 +27,7 @@ def sleep(duration: Duration) -> Any:
         return asyncio.sleep(max(0.0, resolve_wake_time(duration, started) - started))
     wake_at = resolve_wake_time(duration, instance.clock)
     future = instance.new_future()
-    handle = instance.loop.call_at(wake_at, _wake, future)
+    handle = instance.call_at(wake_at, _wake, future)
     future.add_done_callback(lambda done: handle.cancel() if done.cancelled() else None)
     return future
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from .events import Event, RunStatus
+from .engine.events import Event, RunStatus
 
 
 class Clock(Protocol):

@@ -21,8 +21,8 @@ from runtime import (
     step,
     workflow,
 )
+from runtime.engine.events import EventType
 from runtime.errors import CorruptedDataError
-from runtime.events import EventType
 
 CANARY = "canary-9d41e7b2"
 MB = 1024 * 1024
@@ -180,7 +180,7 @@ async def test_flipped_byte_fails_clearly_and_overwrites_nothing(aws: Any) -> No
 
         cold = AwsWorld(world.config, world.clock)  # no cached data key, no cached log
         try:
-            from runtime.codec import codecs_for
+            from runtime.engine.codec import codecs_for
 
             codec = await codecs_for(cold).get(run.run_id)
             stored = await cold.log.read(run.run_id)

@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 
 from adapters.aws import AwsConfig, AwsWorld
-from adapters.aws.known import KnownLogs
 from adapters.aws.log import MAX_ITEM_BYTES
+from adapters.aws.log_cache import LogCache
 from adapters.aws.runs import shard_of
+from runtime.engine.events import Event, EventType, RunStatus
 from runtime.errors import (
     AppendConflictError,
     CorruptedDataError,
     HookConflictError,
     RunTerminalError,
 )
-from runtime.events import Event, EventType, RunStatus
 from runtime.world import HookOwner, RealClock, RunRecord
 
 from .conftest import ManualClock, aws_inprocess_world, aws_server_world
@@ -338,17 +338,17 @@ async def test_corrupted_item_is_reported_with_its_run(world: AwsWorld) -> None:
 
 
 def test_log_memory_is_bounded_but_keeps_boundaries() -> None:
-    known = KnownLogs(max_bytes=16 * 1024)  # a batch may take an eighth of it
+    cache = LogCache(max_bytes=16 * 1024)  # a batch may take an eighth of it
     for n in range(9):
-        known.batch(f"run_{n}", 0, [event(payload=b"x" * 1500).at(0), event().at(1)])
-    assert known.cached("run_0", 0) is None  # the least recently used run's batches went
-    assert known.cached("run_8", 0) is not None
-    assert known.read_from("run_0", 1) == 0  # ...but not what it knows of its shape
-    assert known.facts("run_0") == (2, False)
-    copy = known.cached("run_8", 0)
+        cache.batch(f"run_{n}", 0, [event(payload=b"x" * 1500).at(0), event().at(1)])
+    assert cache.cached("run_0", 0) is None  # the least recently used run's batches went
+    assert cache.cached("run_8", 0) is not None
+    assert cache.read_from("run_0", 1) == 0  # ...but not what it knows of its shape
+    assert cache.facts("run_0") == (2, False)
+    copy = cache.cached("run_8", 0)
     assert copy is not None
     copy[0].attrs["edited"] = True  # type: ignore[index]
-    assert "edited" not in known.cached("run_8", 0)[0].attrs  # type: ignore[index]
+    assert "edited" not in cache.cached("run_8", 0)[0].attrs  # type: ignore[index]
 
 
 # --- runs -------------------------------------------------------------------------------------

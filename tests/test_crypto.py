@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from runtime.crypto import DataKeyCipher, aad
+from runtime.engine.crypto import DataKeyCipher, aad
 from runtime.errors import CorruptedDataError
 
 KEY = bytes(range(32))

@@ -17,8 +17,8 @@ import pytest
 from adapters.aws import AwsWorld
 from adapters.aws.clients import is_condition_failure
 from local_emulator.aws.embedded import start_embedded_world
+from runtime.engine.events import Event, EventType, RunStatus
 from runtime.errors import AppendConflictError, HookConflictError
-from runtime.events import Event, EventType, RunStatus
 from runtime.world import HookOwner, RunRecord
 
 from .conftest import ManualClock

@@ -1,5 +1,5 @@
 """No run ever hangs on a message that cannot succeed: the function host's give-up policy
-(runtime/give_up.py), on the Lambda path (`adapters.lambda_handler.handler` fed real-shaped
+(runtime/engine/give_up.py), on the Lambda path (`adapters.lambda_handler.handler` fed real-shaped
 SQS events) and on the emulator. Every poison case ends its run `failed` with a specific code
 and a one-line reason, and innocent runs in the same batch complete."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from local_emulator import Emulator
 from runtime import WorkflowFailedError, get_world, start, step, workflow
-from runtime.host import FunctionHost
+from runtime.engine.host import FunctionHost
 from tests.conftest import installed
 from tests.engine import workflows as wf
 from tests.test_lambda_handler import LambdaDriver, call, sqs_record
@@ -132,7 +132,7 @@ async def test_lambda_corrupted_log_item_fails_the_run(lambda_world) -> None:
 async def test_lambda_message_failing_every_delivery_ends_the_run(
     lambda_world, monkeypatch
 ) -> None:
-    from runtime.workflow_invocation import WorkflowInvocation
+    from runtime.engine.workflow_invocation import WorkflowInvocation
 
     async def broken(self: Any) -> None:
         raise ConnectionError("throttled")
@@ -170,10 +170,10 @@ async def test_emulator_poison_ends_its_run(case) -> None:
 
 
 async def test_emulator_step_that_always_kills_its_host_fails_the_run(monkeypatch) -> None:
-    import runtime.step_invocation
-    import runtime.workflow_invocation
+    import runtime.engine.step_invocation
+    import runtime.engine.workflow_invocation
 
-    real = runtime.step_invocation.run_attempt
+    real = runtime.engine.step_invocation.run_attempt
 
     async def kill(step_def: Any, *args: Any, **kwargs: Any) -> Any:
         if step_def.name.endswith("crashes_host"):
@@ -181,8 +181,8 @@ async def test_emulator_step_that_always_kills_its_host_fails_the_run(monkeypatc
             raise Killed()
         return await real(step_def, *args, **kwargs)
 
-    monkeypatch.setattr(runtime.step_invocation, "run_attempt", kill)
-    monkeypatch.setattr(runtime.workflow_invocation, "run_attempt", kill)
+    monkeypatch.setattr(runtime.engine.step_invocation, "run_attempt", kill)
+    monkeypatch.setattr(runtime.engine.workflow_invocation, "run_attempt", kill)
     killed_attempts.clear()
     async with Emulator(world="memory", virtual_time=True) as emu:
         run = await start(crashing)

@@ -19,7 +19,7 @@ from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from adapters.signing import SignatureError, sign, verify
 from runtime import WorkflowFailedError, get_run, start
-from runtime.workflow_invocation import WorkflowInvocation
+from runtime.engine.workflow_invocation import WorkflowInvocation
 from runtime.world import World
 from tests.conftest import installed
 from tests.engine import workflows as wf

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.memory import MemoryWorld
+from runtime.engine.events import Event, EventType, RunStatus
 from runtime.errors import (
     AppendConflictError,
     CorruptedDataError,
     HookConflictError,
     RunNotFoundError,
 )
-from runtime.events import Event, EventType, RunStatus
 from runtime.world import HookOwner, Limits, RealClock, RunRecord, World
 
 from .conftest import ManualClock

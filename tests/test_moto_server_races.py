@@ -12,8 +12,8 @@ import pytest
 
 from adapters.aws import AwsWorld
 from local_emulator.aws.moto_server import MotoServer
+from runtime.engine.events import Event, EventType
 from runtime.errors import AppendConflictError
-from runtime.events import Event, EventType
 from tests.conftest import ManualClock, server_stack_world
 
 ROUNDS = 100

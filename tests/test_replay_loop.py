@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 
 from runtime import create_hook, now, random, serde, sleep, step, uuid4
-from runtime.events import Event, EventType
-from runtime.instance import (
+from runtime.definitions import WorkflowDef
+from runtime.engine.events import Event, EventType
+from runtime.engine.instance import (
     HookCommand,
     ReplayDivergence,
     StepCommand,
     WaitCommand,
     WorkflowInstance,
 )
-from runtime.registry import WorkflowDef
-from runtime.replay_loop import DeterministicEventLoop
+from runtime.engine.replay_loop import DeterministicEventLoop
 
 T0 = 1_700_000_000.0
 
@@ -43,7 +43,8 @@ class Replay:
     def __init__(self, fn: Callable[..., Any], *args: Any, run_id: str = "run_test") -> None:
         self.instance = WorkflowInstance(run_id, WorkflowDef("test", fn), b"s" * 32, 1_000_000)
         self.seq = 0
-        self.feed(EventType.RUN_CREATED, value={"args": list(args), "kwargs": {}})
+        args_value = {"args": list(args), "kwargs": {}}
+        self.feed(EventType.RUN_CREATED, value=args_value, workflow_name="test")
 
     def feed(
         self, kind: str, cid: str | None = None, value: Any = None, at: float = T0, **attrs: Any
@@ -54,7 +55,7 @@ class Replay:
 
     def complete_step(self, cid: str, name: str, value: Any, at: float = T0) -> None:
         self.feed(EventType.STEP_CREATED, cid, at=at, step_name=name)
-        self.feed(EventType.STEP_COMPLETED, cid, value, at=at)
+        self.feed(EventType.STEP_COMPLETED, cid, value, at=at, attempt=1, step_name=name)
 
     def sid(self, number: int) -> str:
         """The id of the workflow's `number`-th durable call when it is a step."""
@@ -113,10 +114,10 @@ def test_parallel_steps_get_ids_in_call_order_and_finish_in_any_order(replay) ->
     assert r.new() == [("StepCommand", r.sid(i)) for i in (1, 2, 3)]
     for cid in (r.sid(1), r.sid(2), r.sid(3)):
         r.feed(EventType.STEP_CREATED, cid, step_name=ADD)
-    r.feed(EventType.STEP_COMPLETED, r.sid(3), 6)
-    r.feed(EventType.STEP_COMPLETED, r.sid(1), 2)
+    r.feed(EventType.STEP_COMPLETED, r.sid(3), 6, attempt=1, step_name=ADD)
+    r.feed(EventType.STEP_COMPLETED, r.sid(1), 2, attempt=1, step_name=ADD)
     assert r.instance.outcome is None
-    r.feed(EventType.STEP_COMPLETED, r.sid(2), 4)
+    r.feed(EventType.STEP_COMPLETED, r.sid(2), 4, attempt=1, step_name=ADD)
     assert r.result == [2, 4, 6]
 
 
@@ -130,7 +131,8 @@ def test_a_failed_step_raises_its_exception_in_the_workflow(replay) -> None:
 
     r = replay(wf)
     r.feed(EventType.STEP_CREATED, r.sid(1), step_name=ADD)
-    r.feed(EventType.STEP_FAILED, r.sid(1), serde.encode_exception(KeyError("sku")))
+    error = serde.encode_exception(KeyError("sku"))
+    r.feed(EventType.STEP_FAILED, r.sid(1), error, attempt=1, step_name=ADD)
     assert r.result == "caught sku"
 
 

@@ -12,13 +12,13 @@ import uuid
 
 import pytest
 
+from runtime.engine.events import Event, EventType, RunStatus
 from runtime.errors import (
     AppendConflictError,
     CorruptedDataError,
     HookConflictError,
     RunTerminalError,
 )
-from runtime.events import Event, EventType, RunStatus
 from runtime.world import (
     BlobStore,
     EventLog,

@@ -16,8 +16,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from runtime.engine.events import Event
 from runtime.errors import CorruptedDataError
-from runtime.events import Event
 
 MAGIC = b"SLB1"
 _HEADER_LENGTH = struct.Struct(">I")

@@ -2,7 +2,7 @@
 
 `GenerateDataKey(AES_256)` with `{"run_id": run_id}` as EncryptionContext: KMS binds the
 encrypted copy to its run, so a key copied onto another run's record fails to decrypt. Nothing
-is cached here; the engine keeps decrypted keys per warm process (runtime/codec.py).
+is cached here; the engine keeps decrypted keys per warm process (runtime/engine/codec.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ item that beat it (returned by the failed put) to tell `RunTerminalError` (a sea
 that finds a terminal batch with nothing after it.
 
 Reads walk the chain of items with GetItem: each batch item says where the next one starts.
-A process remembers what it has seen of each log (`known.py`: boundaries, the end, and the
+A process remembers what it has seen of each log (`log_cache.py`: boundaries, the end, and the
 decoded batches within a byte budget; all facts that stay true since the log only grows), so
 a warm read costs one GetItem at the known end when nothing is new and two when one batch is
 (no Query: docs/invariants.md #2), however far back it starts. A read the memory cannot start
@@ -30,13 +30,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from runtime.engine.events import Event
 from runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
-from runtime.events import Event
 from runtime.world import check_append
 
 from .batches import decode_batch, encode_batch
 from .clients import AwsClients, delete_items, is_condition_failure, query_keys
-from .known import KnownLogs
+from .log_cache import LogCache
 
 CHAIN_LIMIT = 16
 """GetItems along the chain before a read switches to Query (measured on moto: a GetItem is
@@ -54,7 +54,7 @@ class DynamoEventLog:
         self._table = aws.config.events_table
         self._bucket = aws.config.bucket
         self._max_spill_bytes = aws.config.limits.max_payload_bytes
-        self._known = KnownLogs(aws.config.log_cache_bytes)
+        self._cache = LogCache(aws.config.log_cache_bytes)
 
     # --- protocol -------------------------------------------------------------------------
 
@@ -109,26 +109,26 @@ class DynamoEventLog:
                 self._aws.s3.delete_object(Bucket=self._bucket, Key=spilled)
             winner = error.response.get("Item") or self._get(run_id, position)  # type: ignore[attr-defined]
             if winner is not None and "seal" in winner:
-                self._known.end(run_id, position, sealed=True)
+                self._cache.end(run_id, position, sealed=True)
                 raise RunTerminalError(run_id) from None
             if winner is not None:
-                self._known.boundary(run_id, position, int(winner["n"]["N"]))
+                self._cache.boundary(run_id, position, int(winner["n"]["N"]))
             raise AppendConflictError(run_id, position) from None
         # Cache what was written from the bytes: callers keep ownership of their events.
-        self._known.batch(run_id, position, decode_batch(encoded, position, where=run_id))
+        self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
         if terminal:
             self._seal(run_id, position + count)
 
     def _check_position(self, run_id: str, position: int) -> None:
         """Refuse positions known to be written, sealed, or past the end, before writing.
         Free when this process has read the log up to `position` (the engine always has)."""
-        facts = self._known.facts(run_id)
+        facts = self._cache.facts(run_id)
         if facts is None and position > 0:
             self._discover(run_id, position)
-            facts = self._known.facts(run_id)
+            facts = self._cache.facts(run_id)
         elif facts is not None and position > facts[0] and not facts[1]:
             self._chain(run_id, facts[0], None)  # others may have appended: find the end
-            facts = self._known.facts(run_id)
+            facts = self._cache.facts(run_id)
         end, sealed = facts if facts is not None else (0, False)
         if position < end:
             raise AppendConflictError(run_id, position)
@@ -149,9 +149,9 @@ class DynamoEventLog:
             return
         start = int(item["pos"]["N"])
         if "seal" in item:
-            self._known.end(run_id, start, sealed=True)
+            self._cache.end(run_id, start, sealed=True)
         else:
-            self._known.boundary(run_id, start, int(item["n"]["N"]))
+            self._cache.boundary(run_id, start, int(item["n"]["N"]))
 
     def _seal(self, run_id: str, position: int) -> None:
         """Write the seal after a terminal batch (idempotent)."""
@@ -170,13 +170,13 @@ class DynamoEventLog:
                     f"run {run_id}: an event was appended after the terminal event "
                     f"(position {position})"
                 ) from None
-        self._known.end(run_id, position, sealed=True)
+        self._cache.end(run_id, position, sealed=True)
 
     # --- reading (runs on the client pool) --------------------------------------------------
 
     def _read_sync(self, run_id: str, start: int) -> list[Event]:
         first: Item | None = None
-        position = self._known.read_from(run_id, start)
+        position = self._cache.read_from(run_id, start)
         if position is None and start == 0:
             position = 0
         elif position is None:
@@ -186,10 +186,10 @@ class DynamoEventLog:
             position = int(first["pos"]["N"])
         events: list[Event] = []
         if first is None:
-            while (batch := self._known.cached(run_id, position)) is not None:
+            while (batch := self._cache.cached(run_id, position)) is not None:
                 events.extend(batch)
                 position += len(batch)
-            facts = self._known.facts(run_id)
+            facts = self._cache.facts(run_id)
             if facts is not None and facts == (position, True):
                 return [event for event in events if event.seq >= start]  # nothing follows a seal
         events.extend(self._chain(run_id, position, first))
@@ -205,7 +205,7 @@ class DynamoEventLog:
             if item is None:
                 break
             if "seal" in item:
-                self._known.end(run_id, position, sealed=True)
+                self._cache.end(run_id, position, sealed=True)
                 return events
             batch = self._events_of(run_id, item, position)
             events.extend(batch)
@@ -213,7 +213,7 @@ class DynamoEventLog:
             position += len(batch)
         else:
             return events + self._query_from(run_id, position)
-        self._known.end(run_id, position, sealed=False)
+        self._cache.end(run_id, position, sealed=False)
         if terminal:
             self._seal(run_id, position)  # repair: the writer died between batch and seal
         return events
@@ -232,7 +232,7 @@ class DynamoEventLog:
             page = self._aws.dynamodb.query(**request)
             for item in page.get("Items", []):
                 if "seal" in item:
-                    self._known.end(run_id, int(item["pos"]["N"]), sealed=True)
+                    self._cache.end(run_id, int(item["pos"]["N"]), sealed=True)
                     return events
                 batch = self._events_of(run_id, item, position)
                 events.extend(batch)
@@ -241,7 +241,7 @@ class DynamoEventLog:
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        self._known.end(run_id, position, sealed=False)
+        self._cache.end(run_id, position, sealed=False)
         if terminal:
             self._seal(run_id, position)
         return events
@@ -260,13 +260,13 @@ class DynamoEventLog:
         events = decode_batch(data, start, where=f"run {run_id}, position {start}")
         if len(events) != int(item["n"]["N"]):
             raise CorruptedDataError(f"run {run_id}: log item at {start} has a wrong count")
-        self._known.batch(run_id, start, events)
-        return self._known.cached(run_id, start) or events
+        self._cache.batch(run_id, start, events)
+        return self._cache.cached(run_id, start) or events
 
     def _delete_run_sync(self, run_id: str) -> int:
         keys = query_keys(self._aws, self._table, "run_id", run_id, projection="run_id, pos")
         delete_items(self._aws, self._table, keys)
-        self._known.forget(run_id)
+        self._cache.forget(run_id)
         return len(keys)
 
     def _get(self, run_id: str, position: int) -> Item | None:

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from runtime.host import FunctionHost
+from runtime.engine.host import FunctionHost
 from runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE

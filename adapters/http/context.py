@@ -24,8 +24,8 @@ from typing import Any
 
 from runtime.client import Client
 from runtime.config import world_from_env
+from runtime.engine.host import FunctionHost
 from runtime.errors import ConfigurationError
-from runtime.host import FunctionHost
 from runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE, SECRET_ENV, secret_from_env

@@ -8,7 +8,7 @@ request gets 401 and the host never sees it. Status codes tell the deliverer wha
 - 400 `{"error": ..., "run_ended": code | null}`: settled, do not deliver it again: it can never
   succeed (malformed, too deeply nested, unknown workflow/step, corrupted log) or failed on its
   last allowed receive; the host has already ended its run, when there is one
-  (runtime/give_up.py).
+  (runtime/engine/give_up.py).
 - 404 `{"error": ..., "run_ended": null}`: settled too: the message names a run this World does
   not have.
 - 413: the body is over the app's size limit (adapters/http/limits.py), never read.

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runtime import serde
-from runtime.audit import record_decrypt
 from runtime.describe import event_json, run_summary
+from runtime.engine.audit import record_decrypt
+from runtime.engine.events import RunStatus
 from runtime.errors import (
     HookNotFoundError,
     PayloadTooLargeError,
@@ -29,7 +30,6 @@ from runtime.errors import (
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
-from runtime.events import RunStatus
 from runtime.registry import get_workflow
 from runtime.runs import Run
 from runtime.world import RunRecord

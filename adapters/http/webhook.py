@@ -15,9 +15,10 @@ import math
 
 from starlette.requests import Request
 
-from runtime.codec import codecs_for
+from runtime.engine.codec import codecs_for
+from runtime.engine.hook_records import webhook_check
 from runtime.errors import RunNotFoundError
-from runtime.hooks import WebhookCheck, webhook_check
+from runtime.hook_handle import WebhookCheck
 from runtime.world import World
 
 from .ratelimit import RateLimiter

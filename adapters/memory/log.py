@@ -11,8 +11,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
+from runtime.engine.events import Event
 from runtime.errors import AppendConflictError, RunTerminalError
-from runtime.events import Event
 from runtime.world import check_append
 
 

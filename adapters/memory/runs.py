@@ -13,8 +13,8 @@ import json
 import threading
 from dataclasses import replace
 
+from runtime.engine.events import RunStatus
 from runtime.errors import RunNotFoundError
-from runtime.events import RunStatus
 from runtime.world import Page, RunRecord, check_at_least_one
 
 _SortKey = tuple[float, str]

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from runtime import HookNotFoundError, WorkflowFailedError, resume_hook, start
-from runtime.messages import WorkflowMessage
+from runtime.engine.messages import WorkflowMessage
 from tests.engine import timeout_workflows as tw
 
 MODULES = ["tests.engine.timeout_workflows"]

@@ -29,7 +29,7 @@ from runtime import (
     step,
     workflow,
 )
-from runtime.events import EventType
+from runtime.engine.events import EventType
 from runtime.world import Limits
 
 VALUE_CANARY = "valuecanary" + secrets.token_hex(8)

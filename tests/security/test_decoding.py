@@ -34,7 +34,7 @@ from runtime import (
     serializable,
     start,
 )
-from runtime.events import Event, EventType
+from runtime.engine.events import Event, EventType
 from tests.security import models
 from tests.security import workflows as wf
 
@@ -433,7 +433,7 @@ async def test_missing_blob_is_corrupted_data_and_fails_the_run(world_emu) -> No
 
 
 async def test_terminal_status_without_an_ending_event_is_a_clear_error(world_emu) -> None:
-    from runtime.events import RunStatus
+    from runtime.engine.events import RunStatus
 
     run = await start(wf.sleeper)
     await _wait_for(run, "wait_created")

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidMessageError
+from ..errors import InvalidMessageError
 
 VERSION = 1
 

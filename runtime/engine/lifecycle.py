@@ -1,5 +1,7 @@
-"""Run-level writes that happen outside a workflow replay: failing, cancelling, resuming a hook,
-and the bookkeeping every ended run needs (status on the record, tokens freed, streams closed).
+"""Run-level writes that happen outside a workflow replay: failing or cancelling a run
+(`end_run_from_outside`), delivering a hook payload (`record_hook_payload`), failing a run whose
+start was interrupted (`fail_unrecorded_start`), and `apply_run_ending`: the bookkeeping every
+ended run needs outside its log (status on the record, tokens freed, streams closed).
 
 Each write reads the log, decides, and appends at the head with a conditional write; when
 another writer got there first it reads again and decides again, so nothing is recorded twice
@@ -11,11 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from . import serde
-from .codec import RunCodec, codecs_for
-from .errors import AppendConflictError, HookNotFoundError, RunTerminalError
+from .. import serde
+from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
+from ..world import HookOwner, World
+from .codec import RunCodec
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
-from .world import HookOwner, World
+from .hook_records import hook_owners
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
@@ -41,32 +44,27 @@ async def append_at_head(world: World, run_id: str, build: BatchBuilder) -> list
     raise RuntimeError(f"run {run_id}: could not append after 100 conflicting writers")
 
 
-async def hook_owners(codec: RunCodec, log: list[Event], *, live_only: bool) -> list[HookOwner]:
-    """The tokens the run's hooks hold (or held), read from their `hook_created` events."""
-    disposed = {e.correlation_id for e in log if e.type == EventType.HOOK_DISPOSED}
-    owners = []
-    for event in log:
-        if event.type != EventType.HOOK_CREATED or (live_only and event.correlation_id in disposed):
-            continue
-        created = await codec.open(event)
-        owners.append(HookOwner(created["token"], codec.run_id, event.correlation_id or ""))
-    return owners
+async def apply_run_ending(
+    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
+) -> None:
+    """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
+    the streams closed, then the status on the run record. Appends nothing. Idempotent, so a
+    redelivered message can repair a crash half-way through.
 
-
-async def finish_run(world: World, run_id: str, terminal: Event, owners: list[HookOwner]) -> None:
-    """Bookkeeping after a terminal event: record status, free hook tokens, close streams.
-    Idempotent, so a redelivered message can repair a crash half-way through."""
-    status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
-    await world.runs.update_status(
-        run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
-    )
+    The status goes last: a run whose record says it ended has nothing left to clean up (a
+    caller whose `result()` returned may reuse its hook tokens at once), and the repair paths,
+    which look for ended logs under a non-terminal record, still find a half-done ending."""
     for owner in owners:
         await world.hooks.release(owner)
     for name in await world.streams.names(run_id):
         await world.streams.close(run_id, name)
+    status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
+    await world.runs.update_status(
+        run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
+    )
 
 
-async def end_run(
+async def end_run_from_outside(
     world: World,
     codec: RunCodec,
     terminal_type: EventType,
@@ -74,7 +72,8 @@ async def end_run(
     code: str | None = None,
     message: str | None = None,
 ) -> bool:
-    """Fail or cancel a run from outside its workflow code. False if it had already ended."""
+    """Append `terminal_type` (failed or cancelled) with `hook_disposed` for its live hooks,
+    from outside the workflow code, then apply the ending. False if the run had already ended."""
 
     async def build(log: list[Event]) -> list[Event] | None:
         if log and log[-1].is_terminal:
@@ -92,7 +91,9 @@ async def end_run(
     if batch is None:
         return False
     log = await world.log.read(codec.run_id)
-    await finish_run(world, codec.run_id, batch[-1], await hook_owners(codec, log, live_only=False))
+    await apply_run_ending(
+        world, codec.run_id, batch[-1], await hook_owners(codec, log, live_only=False)
+    )
     return True
 
 
@@ -156,11 +157,5 @@ async def fail_unrecorded_start(world: World, codec: RunCodec) -> bool:
         await world.log.append(codec.run_id, 0, [failed])
     except (AppendConflictError, RunTerminalError):
         return False
-    await finish_run(world, codec.run_id, failed, [])
+    await apply_run_ending(world, codec.run_id, failed, [])
     return True
-
-
-async def fail_run(world: World, run_id: str, code: str, message: str) -> bool:
-    """Fail a run from outside its code (e.g. its messages keep failing). False if it had ended."""
-    codec = await codecs_for(world).get(run_id)
-    return await end_run(world, codec, EventType.RUN_FAILED, code=code, message=message)

@@ -1,6 +1,6 @@
 """Recovery that always works: re-wake a run, and the reconciler that finds stalled runs.
 
-`rewake(host, run_id)` reads the run's log and re-sends exactly the work that is pending and
+`rewake(services, run_id)` reads the run's log and re-sends exactly the work that is pending and
 not in flight, whatever happened before (a lost message, a dead-lettered one, a host that died
 between appending and sending): step messages for unfinished steps, wake-ups for waits, and a
 workflow continuation when the log ends with something the workflow has not yet reacted to.
@@ -13,7 +13,7 @@ left alone (its message is presumably waiting or running). A wait not yet due is
 own (chained) wake-up unless `stale_after` is 0 (an explicit repair), so a sleeping run is not
 touched by the reconciler.
 
-`reconcile(host)` is one pass: it lists non-terminal runs not updated for `stall_seconds`
+`reconcile(services)` is one pass: it lists non-terminal runs not updated for `stall_seconds`
 (`STEPLANE_STALL_SECONDS`, default 300) through the runs store's sharded status index, at most
 `limit` per status (the cost of a pass is bounded), and re-wakes those whose log shows no
 progress for that long. Lambda runs it on an EventBridge Scheduled Event; the emulator runs it
@@ -25,16 +25,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .errors import RunNotFoundError
+from ..errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
-from .lifecycle import finish_run, hook_owners
+from .hook_records import hook_owners
+from .lifecycle import apply_run_ending
 from .messages import StepMessage, WorkflowMessage
+from .services import RunServices
 from .step_invocation import StepState
-
-if TYPE_CHECKING:
-    from .host import FunctionHost
 
 log = logging.getLogger("steplane.recovery")
 
@@ -124,10 +122,10 @@ def pending_work(
     return outbox
 
 
-async def rewake(host: FunctionHost, run_id: str, *, stale_after: float = 0.0) -> int:
+async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0) -> int:
     """Re-send the run's pending work that is not in flight; how many messages were sent
     (0 for an ended run, a healthy one, or one whose work is all recent)."""
-    world = host.world
+    world = services.world
     record = await world.runs.get(run_id)
     if record is None:
         raise RunNotFoundError(f"no run {run_id!r} in this World")
@@ -135,9 +133,9 @@ async def rewake(host: FunctionHost, run_id: str, *, stale_after: float = 0.0) -
         return 0
     events = await world.log.read(run_id)
     if events and events[-1].is_terminal:  # ended, but the bookkeeping did not finish
-        codec = await host.codecs.get(run_id)
+        codec = await services.codecs.get(run_id)
         owners = await hook_owners(codec, events, live_only=False)
-        await finish_run(world, run_id, events[-1], owners)
+        await apply_run_ending(world, run_id, events[-1], owners)
         return 0
     now = world.clock.time()
     outbox = pending_work(
@@ -149,17 +147,17 @@ async def rewake(host: FunctionHost, run_id: str, *, stale_after: float = 0.0) -
         world.queue.max_delay,
     )
     for message, delay in outbox:
-        await host.send(message, delay)
+        await services.send(message, delay)
     if outbox:
         log.info("re-woke run %s: %d message(s)", run_id, len(outbox))
     return len(outbox)
 
 
 async def reconcile(
-    host: FunctionHost, *, stall: float | None = None, limit: int = DEFAULT_PAGE_LIMIT
+    services: RunServices, *, stall: float | None = None, limit: int = DEFAULT_PAGE_LIMIT
 ) -> ReconcileSummary:
     """One reconcile pass (see the module doc); never raises for one bad run."""
-    world = host.world
+    world = services.world
     stall = stall_seconds() if stall is None else stall
     cutoff = world.clock.time() - stall
     summary = ReconcileSummary()
@@ -168,7 +166,7 @@ async def reconcile(
         for record in page.items:
             summary.checked += 1
             try:
-                if await rewake(host, record.run_id, stale_after=stall):
+                if await rewake(services, record.run_id, stale_after=stall):
                     summary.rewoken += 1
             except Exception as error:  # one unreadable run never stops the pass
                 summary.errors += 1

@@ -15,17 +15,15 @@ reason before running the step counts too: the log cannot tell them apart.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .context import WorkflowMetadata
-from .errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
+from ..context import WorkflowMetadata
+from ..definitions import StepDef
+from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
+from ..registry import get_step
 from .events import Event, EventType
 from .messages import StepMessage, WorkflowMessage
-from .registry import StepDef, get_step
+from .services import StepServices
 from .step_runner import StepOutcome, invocation_failure, run_attempt
-
-if TYPE_CHECKING:
-    from .host import FunctionHost
 
 
 @dataclass
@@ -63,8 +61,8 @@ class StepState:
         self.last_at = event.created_at
 
 
-async def _read_state(host: FunctionHost, message: StepMessage) -> StepState:
-    world = host.world
+async def _read_state(services: StepServices, message: StepMessage) -> StepState:
+    world = services.world
     state = StepState()
     state.feed(await world.log.read(message.run_id, message.hint), message.step_id)
     if state.created is None and message.hint:
@@ -76,14 +74,14 @@ async def _read_state(host: FunctionHost, message: StepMessage) -> StepState:
 
 
 async def run_step_message(
-    host: FunctionHost, message: StepMessage, receive_count: int = 1
+    services: StepServices, message: StepMessage, receive_count: int = 1
 ) -> None:
     step = get_step(message.step)
-    world = host.world
-    state = await _read_state(host, message)
+    world = services.world
+    state = await _read_state(services, message)
     if state.run_ended:
         return
-    workflow = await host.workflow_metadata(message.run_id)
+    workflow = await services.workflow_metadata(message.run_id)
     now = world.clock.time()
     due = state.retry_at is None or now >= state.retry_at
     if receive_count > 1 and not state.finished and due:
@@ -94,29 +92,29 @@ async def run_step_message(
         outcome = invocation_failure(
             step, state.attempts + 1, now, now, ErrorCode.RUNTIME_ERROR, reason, final=False
         )
-        if not await _record(host, message, step, state, outcome):
+        if not await _record(services, message, step, state, outcome):
             return
     if state.finished:
-        await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
+        await services.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
         return
     if state.retry_at is not None and now < state.retry_at:
         early = StepMessage(
             message.run_id, message.step_id, step.name, message.hint, state.attempts + 1
         )
-        await host.send(early, min(state.retry_at - now, world.queue.max_delay))
+        await services.send(early, min(state.retry_at - now, world.queue.max_delay))
         return
-    await _attempt(host, message, step, state, workflow)
+    await _attempt(services, message, step, state, workflow)
 
 
 async def _attempt(
-    host: FunctionHost,
+    services: StepServices,
     message: StepMessage,
     step: StepDef,
     state: StepState,
     workflow: WorkflowMetadata,
 ) -> None:
-    world = host.world
-    codec = await host.codecs.get(message.run_id)
+    world = services.world
+    codec = await services.codecs.get(message.run_id)
     assert state.created is not None
     attempt = state.attempts + 1
     outcome = await run_attempt(
@@ -126,28 +124,32 @@ async def _attempt(
         attempt=attempt,
         workflow=workflow,
         clock_time=world.clock.time,
-        open_writer=host.writer_opener(codec),
+        open_writer=services.writer_opener(codec),
         max_payload_bytes=world.limits.max_payload_bytes,
     )
-    if not await _record(host, message, step, state, outcome):
+    if not await _record(services, message, step, state, outcome):
         return
     if outcome.finished:
-        await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
+        await services.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
     else:
         assert outcome.retry_at is not None
         retry = StepMessage(message.run_id, message.step_id, step.name, message.hint, attempt + 1)
-        await host.send(
+        await services.send(
             retry, max(0.0, min(outcome.retry_at - world.clock.time(), world.queue.max_delay))
         )
 
 
 async def _record(
-    host: FunctionHost, message: StepMessage, step: StepDef, state: StepState, outcome: StepOutcome
+    services: StepServices,
+    message: StepMessage,
+    step: StepDef,
+    state: StepState,
+    outcome: StepOutcome,
 ) -> bool:
     """Append the attempt's events at the head; False when another writer recorded this
     attempt (or the step's end, or the run's) first: its outcome stands. `state` is fed."""
-    world = host.world
-    codec = await host.codecs.get(message.run_id)
+    world = services.world
+    codec = await services.codecs.get(message.run_id)
     batch = await outcome.events(codec, message.step_id, step.name)
     while True:
         try:
@@ -161,15 +163,15 @@ async def _record(
         return True
 
 
-async def give_up_step(host: FunctionHost, message: StepMessage, reason: str) -> None:
+async def give_up_step(services: StepServices, message: StepMessage, reason: str) -> None:
     """The step's message failed on its last allowed delivery: record the step as failed for
     good (the workflow sees a StepInvocationError it can catch) and wake the workflow."""
     step = get_step(message.step)
-    state = await _read_state(host, message)
+    state = await _read_state(services, message)
     if state.run_ended:
         return
     if not state.finished:
-        now = host.world.clock.time()
+        now = services.world.clock.time()
         outcome = invocation_failure(
             step,
             state.attempts + 1,
@@ -179,6 +181,6 @@ async def give_up_step(host: FunctionHost, message: StepMessage, reason: str) ->
             reason,
             final=True,
         )
-        await _record(host, message, step, state, outcome)
-    workflow = await host.workflow_metadata(message.run_id)
-    await host.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
+        await _record(services, message, step, state, outcome)
+    workflow = await services.workflow_metadata(message.run_id)
+    await services.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)

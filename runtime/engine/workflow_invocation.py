@@ -16,11 +16,9 @@ When nothing is left to record the invocation ends; queued work and delayed mess
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
-from . import serde
-from .codec import RunCodec
-from .errors import (
+from .. import serde
+from ..errors import (
     AppendConflictError,
     CorruptedDataError,
     ErrorCode,
@@ -29,8 +27,11 @@ from .errors import (
     SerializationError,
     StepInvocationError,
 )
+from ..registry import get_workflow
+from ..world import HookOwner
+from .codec import RunCodec
 from .events import Event, EventType, RunStatus
-from .hooks import hook_created_data
+from .hook_records import hook_created_data, hook_owners
 from .instance import (
     Command,
     HookCommand,
@@ -41,33 +42,27 @@ from .instance import (
     WaitCommand,
     WorkflowInstance,
 )
-from .lifecycle import end_run, fail_unrecorded_start, finish_run, hook_owners
+from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
 from .messages import StepMessage, WorkflowMessage
-from .recovery import pending_work, stall_seconds
-from .registry import get_workflow
+from .recovery import Outbox, pending_work, stall_seconds
+from .services import WorkflowServices
 from .step_runner import run_attempt
-from .world import HookOwner
-
-if TYPE_CHECKING:
-    from .host import FunctionHost
-
-Outbox = list[tuple[WorkflowMessage | StepMessage, float]]
 
 
 class WorkflowInvocation:
     def __init__(
         self,
-        host: FunctionHost,
+        services: WorkflowServices,
         message: WorkflowMessage,
         receive_count: int,
         inline_seconds: float | None = None,
     ) -> None:
-        self.host = host
-        self.world = host.world
+        self.services = services
+        self.world = services.world
         self.message = message
         self.run_id = message.run_id
         self.receive_count = receive_count
-        budget = host.max_inline_seconds if inline_seconds is None else inline_seconds
+        budget = services.max_inline_seconds if inline_seconds is None else inline_seconds
         self.deadline = asyncio.get_running_loop().time() + budget
         self.codec: RunCodec
         self.instance: WorkflowInstance
@@ -78,8 +73,8 @@ class WorkflowInvocation:
     # --- entry point -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        self.codec = await self.host.codecs.get(self.run_id)
-        cached = self.host.take_instance(self.run_id)
+        self.codec = await self.services.codecs.get(self.run_id)
+        cached = self.services.take_instance(self.run_id)
         self.instance = cached or WorkflowInstance(
             self.run_id,
             get_workflow(self.message.workflow),
@@ -98,7 +93,7 @@ class WorkflowInvocation:
             await self._fail(ErrorCode.RUNTIME_ERROR, f"SerializationError: {error}")
         finally:
             if keep:
-                self.host.keep_instance(self.instance)
+                self.services.keep_instance(self.instance)
             else:
                 self.instance.discard()
 
@@ -195,7 +190,7 @@ class WorkflowInvocation:
         assert command.step is not None
         needs = command.step.timeout or 0.0
         return (
-            self.host.inline_steps
+            self.services.inline_steps
             and self.receive_count == 1
             and asyncio.get_running_loop().time() + needs < self.deadline
         )
@@ -263,7 +258,7 @@ class WorkflowInvocation:
                 attempt=1,
                 workflow=self.instance.metadata,
                 clock_time=self.world.clock.time,
-                open_writer=self.host.writer_opener(self.codec),
+                open_writer=self.services.writer_opener(self.codec),
                 max_payload_bytes=self.world.limits.max_payload_bytes,
             )
             events = [created, *await outcome.events(self.codec, cid, step.name)]
@@ -299,7 +294,7 @@ class WorkflowInvocation:
             if event.type == EventType.HOOK_DISPOSED and not batch[-1].is_terminal:
                 await self._release_hook(event.correlation_id or "")
         for message, delay in outbox:
-            await self.host.send(message, delay)
+            await self.services.send(message, delay)
         return True
 
     async def _release_hook(self, hook_id: str) -> None:
@@ -343,7 +338,7 @@ class WorkflowInvocation:
             for c in self.instance.commands.values()
             if isinstance(c, HookCommand) and c.hook is not None
         ]
-        await finish_run(self.world, self.run_id, self.instance.terminal, owners)
+        await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners)
 
     async def _repair_terminal(self) -> None:
         """A message for an ended run: make sure the ending's bookkeeping happened."""
@@ -353,10 +348,12 @@ class WorkflowInvocation:
         if record is not None and not record.status.is_terminal:
             log = await self.world.log.read(self.run_id)
             owners = await hook_owners(self.codec, log, live_only=False)
-            await finish_run(self.world, self.run_id, log[-1], owners)
+            await apply_run_ending(self.world, self.run_id, log[-1], owners)
 
     async def _fail(self, code: ErrorCode, message: str) -> None:
-        await end_run(self.world, self.codec, EventType.RUN_FAILED, code=code, message=message)
+        await end_run_from_outside(
+            self.world, self.codec, EventType.RUN_FAILED, code=code, message=message
+        )
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -365,7 +362,7 @@ class WorkflowInvocation:
         the message that would repair it may come back with any receive count (a dead letter
         re-driven starts again at 1). A redelivery re-sends all pending work; a cold
         invocation, which has just read the whole log anyway, re-sends the work that has been
-        quiet for the stall time (runtime/recovery.py). Receivers are idempotent."""
+        quiet for the stall time (runtime/engine/recovery.py). Receivers are idempotent."""
         stale = 0.0 if self.receive_count > 1 else stall_seconds()
         if log is None:
             log = await self.world.log.read(self.run_id)
@@ -379,7 +376,7 @@ class WorkflowInvocation:
             continuation=False,
         )
         for message, delay in work:
-            await self.host.send(message, delay)
+            await self.services.send(message, delay)
 
     async def _rearm_early_wake(self) -> None:
         """A chained wake-up arrived before its wait is due (delays are capped): send the next."""
@@ -390,6 +387,6 @@ class WorkflowInvocation:
 
     async def _send_wake(self, wait: WaitCommand) -> None:
         delay = max(0.0, min(wait.resume_at - self.world.clock.time(), self.world.queue.max_delay))
-        await self.host.send(
+        await self.services.send(
             WorkflowMessage(self.run_id, self.message.workflow, wait.command_id), delay
         )

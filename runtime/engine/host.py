@@ -15,22 +15,23 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from ..context import WorkflowMetadata, utc
+from ..errors import RunNotFoundError, WorkflowNotFoundError
+from ..registry import get_step, get_workflow
+from ..streams import StreamWriter
+from ..world import World
 from .codec import RunCodec, codecs_for
-from .context import WorkflowMetadata, utc
-from .errors import RunNotFoundError, WorkflowNotFoundError
 from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import StepMessage, WorkflowMessage, parse_message
 from .recovery import rewake
-from .registry import get_step, get_workflow
 from .step_invocation import run_step_message
-from .streams import StreamWriter
 from .workflow_invocation import WorkflowInvocation
-from .world import World
 
 
 class FunctionHost:
-    """Runs workflow and step invocations against one World."""
+    """Runs workflow and step invocations against one World, giving them what they need
+    (the `WorkflowServices` of engine/services.py: the World, codecs, sending, warm state)."""
 
     def __init__(
         self,
@@ -52,7 +53,7 @@ class FunctionHost:
     async def process(
         self, raw: Any, *, receive_count: int = 1, inline_seconds: float | None = None
     ) -> Verdict:
-        """Process one message and decide what its failure means (runtime/give_up.py): every
+        """Process one message and decide what its failure means (runtime/engine/give_up.py): every
         entry point (Lambda, HTTP /invoke, the emulator) settles messages the same way.
         Never raises, except the cancellation of the invocation itself."""
         try:
@@ -86,7 +87,7 @@ class FunctionHost:
             await run_step_message(self, message, receive_count)
 
     async def rewake(self, run_id: str, *, stale_after: float = 0.0) -> int:
-        """Re-send the run's pending work that is not in flight (runtime/recovery.py);
+        """Re-send the run's pending work that is not in flight (runtime/engine/recovery.py);
         how many messages were sent."""
         async with self._run_lock(run_id):
             return await rewake(self, run_id, stale_after=stale_after)

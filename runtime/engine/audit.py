@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 
-from .context import utc
-from .ids import new_id
-from .world import World
+from ..context import utc
+from ..ids import new_id
+from ..world import World
 
 log = logging.getLogger("steplane.audit")
 

@@ -1,5 +1,5 @@
-"""What this process has seen of each run's log: batch boundaries, the end, and, within a
-byte budget, the decoded batches themselves.
+"""The AWS log's per-process cache: what this process has seen of each run's log (batch
+boundaries, the end) and, within a byte budget, the decoded batches themselves.
 
 Everything here stays true once learned, because a log only grows and its items never change:
 a batch at position p means positions < p are written; a seal at p means the log ends at p.
@@ -15,7 +15,7 @@ import collections
 import threading
 from dataclasses import dataclass, field, replace
 
-from runtime.events import Event
+from runtime.engine.events import Event
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 _MAX_RUNS = 4096
@@ -24,7 +24,7 @@ _EVENT_OVERHEAD = 256  # rough bytes of an Event beyond its payload
 
 
 @dataclass
-class _Log:
+class _RunLogCache:
     end: int = 0  # a batch boundary; every earlier position is written
     sealed: bool = False  # the item at `end` is the seal
     starts: list[int] = field(default_factory=list)
@@ -40,12 +40,12 @@ class _Log:
         return start if start + self.counts[start] > position else None
 
 
-class KnownLogs:
+class LogCache:
     """Bounded (runs, boundaries per run, cached bytes), shared by the client pool's threads."""
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self._lock = threading.Lock()
-        self._logs: collections.OrderedDict[str, _Log] = collections.OrderedDict()
+        self._logs: collections.OrderedDict[str, _RunLogCache] = collections.OrderedDict()
         self._max_bytes = max_bytes
         self._bytes = 0
 
@@ -119,17 +119,17 @@ class KnownLogs:
 
     # --- bounds -----------------------------------------------------------------------------
 
-    def _log(self, run_id: str) -> _Log:
+    def _log(self, run_id: str) -> _RunLogCache:
         log = self._logs.get(run_id)
         if log is None:
-            log = self._logs[run_id] = _Log()
+            log = self._logs[run_id] = _RunLogCache()
             while len(self._logs) > _MAX_RUNS:
                 _, evicted = self._logs.popitem(last=False)
                 self._bytes -= evicted.cached_bytes
         self._logs.move_to_end(run_id)
         return log
 
-    def _drop_start(self, log: _Log, start: int) -> None:
+    def _drop_start(self, log: _RunLogCache, start: int) -> None:
         log.starts.remove(start)
         del log.counts[start]
         batch = log.batches.pop(start, None)

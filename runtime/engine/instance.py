@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
 import hashlib
 import hmac
 import random as _random
@@ -20,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import serde
-from .context import WorkflowMetadata, _instance_var, _step_var, utc, workflow_slice
-from .errors import CorruptedDataError, SteplaneError, WorkflowThreadError
-from .events import Event, EventType
-from .hooks import Hook
-from .registry import StepDef, WorkflowDef
+from .. import serde
+from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
+from ..definitions import StepDef, WorkflowDef
+from ..errors import SteplaneError, WorkflowThreadError
+from ..hook_handle import Hook
+from .events import Event, EventType, check_recorded
 from .replay_loop import DeterministicEventLoop
 
 
@@ -157,15 +156,10 @@ class WorkflowInstance:
         """Feed one recorded event, then run the workflow until it is idle."""
         self.clock = max(self.clock, event.created_at)
         self.cursor = event.seq + 1 if event.seq >= 0 else self.cursor + 1
+        check_recorded(event, self.run_id)  # skipping what it cannot read could mislead
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event, value)
-        elif event.type not in _KNOWN_TYPES:  # skipping it could hand out wrong results
-            raise CorruptedDataError(
-                f"the log of run {self.run_id} holds an event of unknown type {event.type!r} "
-                f"at position {event.seq} ({event.event_id}): written by a newer steplane, "
-                "or damaged"
-            )
         if event.is_terminal:
             self.terminal = event
         with workflow_slice(self):
@@ -176,9 +170,7 @@ class WorkflowInstance:
 
     def _start(self, event: Event, value: Any) -> None:
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
-        context = contextvars.copy_context()
-        context.run(_instance_var.set, self)
-        context.run(_step_var.set, None)
+        context = workflow_context(self)
         try:
             coro = self.workflow.fn(*value["args"], **value["kwargs"])
         except Exception as error:  # e.g. arguments that no longer fit a changed signature
@@ -233,12 +225,12 @@ class WorkflowInstance:
         command: HookCommand = self._match(event, HookCommand)
         self._mark_recorded(command)
         if event.type == EventType.HOOK_CONFLICT and command.hook is not None:
-            command.hook._fail(str(event.attrs.get("message", "token already in use")))
+            command.hook.feed_conflict(str(event.attrs.get("message", "token already in use")))
 
     def _hook_received(self, event: Event, value: Any) -> None:
         command: HookCommand = self._match(event, HookCommand)
         if command.hook is not None:
-            command.hook._deliver(value)
+            command.hook.feed_payload(value)
 
     def _hook_disposed(self, event: Event, _: Any) -> None:
         command: HookCommand = self._match(event, HookCommand)
@@ -247,7 +239,7 @@ class WorkflowInstance:
             if isinstance(pending, HookDisposal) and pending.hook is command.hook:
                 self.new.remove(pending)
         if command.hook is not None:
-            command.hook._close()
+            command.hook.feed_disposed()
 
     def _mark_recorded(self, command: Command) -> None:
         command.recorded = True
@@ -299,11 +291,15 @@ class WorkflowInstance:
     def dispose_hook(self, hook: Hook) -> None:
         if hook.disposed:
             return
-        hook._close()
+        hook.feed_disposed()
         self._issue(HookDisposal(hook.hook_id, hook=hook))
 
     def new_future(self) -> asyncio.Future[Any]:
         return self.loop.create_future()
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> asyncio.Handle:
+        """Schedule `callback` on the workflow's loop at replay time `when` (a durable wait)."""
+        return self.loop.call_at(when, callback, *args)
 
     def _issue(self, command: Command) -> None:
         if not isinstance(command, HookDisposal):
@@ -345,8 +341,6 @@ class WorkflowInstance:
 async def _raise(error: Exception) -> None:
     raise error
 
-
-_KNOWN_TYPES = frozenset(EventType)
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.RUN_CREATED: WorkflowInstance._start,

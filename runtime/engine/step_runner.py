@@ -8,25 +8,24 @@ record exactly the same events: `step_started` then one of `step_completed`, `st
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import serde
-from .codec import RunCodec
-from .context import StepContext, StepMetadata, WorkflowMetadata, _instance_var, _step_var, utc
-from .durations import parse_duration
-from .errors import (
+from .. import serde
+from ..context import StepContext, StepMetadata, WorkflowMetadata, step_context, utc
+from ..definitions import StepDef
+from ..durations import parse_duration
+from ..errors import (
     FatalError,
     RetryableError,
     SerializationError,
     StepInvocationError,
     StepTimeoutError,
 )
+from .codec import RunCodec
 from .events import Event, EventType
-from .registry import StepDef
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
@@ -91,10 +90,7 @@ async def run_attempt(
     """Run the step function once and classify the result (never raises for user errors)."""
     started_at = clock_time()
     metadata = StepMetadata(workflow.run_id, step_id, step.name, attempt, utc(started_at))
-    step_context = StepContext(metadata, workflow, clock_time, open_writer)
-    context = contextvars.copy_context()
-    context.run(_instance_var.set, None)
-    context.run(_step_var.set, step_context)
+    context = step_context(StepContext(metadata, workflow, clock_time, open_writer))
     args, kwargs = args_value["args"], args_value["kwargs"]
     try:
         # Both kinds run inside `_contained`: a task that raises SystemExit would take the

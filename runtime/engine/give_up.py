@@ -12,7 +12,7 @@ A step message that fails on its last receive fails the *step* (a `StepInvocatio
 workflow can catch and compensate for, counted as the step's final failure); uncaught, the run
 fails with `MAX_DELIVERIES_EXCEEDED`. A workflow message fails the run with that code.
 When even ending the run fails, the verdict stays `failed`: the message goes to the
-dead-letter queue and the reconciler (runtime/recovery.py) re-wakes the run later.
+dead-letter queue and the reconciler (runtime/engine/recovery.py) re-wakes the run later.
 """
 
 from __future__ import annotations
@@ -20,21 +20,20 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from .errors import (
+from ..errors import (
     CorruptedDataError,
     ErrorCode,
     InvalidMessageError,
     RunNotFoundError,
     WorkflowNotFoundError,
 )
-from .events import RunStatus
-from .lifecycle import fail_run
+from .events import EventType, RunStatus
+from .lifecycle import end_run_from_outside
 from .messages import StepMessage, parse_message
-
-if TYPE_CHECKING:
-    from .host import FunctionHost
+from .services import RunServices, StepServices
+from .step_invocation import give_up_step
 
 log = logging.getLogger("steplane.host")
 
@@ -60,7 +59,9 @@ def describe(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split())
 
 
-async def settle(host: FunctionHost, raw: Any, error: BaseException, receive_count: int) -> Verdict:
+async def settle(
+    services: StepServices, raw: Any, error: BaseException, receive_count: int
+) -> Verdict:
     run_id, kind = _names(raw)
     if isinstance(error, PERMANENT):
         if isinstance(error, CorruptedDataError):
@@ -68,31 +69,32 @@ async def settle(host: FunctionHost, raw: Any, error: BaseException, receive_cou
         else:
             code, reason = ErrorCode.RUNTIME_ERROR, f"the function host rejected a {kind} message"
             reason += f": {error}"
-        ended = await end(host, run_id, code, reason) if run_id else None
+        ended = await end(services, run_id, code, reason) if run_id else None
         return Verdict("rejected", error, ended)
-    if receive_count < host.world.queue.max_receives:
+    if receive_count < services.world.queue.max_receives:
         return Verdict("failed", error)
     reason = f"a {kind} message failed {receive_count} deliveries; last error: {describe(error)}"
     if kind == "step":
-        from .step_invocation import give_up_step
-
         try:
             message = parse_message(raw)
             assert isinstance(message, StepMessage)
-            await give_up_step(host, message, reason)
+            await give_up_step(services, message, reason)
             return Verdict("rejected", error, "step_failed")
         except Exception as failure:  # could not even record the step's failure: fail the run
             log.warning("could not fail the step of %s: %s", run_id, describe(failure))
-    ended = await end(host, run_id, ErrorCode.MAX_DELIVERIES_EXCEEDED, reason) if run_id else None
+    ended = (
+        await end(services, run_id, ErrorCode.MAX_DELIVERIES_EXCEEDED, reason) if run_id else None
+    )
     return Verdict("rejected" if ended or not run_id else "failed", error, ended)
 
 
-async def end(host: FunctionHost, run_id: str, code: str, reason: str) -> str | None:
+async def end(services: RunServices, run_id: str, code: str, reason: str) -> str | None:
     """Fail the run; the code it ended with (also when it had already ended), or None when
     there is no such run or the World would not take the write (then the message is retried)."""
-    world = host.world
+    world = services.world
     try:
-        await fail_run(world, run_id, code, reason)
+        codec = await services.codecs.get(run_id)
+        await end_run_from_outside(world, codec, EventType.RUN_FAILED, code=code, message=reason)
         return code
     except RunNotFoundError:
         return None

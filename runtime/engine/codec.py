@@ -13,12 +13,12 @@ import hashlib
 import hmac
 from typing import Any
 
-from . import serde
+from .. import serde
+from ..errors import CorruptedDataError, RunNotFoundError
+from ..ids import new_id
+from ..world import World
 from .crypto import DataKeyCipher, aad
-from .errors import CorruptedDataError, RunNotFoundError
-from .events import Event
-from .ids import new_id
-from .world import World
+from .events import Event, check_new
 
 _KEY_CACHE_SIZE = 4096
 
@@ -42,7 +42,8 @@ class RunCodec:
         created_at: float | None = None,
         inline_budget: list[int] | None = None,
     ) -> Event:
-        """A new event whose `data` (serialized bytes) is sealed.
+        """A new event whose `data` (serialized bytes) is sealed, checked against the event
+        schema (engine/events.py) before anyone can store it.
 
         `inline_budget` is a one-item list of bytes still allowed inline in the batch being
         built; a payload that does not fit goes to the blob store even if it is small.
@@ -65,7 +66,9 @@ class RunCodec:
                 if inline_budget is not None:
                     inline_budget[0] -= len(sealed)
         when = self.world.clock.time() if created_at is None else created_at
-        return Event(type, event_id, when, correlation_id, attrs, payload)
+        event = Event(type, event_id, when, correlation_id, attrs, payload)
+        check_new(event)
+        return event
 
     async def open_bytes(self, event: Event) -> bytes | None:
         """The serialized payload of `event`, decrypted (None when it has none)."""

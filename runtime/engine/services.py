@@ -1,0 +1,58 @@
+"""What invocations need from the function host that runs them, as narrow interfaces.
+
+Step and workflow invocations, the give-up policy and recovery do not import the host: each
+names the few things it uses, and `FunctionHost` (runtime/engine/host.py) provides them all.
+So the host depends on the invocations and never the other way round, and a test (or another
+host) can run an invocation against any object with these members.
+
+- `RunServices`: the World, the run codecs (data keys), and sending a queue message.
+- `StepServices`: + a run's workflow metadata and opening its stream writers (a step attempt).
+- `WorkflowServices`: + the sticky cache of suspended instances and the inline-step policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ..context import WorkflowMetadata
+from ..streams import StreamWriter
+from ..world import World
+from .codec import CodecCache, RunCodec
+from .instance import WorkflowInstance
+from .messages import Message
+
+
+class RunServices(Protocol):
+    @property
+    def world(self) -> World: ...
+
+    @property
+    def codecs(self) -> CodecCache: ...
+
+    async def send(self, message: Message, delay: float) -> None:
+        """Hand `message` to the queue, delivered after `delay` seconds."""
+
+
+class StepServices(RunServices, Protocol):
+    async def workflow_metadata(self, run_id: str) -> WorkflowMetadata:
+        """The run's workflow name and start time (cached: they never change)."""
+
+    def writer_opener(self, codec: RunCodec) -> Callable[[str | None], StreamWriter]:
+        """What `get_writable(namespace)` calls inside a step attempt of the codec's run."""
+
+
+class WorkflowServices(StepServices, Protocol):
+    @property
+    def inline_steps(self) -> bool:
+        """Whether a lone new step may run inside the workflow invocation."""
+
+    @property
+    def max_inline_seconds(self) -> float:
+        """How long one invocation may keep starting steps inline."""
+
+    def take_instance(self, run_id: str) -> WorkflowInstance | None:
+        """The run's suspended instance, if this process kept one (removed from the cache)."""
+
+    def keep_instance(self, instance: WorkflowInstance) -> None:
+        """Keep `instance` warm for the run's next invocation."""

@@ -1,0 +1,31 @@
+"""Ending a run (runtime/engine/lifecycle.py `apply_run_ending`): once the run's record says it
+ended, everything outside the log is done, so what `result()` returns is safe to act on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from local_emulator import Emulator
+from runtime import resume_hook, start
+from runtime.world import HookOwner
+from tests.engine import workflows as wf
+
+
+async def test_a_hook_token_is_free_when_result_returns(monkeypatch) -> None:
+    async with Emulator(modules=["tests.engine.workflows"], world="memory") as emu:
+        release = emu.world.hooks.release
+
+        async def slow_release(owner: HookOwner) -> Any:
+            await asyncio.sleep(0.2)  # a slow World call between the ending's writes
+            return await release(owner)
+
+        monkeypatch.setattr(emu.world.hooks, "release", slow_release)
+        run = await start(wf.hold_hook, "ending-token")
+        for _ in range(200):
+            if await emu.world.hooks.lookup("ending-token") is not None:
+                break
+            await asyncio.sleep(0.01)
+        await resume_hook("ending-token", "paid")
+        assert await run.result(timeout=10) == "paid"
+        assert await emu.world.hooks.lookup("ending-token") is None
