@@ -36,7 +36,7 @@ from .invocation_log import install_json_logging, log_invocation
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from runtime.engine.host import FunctionHost
+    from steplane.runtime.engine.host import FunctionHost
 
 MODULES_ENV = "STEPLANE_MODULES"
 CACHE_SIZE_ENV = "STEPLANE_CACHE_SIZE"
@@ -80,8 +80,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def get_host() -> FunctionHost:
     """The process's function host, on the current World (rebuilt if the World changed)."""
     global _host, _app
-    from runtime.config import get_world
-    from runtime.engine.host import FunctionHost
+    from steplane.runtime.config import get_world
+    from steplane.runtime.engine.host import FunctionHost
 
     from .worlds import register
 
@@ -217,7 +217,7 @@ def _is_scheduled_event(event: Any) -> bool:
 async def _reconcile() -> dict[str, Any]:
     """One reconcile pass (runtime/engine/recovery.py): re-wake every non-terminal run without
     progress for `STEPLANE_STALL_SECONDS`. Returns and logs the pass's summary."""
-    from runtime.engine.recovery import reconcile
+    from steplane.runtime.engine.recovery import reconcile
 
     started = time.perf_counter()
     summary = (await reconcile(get_host())).as_dict()
@@ -264,7 +264,7 @@ async def _with_heartbeat(
 
 
 async def _keep_invisible(host: FunctionHost, record: dict[str, Any], timeout: float) -> None:
-    from runtime.world import Delivery
+    from steplane.runtime.world import Delivery
 
     receipt = record.get("receiptHandle")
     if not isinstance(receipt, str) or not receipt:

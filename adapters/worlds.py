@@ -7,7 +7,7 @@ build Worlds from the environment (lambda_handler, the CLI) call `register()` fi
 factories are `module:factory` strings: registering imports no World (nor boto3).
 """
 
-from runtime.world_registry import register_world
+from steplane.runtime.world_registry import register_world
 
 WORLDS = {
     "memory": "steplane.adapters.memory:MemoryWorld",

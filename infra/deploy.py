@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.aws.stack_outputs import stack_outputs
-from runtime.extras import requires_extra
+from steplane.adapters.aws.stack_outputs import stack_outputs
+from steplane.runtime.extras import requires_extra
 
 from .parameters import ParameterError, check_parameters
 from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template

@@ -18,10 +18,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from adapters.aws import stack_outputs as keys
-from adapters.aws.config import NAME_VARIABLES, NUMBER_VARIABLES, PREFIX_VARIABLE, AwsConfig
-from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
-from adapters.aws.tables import table_definitions
+from steplane.adapters.aws import stack_outputs as keys
+from steplane.adapters.aws.config import (
+    NAME_VARIABLES,
+    NUMBER_VARIABLES,
+    PREFIX_VARIABLE,
+    AwsConfig,
+)
+from steplane.adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
+from steplane.adapters.aws.tables import table_definitions
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
 MAX_FUNCTION_TIMEOUT = 900  # Lambda's limit

@@ -18,10 +18,10 @@ from typing import Any
 import click
 from rich.console import Console
 
-from runtime import serde
-from runtime.errors import WorkflowFailedError
-from runtime.extras import MissingExtraError
-from runtime.registry import workflow_def_of
+from steplane.runtime import serde
+from steplane.runtime.errors import WorkflowFailedError
+from steplane.runtime.extras import MissingExtraError
+from steplane.runtime.registry import workflow_def_of
 
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
@@ -164,8 +164,8 @@ def deploy(
 ) -> None:
     """Build the function zip (with MODULES), upload it, create or update the stack, and print
     its outputs as JSON. Re-running with no change changes nothing."""
-    from infra.deploy import DeployError
-    from infra.deploy import deploy as run_deploy
+    from steplane.infra.deploy import DeployError
+    from steplane.infra.deploy import deploy as run_deploy
 
     parameters = {}
     for param in params:

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from runtime.client import Client
-from runtime.engine.host import FunctionHost
-from runtime.engine.recovery import reconcile
+from steplane.runtime.client import Client
+from steplane.runtime.engine.host import FunctionHost
+from steplane.runtime.engine.recovery import reconcile
 
 from .cli_runs import print_json, print_rows, with_client
 

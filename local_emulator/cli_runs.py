@@ -19,14 +19,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from adapters.worlds import register as register_worlds
-from runtime.client import Client
-from runtime.config import world_from_env
-from runtime.describe import SUMMARY_FIELDS, event_json, run_summary
-from runtime.engine.audit import record_decrypt
-from runtime.engine.events import RunStatus
-from runtime.errors import ConfigurationError
-from runtime.world import World
+from steplane.adapters.worlds import register as register_worlds
+from steplane.runtime.client import Client
+from steplane.runtime.config import world_from_env
+from steplane.runtime.describe import SUMMARY_FIELDS, event_json, run_summary
+from steplane.runtime.engine.audit import record_decrypt
+from steplane.runtime.engine.events import RunStatus
+from steplane.runtime.errors import ConfigurationError
+from steplane.runtime.world import World
 
 from .dev_state import read_state
 
@@ -45,8 +45,8 @@ def open_world() -> World:
             "no World to talk to: start `steplane dev MODULE` in this directory, "
             "or set STEPLANE_WORLD=aws (with the AWS variables) or STEPLANE_STACK"
         )
-    from adapters.aws import AwsWorld
-    from adapters.aws.stack_outputs import config_from_stack
+    from steplane.adapters.aws import AwsWorld
+    from steplane.adapters.aws.stack_outputs import config_from_stack
 
     config = config_from_stack(
         state.prefix,  # `steplane dev` names its stack after its prefix

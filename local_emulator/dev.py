@@ -16,10 +16,10 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runtime.extras import requires_extra
+from steplane.runtime.extras import requires_extra
 
 if TYPE_CHECKING:
-    from adapters.aws import AwsConfig
+    from steplane.adapters.aws import AwsConfig
 
 from .dev_state import DevState, clear_state, write_state
 from .emulator import Emulator
@@ -45,7 +45,7 @@ async def serve_dev(
         from .aws.embedded import trim
         from .aws.moto_server import MotoServer
         from .aws.world import EmulatedAwsWorld
-    from adapters.http import create_app
+    from steplane.adapters.http import create_app
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     moto_port = free_port()
@@ -102,9 +102,9 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     """
     import boto3
 
-    from adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT, secret_value
-    from adapters.aws.stack_outputs import config_from_outputs
-    from infra.template import load_template
+    from steplane.adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT, secret_value
+    from steplane.adapters.aws.stack_outputs import config_from_outputs
+    from steplane.infra.template import load_template
 
     from .aws.stack import FAKE_CREDENTIALS, create_stack
 

@@ -20,14 +20,14 @@ import socket
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from runtime.client import Client
-from runtime.config import set_world
-from runtime.engine.give_up import Verdict
-from runtime.engine.host import FunctionHost
-from runtime.engine.recovery import reconcile
-from runtime.errors import ConfigurationError
-from runtime.extras import requires_extra
-from runtime.world import Delivery, RealClock, World
+from steplane.runtime.client import Client
+from steplane.runtime.config import set_world
+from steplane.runtime.engine.give_up import Verdict
+from steplane.runtime.engine.host import FunctionHost
+from steplane.runtime.engine.recovery import reconcile
+from steplane.runtime.errors import ConfigurationError
+from steplane.runtime.extras import requires_extra
+from steplane.runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
 
@@ -130,7 +130,7 @@ class Emulator:
                 self.clock = self.world_kind.clock
             return self.world_kind
         if self.world_kind == "memory":
-            from adapters.memory import MemoryWorld
+            from steplane.adapters.memory import MemoryWorld
 
             return MemoryWorld(clock=self.clock, max_receives=self.max_receives)
         if self.world_kind == "aws":
@@ -160,7 +160,7 @@ class Emulator:
     def client(self, service: str) -> Any:
         """A boto3 client bound to the emulated AWS (`world="aws"` or an AWS World only)."""
         if self.world.name == "aws":  # checked first: the memory World needs no boto3
-            from adapters.aws import AwsWorld
+            from steplane.adapters.aws import AwsWorld
 
             if isinstance(self.world, AwsWorld):
                 return self.world.aws.client(service)
@@ -290,7 +290,7 @@ class _HttpFunctionHost:
     def __init__(
         self, server: Any, task: asyncio.Task[None], client: Any, base_url: str, api_key: str
     ) -> None:
-        from adapters.http.client import InvocationRejectedError
+        from steplane.adapters.http.client import InvocationRejectedError
 
         self._rejected: type[Exception] = InvocationRejectedError
         self._server = server
@@ -306,8 +306,8 @@ class _HttpFunctionHost:
         from starlette.applications import Starlette
         from starlette.routing import Mount
 
-        from adapters.http import create_app
-        from adapters.http.client import InvokeClient
+        from steplane.adapters.http import create_app
+        from steplane.adapters.http.client import InvokeClient
 
         class Server(uvicorn.Server):
             def __init__(self, config: uvicorn.Config) -> None:

@@ -19,6 +19,7 @@ from .world import RunRecord
 SUMMARY_FIELDS = ("seq", "type", "event_id", "created_at", "correlation_id")
 """The fields every described event has; the rest are its type's attributes and `data`."""
 
+
 def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else utc(timestamp).isoformat()
 

@@ -43,8 +43,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runtime import type_registry
-from runtime.errors import PayloadTooLargeError, SerializationError, StepFailedError
+from steplane.runtime import type_registry
+from steplane.runtime.errors import PayloadTooLargeError, SerializationError, StepFailedError
 
 TAG = "$t"
 _SCALARS = frozenset({str, int, bool, type(None)})  # stored as themselves, no walk needed

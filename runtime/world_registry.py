@@ -3,7 +3,7 @@
 The runtime layer names no World: a World registers itself, either in process
 (`register_world("aws", factory)`, which the `adapters` package does for its own Worlds when it
 is imported) or as a Python entry point in the `steplane.worlds` group of an installed
-distribution (`aws = "adapters.aws:world_from_env"` in steplane's own pyproject.toml), so a
+distribution (`aws = "steplane.adapters.aws:world_from_env"` in steplane's own pyproject.toml), so a
 third-party World is found the same way. Any other spec is a module path, imported as
 written: `module:factory`, or `module` for its `world_from_env`.
 

@@ -16,8 +16,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from runtime.engine.events import Event
-from runtime.errors import CorruptedDataError
+from steplane.runtime.engine.events import Event
+from steplane.runtime.errors import CorruptedDataError
 
 MAGIC = b"SLB1"
 _HEADER_LENGTH = struct.Struct(">I")

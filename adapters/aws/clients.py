@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from runtime.extras import requires_extra
+from steplane.runtime.extras import requires_extra
 
 from .config import AwsConfig
 

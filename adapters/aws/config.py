@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from runtime.world import Limits
+from steplane.runtime.world import Limits
 
 DEFAULT_PREFIX = "steplane"
 PREFIX_VARIABLE = "STEPLANE_PREFIX"

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime.errors import HookConflictError
-from runtime.world import HookOwner, hook_token_digest, token_fingerprint
+from steplane.runtime.errors import HookConflictError
+from steplane.runtime.world import HookOwner, hook_token_digest, token_fingerprint
 
 from .clients import AwsClients, is_condition_failure
 

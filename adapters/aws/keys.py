@@ -7,7 +7,7 @@ is cached here; the engine keeps decrypted keys per warm process (runtime/engine
 
 from __future__ import annotations
 
-from runtime.errors import CorruptedDataError
+from steplane.runtime.errors import CorruptedDataError
 
 from .clients import AwsClients, error_code
 

@@ -30,9 +30,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from runtime.engine.events import Event
-from runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
-from runtime.world import check_append
+from steplane.runtime.engine.events import Event
+from steplane.runtime.errors import AppendConflictError, CorruptedDataError, RunTerminalError
+from steplane.runtime.world import check_append
 
 from .batches import decode_batch, encode_batch
 from .clients import AwsClients, delete_items, is_condition_failure, query_keys

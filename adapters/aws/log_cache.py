@@ -15,7 +15,7 @@ import collections
 import threading
 from dataclasses import dataclass, field, replace
 
-from runtime.engine.events import Event
+from steplane.runtime.engine.events import Event
 
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 _MAX_RUNS = 4096

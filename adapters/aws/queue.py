@@ -23,7 +23,7 @@ import math
 import time
 from typing import Any
 
-from runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
+from steplane.runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
 
 from .clients import AwsClients, error_code
 

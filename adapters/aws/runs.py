@@ -28,9 +28,9 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from runtime.engine.events import TERMINAL_STATUSES, RunStatus
-from runtime.errors import RunNotFoundError
-from runtime.world import Page, RunRecord, check_at_least_one
+from steplane.runtime.engine.events import TERMINAL_STATUSES, RunStatus
+from steplane.runtime.errors import RunNotFoundError
+from steplane.runtime.world import Page, RunRecord, check_at_least_one
 
 from .clients import AwsClients, is_condition_failure
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from runtime.errors import ConfigurationError
+from steplane.runtime.errors import ConfigurationError
 
 from .config import AwsConfig
 

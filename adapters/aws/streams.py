@@ -27,7 +27,7 @@ import threading
 import uuid
 from typing import Any
 
-from runtime.world import StreamChunks
+from steplane.runtime.world import StreamChunks
 
 from .blobs import S3BlobStore
 from .clients import AwsClients, delete_items, is_condition_failure, query_keys

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.world import Clock, QueueClock, RealClock
+from steplane.runtime.world import Clock, QueueClock, RealClock
 
 from .blobs import S3BlobStore
 from .clients import AwsClients

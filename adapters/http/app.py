@@ -1,6 +1,6 @@
 """`create_app()`: the steplane HTTP application (Starlette), servable alone or mounted.
 
-    uvicorn 'adapters.http:create_app' --factory          # World etc. from the environment
+    uvicorn 'steplane.adapters.http:create_app' --factory          # World etc. from the environment
     Mount("/steplane", app=create_app(world, ...))        # inside another ASGI app
 
 Routes (see `/openapi.json` for the full description):
@@ -24,8 +24,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from runtime.engine.host import FunctionHost
-from runtime.world import World
+from steplane.runtime.engine.host import FunctionHost
+from steplane.runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE
 from . import invoke, openapi, runs_api, sse

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.client import Client
-from runtime.config import world_from_env
-from runtime.engine.host import FunctionHost
-from runtime.errors import ConfigurationError
-from runtime.world import World
+from steplane.runtime.client import Client
+from steplane.runtime.config import world_from_env
+from steplane.runtime.engine.host import FunctionHost
+from steplane.runtime.errors import ConfigurationError
+from steplane.runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE, SECRET_ENV, secret_from_env
 from .ratelimit import RateLimiter

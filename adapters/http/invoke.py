@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime.errors import InvalidMessageError, RunNotFoundError
+from steplane.runtime.errors import InvalidMessageError, RunNotFoundError
 
 from ..invocation_log import log_invocation
 from ..signing import RECEIVE_COUNT_HEADER, TIMESTAMP_HEADER, SignatureError, verify

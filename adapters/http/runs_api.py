@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runtime import serde
-from runtime.describe import event_json, run_summary
-from runtime.engine.audit import record_decrypt
-from runtime.engine.events import RunStatus
-from runtime.errors import (
+from steplane.runtime import serde
+from steplane.runtime.describe import event_json, run_summary
+from steplane.runtime.engine.audit import record_decrypt
+from steplane.runtime.engine.events import RunStatus
+from steplane.runtime.errors import (
     HookNotFoundError,
     PayloadTooLargeError,
     RunNotFoundError,
@@ -30,9 +30,9 @@ from runtime.errors import (
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
-from runtime.registry import get_workflow
-from runtime.runs import Run
-from runtime.world import RunRecord
+from steplane.runtime.registry import get_workflow
+from steplane.runtime.runs import Run
+from steplane.runtime.world import RunRecord
 
 from .auth import api_key_required
 from .context import AppContext, key_id

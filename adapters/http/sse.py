@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from runtime import serde
-from runtime.errors import RunNotFoundError
-from runtime.streams import stream_name
+from steplane.runtime import serde
+from steplane.runtime.errors import RunNotFoundError
+from steplane.runtime.streams import stream_name
 
 from .auth import api_key_required
 from .context import AppContext

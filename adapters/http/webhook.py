@@ -15,11 +15,11 @@ import math
 
 from starlette.requests import Request
 
-from runtime.engine.codec import codecs_for
-from runtime.engine.hook_records import webhook_check
-from runtime.errors import RunNotFoundError
-from runtime.hook_handle import WebhookCheck
-from runtime.world import World
+from steplane.runtime.engine.codec import codecs_for
+from steplane.runtime.engine.hook_records import webhook_check
+from steplane.runtime.errors import RunNotFoundError
+from steplane.runtime.hook_handle import WebhookCheck
+from steplane.runtime.world import World
 
 from .ratelimit import RateLimiter
 from .responses import ApiError

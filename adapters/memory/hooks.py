@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import threading
 
-from runtime.errors import HookConflictError
-from runtime.world import HookOwner, hook_token_digest, token_fingerprint
+from steplane.runtime.errors import HookConflictError
+from steplane.runtime.world import HookOwner, hook_token_digest, token_fingerprint
 
 
 class MemoryHookRegistry:

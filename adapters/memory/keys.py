@@ -12,7 +12,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.errors import CorruptedDataError
+from steplane.runtime.errors import CorruptedDataError
 
 _NONCE_BYTES = 12
 

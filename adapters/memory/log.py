@@ -11,9 +11,9 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
-from runtime.engine.events import Event
-from runtime.errors import AppendConflictError, RunTerminalError
-from runtime.world import check_append
+from steplane.runtime.engine.events import Event
+from steplane.runtime.errors import AppendConflictError, RunTerminalError
+from steplane.runtime.world import check_append
 
 
 class MemoryEventLog:

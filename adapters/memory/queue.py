@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
+from steplane.runtime.world import Clock, Delivery, check_at_least_one, check_not_negative
 
 _POLL_SECONDS = 0.05
 """How often a long-poll re-reads the clock; catches a virtual clock advanced without a send."""

@@ -13,9 +13,9 @@ import json
 import threading
 from dataclasses import replace
 
-from runtime.engine.events import RunStatus
-from runtime.errors import RunNotFoundError
-from runtime.world import Page, RunRecord, check_at_least_one
+from steplane.runtime.engine.events import RunStatus
+from steplane.runtime.errors import RunNotFoundError
+from steplane.runtime.world import Page, RunRecord, check_at_least_one
 
 _SortKey = tuple[float, str]
 

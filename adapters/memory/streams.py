@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from runtime.world import StreamChunks
+from steplane.runtime.world import StreamChunks
 
 
 @dataclass

@@ -7,7 +7,7 @@ await).
 
 from __future__ import annotations
 
-from runtime.world import Clock, Limits, QueueClock, RealClock
+from steplane.runtime.world import Clock, Limits, QueueClock, RealClock
 
 from .blobs import MemoryBlobStore
 from .hooks import MemoryHookRegistry

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.aws import AwsWorld
-from runtime.extras import requires_extra
-from runtime.world import Clock
+from steplane.adapters.aws import AwsWorld
+from steplane.runtime.extras import requires_extra
+from steplane.runtime.world import Clock
 
 from . import moto_patches
 from .moto_lock import locked, serialize_moto

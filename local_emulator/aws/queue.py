@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.aws.clients import AwsClients
-from adapters.aws.queue import SqsQueue
-from runtime.world import Clock, Delivery, check_not_negative
+from steplane.adapters.aws.clients import AwsClients
+from steplane.adapters.aws.queue import SqsQueue
+from steplane.runtime.world import Clock, Delivery, check_not_negative
 
 _POLL_SECONDS = 0.05
 _REMEMBERED_RECEIPTS = 65_536

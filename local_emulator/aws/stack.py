@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.aws import AwsConfig
-from adapters.aws.stack_outputs import config_from_outputs, stack_outputs
-from infra.template import load_template
+from steplane.adapters.aws import AwsConfig
+from steplane.adapters.aws.stack_outputs import config_from_outputs, stack_outputs
+from steplane.infra.template import load_template
 
 FAKE_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
 REGION = "us-east-1"

@@ -7,7 +7,7 @@ of by SQS; everything else is the production World, unchanged.
 
 from __future__ import annotations
 
-from adapters.aws import AwsWorld
+from steplane.adapters.aws import AwsWorld
 
 from .queue import ClockedSqsQueue
 

@@ -13,7 +13,7 @@ import struct
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from runtime.errors import CorruptedDataError
+from steplane.runtime.errors import CorruptedDataError
 
 VERSION = 0x01
 NONCE_SIZE = 12
