@@ -14,8 +14,9 @@ from .describe import describe_event
 from .engine.codec import codecs_for
 from .engine.events import EventType
 from .engine.lifecycle import end_run_from_outside
+from .engine.streams import read_stream
 from .errors import CorruptedDataError, RunNotFoundError, WorkflowFailedError
-from .streams import read_stream, stream_name
+from .streams import stream_name
 from .world import RunRecord, World
 
 _POLL_START = 0.002

@@ -229,11 +229,20 @@ def _class_ref(cls: type, path: str | None) -> str:
     return ref
 
 
+_OUR_BARE_NAMES = ("runtime.", "adapters.", "local_emulator.", "infra.")
+
+
 def _lookup(ref: str) -> Any:
     """The object named by `module:qualname` among imported modules, or None. Reads `vars()`
-    only: never imports, never runs a module `__getattr__` or a descriptor."""
+    only: never imports, never runs a module `__getattr__` or a descriptor.
+
+    Logs written before the `steplane.` namespace name our classes by their bare module
+    (`runtime.errors:FatalError`); those are found under `steplane.` when the bare name is not
+    imported."""
     module_name, _, qualname = ref.partition(":")
     obj: Any = sys.modules.get(module_name)
+    if obj is None and module_name.startswith(_OUR_BARE_NAMES):
+        obj = sys.modules.get(f"steplane.{module_name}")
     for part in qualname.split("."):
         if obj is None or not hasattr(obj, "__dict__"):
             return None

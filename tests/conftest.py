@@ -80,7 +80,7 @@ class MotoServer:
             [
                 sys.executable,
                 "-m",
-                "local_emulator.aws.moto_server",
+                "steplane.local_emulator.aws.moto_server",
                 "-H",
                 "127.0.0.1",
                 "-p",

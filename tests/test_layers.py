@@ -47,8 +47,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "runtime author API",
         (
+            "runtime.definitions",
             "runtime.context",
             "runtime.registry",
+            "runtime.hook_handle",
             "runtime.hooks",
             "runtime.streams",
             "runtime.timers",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from runtime.errors import (
+    FatalError,
     PayloadTooLargeError,
     RetryableError,
     SerializationError,
@@ -439,3 +440,12 @@ def test_class_not_imported_is_never_imported() -> None:
 def test_non_exception_classes_are_not_rebuilt(type_name: str) -> None:
     back = rebuild_exception({"type": type_name, "message": "m", "args": []})
     assert isinstance(back, StepFailedError)
+
+
+def test_exceptions_named_by_the_bare_module_of_older_logs_rebuild(monkeypatch) -> None:
+    """Logs written before the `steplane.` namespace name `runtime.errors:FatalError`; a
+    process that never imported the bare name still rebuilds the class."""
+    monkeypatch.delitem(sys.modules, "runtime.errors", raising=False)
+    back = rebuild_exception({"type": "runtime.errors:FatalError", "message": "declined"})
+    assert type(back) is FatalError
+    assert str(back) == "declined"

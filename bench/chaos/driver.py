@@ -39,7 +39,7 @@ from .verify import check_run
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "chaos"
-MOTO_SERVER = ("-m", "local_emulator.aws.moto_server")
+MOTO_SERVER = ("-m", "steplane.local_emulator.aws.moto_server")
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "chaos-reconcile",

@@ -18,7 +18,6 @@ from typing import Any
 from ..context import WorkflowMetadata, utc
 from ..errors import RunNotFoundError, WorkflowNotFoundError
 from ..registry import get_step, get_workflow
-from ..streams import StreamWriter
 from ..world import World
 from .codec import RunCodec, codecs_for
 from .give_up import Verdict, settle
@@ -26,6 +25,7 @@ from .instance import WorkflowInstance
 from .messages import StepMessage, WorkflowMessage, parse_message
 from .recovery import rewake
 from .step_invocation import run_step_message
+from .streams import StreamWriter
 from .workflow_invocation import WorkflowInvocation
 
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..context import WorkflowMetadata
-from ..streams import StreamWriter
 from ..world import World
 from .codec import CodecCache, RunCodec
 from .instance import WorkflowInstance
 from .messages import Message
+from .streams import StreamWriter
 
 
 class RunServices(Protocol):
