@@ -160,7 +160,36 @@ class EventLog(Protocol):
         """Events at positions >= `start`, in order, each with `seq` set."""
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """What `RunStore.list` selects, checked where it is made: `limit` at least 1, `status` a
+    `RunStatus` (a plain string is converted, an unknown one is a `ValueError`)."""
+
+    status: RunStatus | None = None
+    workflow_name: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+    updated_before: float | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least_one("limit", self.limit)
+        if self.status is not None:
+            object.__setattr__(self, "status", RunStatus(self.status))
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What `RunStore.update_status` asks for; `completed_at` is set with a terminal status."""
+
+    status: RunStatus
+    updated_at: float
+    error_code: str | None = None
+
+
 class RunStore(Protocol):
+    """Implementations subclass it (explicitly) for `update_status` and `list`, which it
+    implements, once for every World, on `change_status` and `query`."""
+
     async def create(self, record: RunRecord) -> None:
         """Store a new run record; `ValueError` if the run id already exists."""
 
@@ -175,7 +204,14 @@ class RunStore(Protocol):
         error_code: str | None = None,
     ) -> bool:
         """Move a run to `status`. A terminal status is final: returns False and changes
-        nothing when the run already has a terminal status (or the same status)."""
+        nothing when the run already has a terminal status (or the same status);
+        `RunNotFoundError` for an unknown run. A store implements `change_status`."""
+        return await self.change_status(
+            run_id, StatusChange(RunStatus(status), updated_at, error_code)
+        )
+
+    async def change_status(self, run_id: str, change: StatusChange) -> bool:
+        """`update_status` with its arguments checked: one conditional write."""
 
     async def list(
         self,
@@ -188,7 +224,13 @@ class RunStore(Protocol):
     ) -> Page:
         """Run records newest first, filtered by status and/or workflow name, and with
         `updated_before` to records last updated strictly before that time (the reconciler's
-        stalled-run candidates)."""
+        stalled-run candidates). A store implements `query`; this checks the arguments once
+        for every World."""
+        return await self.query(RunQuery(status, workflow_name, limit, cursor, updated_before))
+
+    async def query(self, query: RunQuery) -> Page:
+        """One page of the records `query` selects; `ValueError` for a cursor this store did
+        not hand out."""
 
 
 def hook_token_digest(key: bytes, token: str) -> str:

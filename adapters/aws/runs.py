@@ -30,7 +30,7 @@ from typing import Any
 
 from steplane.runtime.engine.events import TERMINAL_STATUSES, RunStatus
 from steplane.runtime.errors import RunNotFoundError
-from steplane.runtime.world import Page, RunRecord, check_at_least_one
+from steplane.runtime.world import Page, RunQuery, RunRecord, RunStore, StatusChange
 
 from .clients import AwsClients, is_condition_failure
 
@@ -61,7 +61,7 @@ def shard_of(run_id: str, shards: int) -> int:
     return zlib.crc32(run_id.encode()) % shards
 
 
-class DynamoRunStore:
+class DynamoRunStore(RunStore):
     def __init__(self, aws: AwsClients) -> None:
         self._aws = aws
         self._table = aws.config.runs_table
@@ -91,17 +91,10 @@ class DynamoRunStore:
         item = answer.get("Item")
         return _record(item) if item is not None else None
 
-    async def update_status(
-        self,
-        run_id: str,
-        status: RunStatus,
-        *,
-        updated_at: float,
-        error_code: str | None = None,
-    ) -> bool:
+    async def change_status(self, run_id: str, change: StatusChange) -> bool:
         """One conditional update: refused when the run has ended or already has `status`.
         RunNotFoundError for an unknown run (as the memory World)."""
-        status = RunStatus(status)
+        status, updated_at, error_code = change.status, change.updated_at, change.error_code
         shard = shard_of(run_id, self._shards)
         sets = ["st = :s", "sp = :sp", "ua = :u"]
         values: Item = {
@@ -143,23 +136,11 @@ class DynamoRunStore:
             self._aws.dynamodb.delete_item, TableName=self._table, Key={"run_id": {"S": run_id}}
         )
 
-    async def list(
-        self,
-        *,
-        status: RunStatus | None = None,
-        workflow_name: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        updated_before: float | None = None,
-    ) -> Page:
+    async def query(self, query: RunQuery) -> Page:
         """`updated_before` is a filter on the queried index, so the cost of a listing
         with it is bounded by what the shards hold, never a Scan."""
-        check_at_least_one("limit", limit)
-        before = _decode_cursor(cursor) if cursor is not None else None
-        status = RunStatus(status) if status is not None else None
-        return await self._aws.call(
-            self._list_sync, status, workflow_name, limit, before, updated_before
-        )
+        before = _decode_cursor(query.cursor) if query.cursor is not None else None
+        return await self._aws.call(self._list_sync, query, before)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -187,14 +168,8 @@ class DynamoRunStore:
             item["fa"] = number(record.completed_at)
         return item
 
-    def _list_sync(
-        self,
-        status: RunStatus | None,
-        workflow_name: str | None,
-        limit: int,
-        before: str | None,
-        updated_before: float | None = None,
-    ) -> Page:
+    def _list_sync(self, query: RunQuery, before: str | None) -> Page:
+        status, workflow_name, limit = query.status, query.workflow_name, query.limit
         if workflow_name is not None:
             index, prefix = WORKFLOW_INDEX, ("wp", workflow_name)
         elif status is not None:
@@ -211,7 +186,7 @@ class DynamoRunStore:
                 before,
                 wanted_status,
                 limit + 1,
-                updated_before,
+                query.updated_before,
             )
             for n in range(self._shards)
         ]

@@ -13,14 +13,13 @@ import json
 import threading
 from dataclasses import replace
 
-from steplane.runtime.engine.events import RunStatus
 from steplane.runtime.errors import RunNotFoundError
-from steplane.runtime.world import Page, RunRecord, check_at_least_one
+from steplane.runtime.world import Page, RunQuery, RunRecord, RunStore, StatusChange
 
 _SortKey = tuple[float, str]
 
 
-class MemoryRunStore:
+class MemoryRunStore(RunStore):
     """Run records keyed by run id; every record handed in or out is a copy."""
 
     def __init__(self) -> None:
@@ -38,20 +37,13 @@ class MemoryRunStore:
             record = self._records.get(run_id)
             return replace(record) if record is not None else None
 
-    async def update_status(
-        self,
-        run_id: str,
-        status: RunStatus,
-        *,
-        updated_at: float,
-        error_code: str | None = None,
-    ) -> bool:
+    async def change_status(self, run_id: str, change: StatusChange) -> bool:
         """Move the run to `status` unless it already ended or already has that status.
 
         Raises `RunNotFoundError` for an unknown run: a status update without a record is an
         engine bug worth surfacing, not a silent no-op.
         """
-        status = RunStatus(status)
+        status, updated_at, error_code = change.status, change.updated_at, change.error_code
         with self._lock:
             record = self._records.get(run_id)
             if record is None:
@@ -66,29 +58,21 @@ class MemoryRunStore:
                 record.completed_at = updated_at
             return True
 
-    async def list(
-        self,
-        *,
-        status: RunStatus | None = None,
-        workflow_name: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        updated_before: float | None = None,
-    ) -> Page:
-        check_at_least_one("limit", limit)
-        after = _decode_cursor(cursor) if cursor is not None else None
+    async def query(self, query: RunQuery) -> Page:
+        after = _decode_cursor(query.cursor) if query.cursor is not None else None
         with self._lock:
             matches = [
                 record
                 for record in self._records.values()
-                if (status is None or record.status == status)
-                and (workflow_name is None or record.workflow_name == workflow_name)
+                if (query.status is None or record.status == query.status)
+                and (query.workflow_name is None or record.workflow_name == query.workflow_name)
                 and (after is None or _sort_key(record) < after)
-                and (updated_before is None or record.updated_at < updated_before)
+                and (query.updated_before is None or record.updated_at < query.updated_before)
             ]
             matches.sort(key=_sort_key, reverse=True)
-            items = [replace(record) for record in matches[:limit]]
-        next_cursor = _encode_cursor(_sort_key(items[-1])) if len(matches) > limit else None
+            items = [replace(record) for record in matches[: query.limit]]
+        more = len(matches) > query.limit
+        next_cursor = _encode_cursor(_sort_key(items[-1])) if more else None
         return Page(items=items, next_cursor=next_cursor)
 
 
