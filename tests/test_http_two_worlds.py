@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from local_emulator import Emulator
 from runtime.config import get_world, set_world
+from runtime.errors import ConfigurationError
 from tests.engine import workflows as wf
 
 MODULES = ["tests.engine.workflows"]
@@ -100,3 +102,11 @@ async def test_an_app_leaves_the_current_world_alone() -> None:
         set_world(previous)
         await first.close()
         await second.close()
+
+
+def test_an_app_without_a_world_says_how_to_give_it_one(monkeypatch) -> None:
+    for name in ("STEPLANE_WORLD", "STEPLANE_STACK"):
+        monkeypatch.delenv(name, raising=False)
+    ctx = create_app(signing_secret="s" * 32).state.steplane
+    with pytest.raises(ConfigurationError, match=r"create_app\(world=\.\.\.\).*STEPLANE_WORLD"):
+        _ = ctx.world

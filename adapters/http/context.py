@@ -143,7 +143,12 @@ class AppContext:
     @property
     def world(self) -> World:
         if self._world is None:
-            self._world = world_from_env()
+            try:
+                self._world = world_from_env()
+            except ConfigurationError as error:
+                raise ConfigurationError(
+                    f"the HTTP app has no World: pass create_app(world=...) ({error})"
+                ) from None
         return self._world
 
     @property
