@@ -2,10 +2,16 @@
 in-memory World and on the AWS World (moto in-process) in the same run.
 
 Prints JSON. The deterministic metrics are calls per step: World calls for every World, and AWS
-API calls for the AWS World. Wall times are noisy on a shared machine: compare the ratios within
-one run (`aws_vs_memory`), not absolute numbers across runs.
+API calls by kind for the AWS World, with durable writes per step. `aws_calls_per_step` leaves
+out `sqs.ReceiveMessage`: those are the event source's polls (on Lambda, the event source
+mapping's), paced by time, not by steps; they are reported apart as `consumer_receives`.
+Also measured: `zero_step`, the median start -> result latency of a workflow with no step
+(and its calls per run). Wall times are noisy on a shared machine: compare the ratios within
+one run (`aws_vs_memory`), not absolute numbers across runs. `--fanout 1000 --concurrency 8`
+is issue 15's fan-out figure.
 
     .venv/bin/python -m bench.engine_bench [--worlds memory,aws] [--steps 300] [--fanout 50]
+                                           [--concurrency 4] [--zero-runs 20]
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ import argparse
 import asyncio
 import collections
 import json
+import statistics
 import time
 from typing import Any
 
 from local_emulator import Emulator
 from runtime import start
 
-from .bench_workflows import fan_out, sequential
+from .bench_workflows import fan_out, sequential, zero_steps
 
 STORES = ("log", "runs", "hooks", "blobs", "streams", "queue", "keys")
 
@@ -69,16 +76,51 @@ async def measure(world_kind: str, workflow_fn: Any, n: int, concurrency: int) -
             "world_calls_per_step": round(sum(counts.values()) / n, 3),
             "world_calls": dict(sorted(counts.items())),
         }
-        aws_calls = getattr(emu.world, "calls", None)
-        if isinstance(aws_calls, dict):
-            writes = sum(v for k, v in aws_calls.items() if k.split(".")[1] in WRITES)
-            report["aws_calls_per_step"] = round(sum(aws_calls.values()) / n, 3)
-            report["aws_durable_writes_per_step"] = round(writes / n, 3)
-            report["aws_calls"] = dict(sorted(aws_calls.items()))
+        report.update(aws_report(emu.world, n, "step"))
         return report
 
 
+async def measure_zero_step(world_kind: str, runs: int) -> dict[str, Any]:
+    """Start -> result of `runs` workflows with no step, one at a time, after a warm-up."""
+    async with Emulator(world=world_kind) as emu:
+        await (await start(zero_steps)).result(timeout=60)
+        counts = count_calls(emu.world)
+        reset_aws_calls = getattr(emu.world, "reset_calls", None)
+        if reset_aws_calls is not None:
+            reset_aws_calls()
+        latencies = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            await (await start(zero_steps)).result(timeout=60)
+            latencies.append(time.perf_counter() - began)
+        report: dict[str, Any] = {
+            "runs": runs,
+            "median_ms": round(1000 * statistics.median(latencies), 3),
+            "world_calls_per_run": round(sum(counts.values()) / runs, 3),
+            "world_calls": dict(sorted(counts.items())),
+        }
+        report.update(aws_report(emu.world, runs, "run"))
+        return report
+
+
+def aws_report(world: Any, n: int, unit: str) -> dict[str, Any]:
+    """AWS calls by kind per `unit` (polls of the queue apart), and durable writes."""
+    aws_calls = getattr(world, "calls", None)
+    if not isinstance(aws_calls, dict):
+        return {}
+    calls = dict(aws_calls)
+    receives = calls.pop(RECEIVE, 0)
+    writes = sum(v for k, v in calls.items() if k.split(".")[1] in WRITES)
+    return {
+        f"aws_calls_per_{unit}": round(sum(calls.values()) / n, 3),
+        f"aws_durable_writes_per_{unit}": round(writes / n, 3),
+        f"aws_calls_per_{unit}_by_kind": {k: round(v / n, 3) for k, v in sorted(calls.items())},
+        "consumer_receives": receives,
+    }
+
+
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "PutObject", "UploadPart"}
+RECEIVE = "sqs.ReceiveMessage"
 
 
 async def main() -> None:
@@ -86,12 +128,15 @@ async def main() -> None:
     parser.add_argument("--worlds", default="memory,aws")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--fanout", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--zero-runs", type=int, default=20)
     options = parser.parse_args()
     report: dict[str, Any] = {}
     for world in options.worlds.split(","):
         report[world] = {
             "sequential_inline": await measure(world, sequential, options.steps, 4),
-            "parallel_fan_out": await measure(world, fan_out, options.fanout, 4),
+            "parallel_fan_out": await measure(world, fan_out, options.fanout, options.concurrency),
+            "zero_step": await measure_zero_step(world, options.zero_runs),
         }
     if "memory" in report and "aws" in report:
         report["aws_vs_memory"] = {

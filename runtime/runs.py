@@ -12,6 +12,7 @@ from typing import Any
 
 from .describe import describe_event
 from .engine.codec import codecs_for
+from .engine.endings import run_ending
 from .engine.events import EventType
 from .engine.lifecycle import end_run_from_outside
 from .engine.streams import read_stream
@@ -19,8 +20,10 @@ from .errors import CorruptedDataError, RunNotFoundError, WorkflowFailedError
 from .streams import stream_name
 from .world import RunRecord, World
 
-_POLL_START = 0.002
-_POLL_MAX = 0.1
+_POLL_START = 0.05
+_POLL_MAX = 0.5
+"""`result()` is told when the run ends in this process (runtime/engine/endings.py); these
+pace its re-reads of the record for an ending in another process."""
 
 
 class Run:
@@ -48,9 +51,14 @@ class Run:
         after `timeout` seconds (the run goes on)."""
         async with asyncio.timeout(timeout):
             delay = _POLL_START
-            while not (await self.record()).status.is_terminal:
-                await asyncio.sleep(delay)
-                delay = min(_POLL_MAX, delay * 1.5)
+            while True:
+                with run_ending(self.run_id) as ended:
+                    if (await self.record()).status.is_terminal:
+                        break
+                    await asyncio.wait([ended], timeout=delay)
+                if ended.done():
+                    break  # this process applied the ending: the record says so
+                delay = min(_POLL_MAX, delay * 2)
         log = await self.world.log.read(self.run_id)
         terminal = next((e for e in reversed(log) if e.is_terminal), None)
         if terminal is None:

@@ -111,7 +111,9 @@ class DynamoEventLog:
             if winner is not None and "seal" in winner:
                 self._cache.end(run_id, position, sealed=True)
                 raise RunTerminalError(run_id) from None
-            if winner is not None:
+            if winner is not None and "ev" in winner:
+                self._events_of(run_id, winner, position)  # cached: the loser reads it next
+            elif winner is not None:
                 self._cache.boundary(run_id, position, int(winner["n"]["N"]))
             raise AppendConflictError(run_id, position) from None
         # Cache what was written from the bytes: callers keep ownership of their events.

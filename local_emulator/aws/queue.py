@@ -65,6 +65,8 @@ class ClockedSqsQueue(SqsQueue):
         self._receipts: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._waiting_keys: dict[str, str] = {}  # key -> message id (or held token)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] = set()
+        self._sends = 0  # messages this process made visible (sent, released, expired)
+        self._sends_when_drained = -1  # `_sends` when a receive last left the queue empty
 
     # --- protocol -------------------------------------------------------------------------
 
@@ -100,8 +102,22 @@ class ClockedSqsQueue(SqsQueue):
             waiter: asyncio.Future[str] = loop.create_future()
             with self._lock:  # register first: a send during the receive still wakes us
                 self._waiters.add((loop, waiter))
+                drained = self._sends == self._sends_when_drained
             try:
+                remaining = deadline - time.monotonic()
+                if drained and remaining > 0 and not self._closed and not self._due():
+                    # The last receive emptied the queue and nothing was sent or fell due
+                    # since: wait for a send before asking again (it would find nothing).
+                    await asyncio.wait([waiter], timeout=min(remaining, _POLL_SECONDS))
+                    if waiter.done() and waiter.result() == _SETTLED:
+                        return []
+                    if waiter.done():
+                        continue  # woken by a send: a fresh waiter for the receive
+                sends = self._sends
                 deliveries = await self._aws.call(self._receive_sync, count, visibility, 0)
+                if len(deliveries) < count:
+                    with self._lock:
+                        self._sends_when_drained = sends
                 remaining = deadline - time.monotonic()
                 if deliveries or remaining <= 0 or self._closed:
                     return deliveries
@@ -147,6 +163,11 @@ class ClockedSqsQueue(SqsQueue):
             if self._held:
                 times.append(self._held[0][0])
         return min(times) if times else None
+
+    def _due(self) -> bool:
+        """A held message or an in-flight one's visibility is due: a receive would act."""
+        next_visible = self.next_visible_at()
+        return next_visible is not None and next_visible <= self.clock.time()
 
     def redrive(self) -> int:
         moved = super().redrive()
@@ -249,6 +270,8 @@ class ClockedSqsQueue(SqsQueue):
 
     def _wake_waiters(self, reason: str = _SENT) -> None:
         with self._lock:
+            if reason == _SENT:
+                self._sends += 1
             waiters = list(self._waiters)
         for loop, waiter in waiters:
             with contextlib.suppress(RuntimeError):  # that loop has closed

@@ -17,6 +17,7 @@ from .. import serde
 from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
 from ..world import HookOwner, World
 from .codec import RunCodec
+from .endings import announce_ending
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
 
@@ -39,8 +40,10 @@ async def append_at_head(world: World, run_id: str, build: BatchBuilder) -> list
             await world.log.append(run_id, len(log), batch)
             return batch
         except (AppendConflictError, RunTerminalError):
-            log.extend(await world.log.read(run_id, len(log)))
+            # Back off, then read: a read before the pause would be stale after it, and a
+            # busy run (inline steps append every few ms) would win every race.
             await asyncio.sleep(min(0.05, 0.001 * 2**attempt))
+            log.extend(await world.log.read(run_id, len(log)))
     raise RuntimeError(f"run {run_id}: could not append after 100 conflicting writers")
 
 
@@ -62,6 +65,7 @@ async def apply_run_ending(
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
     )
+    announce_ending(run_id)
 
 
 async def end_run_from_outside(

@@ -48,6 +48,10 @@ from .recovery import Outbox, pending_work, stall_seconds
 from .services import WorkflowServices
 from .step_runner import run_attempt
 
+FRESH_SECONDS = 1.0
+"""How old the invocation's view of the log may be when it starts an inline step without
+reading the log first (see `_inline_step`)."""
+
 
 class WorkflowInvocation:
     def __init__(
@@ -69,6 +73,7 @@ class WorkflowInvocation:
         self.inline_results: dict[str, list[Event]] = {}
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
+        self.seen_head_at = 0.0  # loop time when the log's head was last read or written
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -131,6 +136,7 @@ class WorkflowInvocation:
     async def _catch_up(self) -> list[Event]:
         """Feed every event recorded since the instance's cursor; returns them."""
         events = await self.world.log.read(self.run_id, self.instance.cursor)
+        self.seen_head_at = asyncio.get_running_loop().time()
         for event in events:
             await self._feed(event)
         return events
@@ -171,15 +177,17 @@ class WorkflowInvocation:
             )
         return batch, outbox
 
-    async def _run_started(self) -> list[Event]:
+    async def _run_started(self, *, ending: bool = False) -> list[Event]:
         """`run_started` for the first batch; the record says running from now on, even if
-        that batch waits for a long inline step."""
+        that batch waits for a long inline step. Not when the batch also ends the run
+        (`ending`): the ending's status follows at once, and the write would only delay it."""
         if self.instance.started:
             return []
         event = await self.codec.event(EventType.RUN_STARTED)
-        await self.world.runs.update_status(
-            self.run_id, RunStatus.RUNNING, updated_at=event.created_at
-        )
+        if not ending:
+            await self.world.runs.update_status(
+                self.run_id, RunStatus.RUNNING, updated_at=event.created_at
+            )
         return [event]
 
     def _may_inline(self, command: StepCommand) -> bool:
@@ -238,13 +246,20 @@ class WorkflowInvocation:
 
     async def _inline_step(self, command: StepCommand) -> tuple[list[Event], Outbox] | None:
         """Run a lone new step right here; its three events go into one write. Returns None
-        when the log has moved on (a cancel, a hook payload): the caller decides again."""
+        when the log has moved on (a cancel, a hook payload): the caller decides again.
+
+        No read of the log per step: the append of the step's events is conditional on the
+        head the invocation last saw, so if a cancel (or anything else) was recorded since, it
+        fails and the invocation catches up and decides again: a step starts at most once
+        after a cancel. Only a view older than `FRESH_SECONDS` (a slow step) is refreshed
+        first, so such a step does not start after a cancel recorded while the last one ran."""
         assert command.step is not None
         cid, step = command.command_id, command.step
         events = self.inline_results.get(cid)
         if events is None:
-            if await self._catch_up():
-                return None  # never start a step on a stale view: the run may be cancelled
+            stale = asyncio.get_running_loop().time() - self.seen_head_at >= FRESH_SECONDS
+            if stale and await self._catch_up():
+                return None  # the log moved on: the run may be cancelled
             created = await self.codec.event(
                 EventType.STEP_CREATED,
                 correlation_id=cid,
@@ -288,6 +303,7 @@ class WorkflowInvocation:
         except (AppendConflictError, RunTerminalError):
             await self._catch_up()
             return False
+        self.seen_head_at = asyncio.get_running_loop().time()
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
         for event in batch:
@@ -307,7 +323,7 @@ class WorkflowInvocation:
     async def _terminal_batch(
         self, outcome: Outcome, code: ErrorCode = ErrorCode.USER_ERROR, message: str = ""
     ) -> list[Event]:
-        batch = await self._run_started()
+        batch = await self._run_started(ending=True)
         for hook in self.instance.live_hooks():
             batch.append(
                 await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id)

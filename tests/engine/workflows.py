@@ -380,3 +380,19 @@ async def wait_on_step_calls() -> list[int]:
     done, pending = await asyncio.wait([add(1, 1), add(2, 2)])
     assert not pending
     return sorted(f.result() for f in done)
+
+
+# --- cancelling a long run of inline steps -----------------------------------------------------
+
+
+@step
+async def counted(i: int) -> int:
+    calls["counted"].append(i)
+    return i
+
+
+@workflow
+async def many_counted_steps(n: int) -> int:
+    for i in range(n):
+        await counted(i)
+    return n
