@@ -145,12 +145,17 @@ class WorkflowThreadError(SteplaneError, RuntimeError):
 
 
 class AppendConflictError(SteplaneError):
-    """Another writer appended at the expected position first: re-read and try again."""
+    """Another writer appended at the expected position first: re-read and try again.
 
-    def __init__(self, run_id: str, position: int) -> None:
+    `newer`, when the World knows them without a round trip, holds the events at `position`,
+    `position + 1`, ... up to the end as far as it knows it: a writer may take them instead of
+    reading (its next conditional append tells it if more came since). None: read them."""
+
+    def __init__(self, run_id: str, position: int, newer: list[Any] | None = None) -> None:
         super().__init__(f"run {run_id}: position {position} was already written")
         self.run_id = run_id
         self.position = position
+        self.newer = newer
 
 
 class RunTerminalError(SteplaneError):

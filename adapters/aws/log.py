@@ -112,10 +112,10 @@ class DynamoEventLog:
                 self._cache.end(run_id, position, sealed=True)
                 raise RunTerminalError(run_id) from None
             if winner is not None and "ev" in winner:
-                self._events_of(run_id, winner, position)  # cached: the loser reads it next
+                self._events_of(run_id, winner, position)  # cached: handed to the loser
             elif winner is not None:
                 self._cache.boundary(run_id, position, int(winner["n"]["N"]))
-            raise AppendConflictError(run_id, position) from None
+            raise self._conflict(run_id, position) from None
         # Cache what was written from the bytes: callers keep ownership of their events.
         self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
         if terminal:
@@ -133,13 +133,25 @@ class DynamoEventLog:
             facts = self._cache.facts(run_id)
         end, sealed = facts if facts is not None else (0, False)
         if position < end:
-            raise AppendConflictError(run_id, position)
+            raise self._conflict(run_id, position)
         if position == end and sealed:
             raise RunTerminalError(run_id)
         if position > end:
             raise ValueError(
                 f"run {run_id}: position {position} skips past the end of the log (length {end})"
             )
+
+    def _conflict(self, run_id: str, position: int) -> AppendConflictError:
+        """The error for a lost append, with the events from `position` to the known end
+        when all of them are in memory (so the loser need not read them)."""
+        newer: list[Event] = []
+        at = position
+        while (batch := self._cache.cached(run_id, at, position)) is not None:
+            newer.extend(batch)
+            at = batch[-1].seq + 1
+        facts = self._cache.facts(run_id)
+        known = bool(newer) and facts is not None and facts[0] == at
+        return AppendConflictError(run_id, position, newer=newer if known else None)
 
     def _discover(self, run_id: str, position: int) -> None:
         """Learn whether `position` of a log this process has not seen is written, covered by
@@ -188,9 +200,9 @@ class DynamoEventLog:
             position = int(first["pos"]["N"])
         events: list[Event] = []
         if first is None:
-            while (batch := self._cache.cached(run_id, position)) is not None:
+            while (batch := self._cache.cached(run_id, position, start)) is not None:
                 events.extend(batch)
-                position += len(batch)
+                position = batch[-1].seq + 1  # a batch read from `start` holds one at least
             facts = self._cache.facts(run_id)
             if facts is not None and facts == (position, True):
                 return [event for event in events if event.seq >= start]  # nothing follows a seal

@@ -67,14 +67,16 @@ class LogCache:
             self._logs.move_to_end(run_id)
             return log.end if start >= log.end else log.covering(start)
 
-    def cached(self, run_id: str, start: int) -> list[Event] | None:
-        """The batch at `start` if it is in memory (fresh copies: callers may edit attrs)."""
+    def cached(self, run_id: str, start: int, since: int = 0) -> list[Event] | None:
+        """The batch at `start` if it is in memory, from position `since` on (fresh copies:
+        callers may edit attrs; a read from inside a large batch copies only what it wants)."""
         with self._lock:
             log = self._logs.get(run_id)
             batch = log.batches.get(start) if log is not None else None
         if batch is None:
             return None
-        return [replace(e, attrs=dict(e.attrs)) for e in batch]
+        skip = max(0, since - start)
+        return [replace(e, attrs=dict(e.attrs)) for e in batch[skip:]]
 
     # --- learning ---------------------------------------------------------------------------
 

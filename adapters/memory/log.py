@@ -30,24 +30,30 @@ class MemoryEventLog:
         stored = [_stored_copy(event, position + offset) for offset, event in enumerate(events)]
         with self._lock:
             log = self._logs.setdefault(run_id, [])
-            if position < len(log):
-                raise AppendConflictError(run_id, position)
-            if position > len(log):
-                raise ValueError(
-                    f"run {run_id}: position {position} skips past the end of the log "
-                    f"(length {len(log)})"
-                )
-            if log and log[-1].is_terminal:
-                raise RunTerminalError(run_id)
-            log.extend(stored)
+            newer = log[position:]
+            if not newer:
+                if position > len(log):
+                    raise ValueError(
+                        f"run {run_id}: position {position} skips past the end of the log "
+                        f"(length {len(log)})"
+                    )
+                if log and log[-1].is_terminal:
+                    raise RunTerminalError(run_id)
+                log.extend(stored)
+        if newer:  # what beat the writer, so that it need not read it (AppendConflictError)
+            raise AppendConflictError(run_id, position, newer=_copies(newer))
 
     async def read(self, run_id: str, start: int = 0) -> list[Event]:
         """Events at positions >= `start` (an unknown run has none)."""
         with self._lock:
             log = self._logs.get(run_id)
             tail = log[max(start, 0) :] if log else []
-        # Events are frozen; a fresh attrs dict keeps callers from editing what we store.
-        return [replace(event, attrs=dict(event.attrs)) if event.attrs else event for event in tail]
+        return _copies(tail)
+
+
+def _copies(events: list[Event]) -> list[Event]:
+    """Events are frozen; a fresh attrs dict keeps callers from editing what we store."""
+    return [replace(event, attrs=dict(event.attrs)) if event.attrs else event for event in events]
 
 
 def _stored_copy(event: Event, seq: int) -> Event:

@@ -154,8 +154,13 @@ async def _record(
     while True:
         try:
             await world.log.append(message.run_id, state.head, batch)
-        except (AppendConflictError, RunTerminalError):
-            state.feed(await world.log.read(message.run_id, state.head), message.step_id)
+        except (AppendConflictError, RunTerminalError) as lost:
+            # N results of a fan-out race for the head: a loser takes what beat it from the
+            # error when the World knows it, instead of a read per lost race.
+            newer = lost.newer if isinstance(lost, AppendConflictError) else None
+            if newer is None:
+                newer = await world.log.read(message.run_id, state.head)
+            state.feed(newer, message.step_id)
             if state.finished or state.run_ended or state.attempts >= outcome.attempt:
                 return False
             continue

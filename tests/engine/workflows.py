@@ -396,3 +396,8 @@ async def many_counted_steps(n: int) -> int:
     for i in range(n):
         await counted(i)
     return n
+
+
+@workflow
+async def parallel_adds(n: int) -> int:
+    return sum(await asyncio.gather(*(add(i, 0) for i in range(n))))

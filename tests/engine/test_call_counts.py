@@ -1,6 +1,7 @@
-"""What a run of inline sequential steps costs and how cancelling one behaves, now that an
-inline step reads nothing before it starts (runtime/engine/workflow_invocation.py,
-`_inline_step`): the step's conditional append is what notices a cancel."""
+"""What steps cost in AWS calls (deterministic enough to assert; times are bench/'s), and how
+cancelling a run of inline steps behaves now that an inline step reads nothing before it
+starts (runtime/engine/workflow_invocation.py, `_inline_step`): the step's conditional append
+is what notices a cancel."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from local_emulator import Emulator
 from runtime import WorkflowFailedError, start
 from tests.engine import workflows as wf
+
+RECEIVE = "sqs.ReceiveMessage"
 
 
 async def test_cancel_stops_a_long_sequential_run_within_one_step(make_emulator) -> None:
@@ -39,7 +42,22 @@ async def test_an_inline_step_costs_one_durable_write_and_no_read() -> None:
         run = await start(wf.many_counted_steps, steps)
         assert await run.result(timeout=60) == steps
         calls = dict(emu.world.calls)  # type: ignore[attr-defined]
-    calls.pop("sqs.ReceiveMessage", None)  # the event source's polls, paced by time
+    calls.pop(RECEIVE, None)  # the event source's polls, paced by time
     writes = sum(n for kind, n in calls.items() if kind.split(".")[1] in {"PutItem", "UpdateItem"})
     assert writes / steps <= 1.04, calls
     assert sum(calls.values()) / steps <= 1.1, calls
+
+
+async def test_racing_fan_out_results_cost_a_constant_number_of_calls_each() -> None:
+    """100 step results racing for the head (8 at a time): the losers take what beat them
+    from the conflict instead of reading again, so calls per step stay a small constant."""
+    steps = 100
+    async with Emulator(world="aws", concurrency=8, modules=["tests.engine.workflows"]) as emu:
+        emu.world.reset_calls()  # type: ignore[attr-defined]
+        run = await start(wf.parallel_adds, steps)
+        assert await run.result(timeout=120) == sum(range(steps))
+        calls = dict(emu.world.calls)  # type: ignore[attr-defined]
+    receives = calls.pop(RECEIVE, 0)
+    assert sum(calls.values()) / steps < 6, calls
+    assert calls["dynamodb.GetItem"] / steps < 2.5, calls
+    assert receives / steps < 1.5, calls
