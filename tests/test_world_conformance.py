@@ -114,6 +114,10 @@ async def test_racing_appends_have_exactly_one_winner(world: World) -> None:
     stored = await world.log.read(run_id)
     assert [e.event_id for e in stored[1:]] == [e.event_id for e in batches[winners[0]]]
     assert len(stored) == 3
+    for outcome in outcomes:  # what beat a loser, when the World hands it over, is the log's
+        newer = getattr(outcome, "newer", None)
+        if newer is not None:
+            assert [(e.seq, e.event_id) for e in newer] == [(e.seq, e.event_id) for e in stored[1:]]
 
 
 async def test_sequential_appends_and_incremental_reads(world: World) -> None:
