@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import collections
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from steplane.runtime.engine.events import Event
 
@@ -76,7 +76,7 @@ class LogCache:
         if batch is None:
             return None
         skip = max(0, since - start)
-        return [replace(e, attrs=dict(e.attrs)) for e in batch[skip:]]
+        return [e.with_own_attrs() for e in batch[skip:]]
 
     # --- learning ---------------------------------------------------------------------------
 

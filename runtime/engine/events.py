@@ -124,6 +124,15 @@ class Event:
         """This event placed at position `seq` of a log."""
         return replace(self, seq=seq)
 
+    def with_own_attrs(self) -> Event:
+        """A copy with an attrs dict of its own, for a log handing out what it stores (the
+        reader may edit attrs). A shallow copy of the fields, about 10x cheaper than
+        `dataclasses.replace`, which re-runs `__init__`: a fan-out's step reads copy a lot."""
+        copy = object.__new__(Event)
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "attrs", dict(self.attrs))
+        return copy
+
 
 # --- the schema -----------------------------------------------------------------------------
 

@@ -521,6 +521,8 @@ async def test_a_stream_never_closed_ends_when_the_run_ends(emulator) -> None:
         await resume_hook("unclosed-1", "end")
         await asyncio.wait_for(reader, timeout=5)
         assert received == ["left open"]
+        # The ending closes streams before it sets the status (lifecycle.apply_run_ending).
+        assert await run.result(timeout=5) == "end"
         assert await run.status() == "completed"
 
 
