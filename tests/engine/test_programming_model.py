@@ -50,7 +50,7 @@ def no_world(monkeypatch):
     runtime.set_world(previous)
 
 
-async def _until(condition, timeout: float = 5.0) -> None:
+async def _until(condition, timeout: float = 20.0) -> None:  # a liveness bound, not a speed one
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition never became true"
@@ -498,7 +498,7 @@ async def test_reader_started_before_the_writer_sees_chunks_live(emulator) -> No
         mw.gates[f"{key}:write"].set()
         await _until(lambda: received == ["one"])
         mw.gates[f"{key}:more"].set()
-        await asyncio.wait_for(reader, timeout=5)  # ends because the stream was closed...
+        await asyncio.wait_for(reader, timeout=20)  # ends because the stream was closed...
         assert received == ["one", "two"]
         assert await run.status() in ("pending", "running")  # ...while the run still goes on
         mw.gates[f"{key}:finish"].set()
@@ -519,7 +519,7 @@ async def test_a_stream_never_closed_ends_when_the_run_ends(emulator) -> None:
         await asyncio.sleep(0.1)
         assert not reader.done()
         await resume_hook("unclosed-1", "end")
-        await asyncio.wait_for(reader, timeout=5)
+        await asyncio.wait_for(reader, timeout=20)
         assert received == ["left open"]
         assert await run.status() == "completed"
 
