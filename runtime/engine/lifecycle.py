@@ -48,20 +48,23 @@ async def apply_run_ending(
     world: World, run_id: str, terminal: Event, owners: list[HookOwner]
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
-    the streams closed, then the status on the run record. Appends nothing. Idempotent, so a
+    the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
     redelivered message can repair a crash half-way through.
 
-    The status goes last: a run whose record says it ended has nothing left to clean up (a
-    caller whose `result()` returned may reuse its hook tokens at once), and the repair paths,
-    which look for ended logs under a non-terminal record, still find a half-done ending."""
+    The tokens go before the status: a caller whose `result()` returned may reuse its hook
+    tokens at once, and the repair paths, which look for ended logs under a non-terminal
+    record, still find an ending that crashed before its status. The streams go after it: a
+    reader that sees its stream end then sees the run ended too (never `running`), and a
+    crash before they are closed loses nothing, since readers also end on the run's status
+    (`runtime/engine/streams.py`)."""
     for owner in owners:
         await world.hooks.release(owner)
-    for name in await world.streams.names(run_id):
-        await world.streams.close(run_id, name)
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
     )
+    for name in await world.streams.names(run_id):
+        await world.streams.close(run_id, name)
 
 
 async def end_run_from_outside(
