@@ -71,6 +71,10 @@ def dumps(value: Any, what: str = "value") -> bytes:
     return _frame(_write(_to_tree(value, what, raws), what), raws)
 
 
+CALL_ENVELOPE = len(b'{"args":[],"kwargs":{}}')
+"""Bytes of the envelope around a call's arguments, not counted against the payload limit."""
+
+
 def dumps_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bytes:
     """The arguments of a call as `{"args": [...], "kwargs": {...}}`; error paths start at
     `args[i]` or `kwargs['name']` so users see which argument is at fault."""
@@ -161,7 +165,7 @@ def value_size(data: bytes) -> int:
     each raw bytes value counted at its own length (no base64, no framing, no references)."""
     if not data.startswith(_MAGIC):
         return len(data)
-    count, text_len = _HEADER.unpack_from(data, len(_MAGIC))
+    count = _HEADER.unpack_from(data, len(_MAGIC))[0]
     references = sum(len(_write(_tag("raw", i), "reference")) for i in range(count))
     return len(data) - len(_MAGIC) - _HEADER.size - count * _LENGTH.size - references
 
@@ -239,9 +243,7 @@ def _encode_container(value: Any, path: str | None, walk: _Walk) -> Any:
         if isinstance(value, tuple) and hasattr(type(value), "_fields"):
             return _encode_fields("namedtuple", value, value._asdict(), path, walk)
         items = [
-            v
-            if type(v) in _SCALARS
-            else _encode(v, None if path is None else f"{path}[{i}]", walk)
+            v if type(v) in _SCALARS else _encode(v, None if path is None else f"{path}[{i}]", walk)
             for i, v in enumerate(value)
         ]
         return items if isinstance(value, list) else _tag("tuple", items)
@@ -488,24 +490,28 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
 # --- size limits ----------------------------------------------------------------------------
 
 
-def check_size(data: bytes, limit: int, what: str) -> None:
+def check_size(data: bytes, limit: int, what: str, *, call: bool = False) -> None:
     """Refuse one encoded payload whose value (`value_size`) is above `limit` bytes, saying
-    how big it is and what it was."""
-    n = value_size(data)
+    how big it is and what it was. A `call` payload (`dumps_call`) is measured without the
+    `{"args":[],"kwargs":{}}` envelope steplane wraps the arguments in."""
+    n = value_size(data) - (CALL_ENVELOPE if call else 0)
     if n <= limit:
         return
-    size, cap = _human(n), _human(limit)
+    size, cap = human_size(n), human_size(limit)
     if size == cap:  # rounding hid the difference: show exact byte counts
         size, cap = f"{n} bytes", f"{limit} bytes"
     raise PayloadTooLargeError(f"{what} is {size}, over the {cap} limit per payload")
 
 
-def _human(n: int) -> str:
+def human_size(n: int) -> str:
+    """`n` bytes in bytes, KB or MB, for error messages."""
     if n < 1024:
         return f"{n} bytes"
     if n < 1024 * 1024:
         return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
+    if n < 1024**3:
+        return f"{n / (1024 * 1024):.1f} MB"
+    return f"{n / 1024**3:.2f} GB"
 
 
 # --- exceptions -----------------------------------------------------------------------------

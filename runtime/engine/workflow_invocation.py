@@ -45,6 +45,7 @@ from .instance import (
 from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
 from .messages import StepMessage, WorkflowMessage
 from .recovery import Outbox, pending_work, stall_seconds
+from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
 from .step_runner import run_attempt
 
@@ -80,6 +81,7 @@ class WorkflowInvocation:
             get_workflow(self.message.workflow),
             self.codec.secret,
             self.world.limits.max_payload_bytes,
+            self.world.limits.max_run_bytes,
         )
         self.cold = cached is None
         keep = False
@@ -260,6 +262,7 @@ class WorkflowInvocation:
                 clock_time=self.world.clock.time,
                 open_writer=self.services.writer_opener(self.codec),
                 max_payload_bytes=self.world.limits.max_payload_bytes,
+                budget=self._budget_after([created]),
             )
             events = [created, *await outcome.events(self.codec, cid, step.name)]
             self.inline_results[cid] = events
@@ -284,6 +287,12 @@ class WorkflowInvocation:
             )
             outbox = []
         try:
+            batch = self._stamp(batch)
+        except RunTooLargeError as error:  # values checked before writing raced past the limit
+            code = ErrorCode.MAX_RUN_BYTES_EXCEEDED
+            batch = self._stamp(await self._terminal_batch(Outcome(ok=False), code, str(error)))
+            outbox = []
+        try:
             await self.world.log.append(self.run_id, self.instance.cursor, batch)
         except (AppendConflictError, RunTerminalError):
             await self._catch_up()
@@ -296,6 +305,16 @@ class WorkflowInvocation:
         for message, delay in outbox:
             await self.services.send(message, delay)
         return True
+
+    def _stamp(self, batch: list[Event]) -> list[Event]:
+        """The batch with the run's payload total; a terminal batch is never refused."""
+        limit = None if batch[-1].is_terminal else self.world.limits.max_run_bytes
+        return stamp(self.run_id, batch, self.instance.run_bytes, limit)
+
+    def _budget_after(self, batch: list[Event]) -> RunBudget:
+        """What the run may store once `batch` (not yet recorded) is."""
+        used = total_after(batch, self.instance.run_bytes)
+        return RunBudget(self.run_id, used, self.world.limits.max_run_bytes)
 
     async def _release_hook(self, hook_id: str) -> None:
         command = self.instance.commands.get(hook_id)
@@ -316,6 +335,7 @@ class WorkflowInvocation:
             try:
                 data = serde.dumps(outcome.value, what="result")
                 serde.check_size(data, self.world.limits.max_payload_bytes, "workflow result")
+                self._budget_after(batch).check(data, "the workflow result")
                 batch.append(await self.codec.event(EventType.RUN_COMPLETED, data=data))
                 return batch
             except serde.SerializationError as error:
