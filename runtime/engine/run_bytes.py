@@ -20,23 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from .. import serde
-from ..errors import PayloadTooLargeError
+from ..errors import RunTooLargeError
 from .crypto import SEAL_OVERHEAD
 from .events import Event
 
 RUN_BYTES = "run_bytes"
-
-
-class RunTooLargeError(PayloadTooLargeError):
-    """Storing a value would take the run's stored payloads over `Limits.max_run_bytes`."""
-
-    def __init__(self, run_id: str, total: int, limit: int, what: str = "this write") -> None:
-        super().__init__(
-            f"run {run_id} would store {total} bytes of payloads with {what}, over its limit "
-            f"of {limit} bytes per run ({serde.human_size(total)} > {serde.human_size(limit)})"
-        )
-        self.run_id, self.total, self.limit = run_id, total, limit
 
 
 def stored_bytes(event: Event) -> int:
