@@ -497,21 +497,18 @@ def check_size(data: bytes, limit: int, what: str, *, call: bool = False) -> Non
     n = value_size(data) - (CALL_ENVELOPE if call else 0)
     if n <= limit:
         return
-    size, cap = human_size(n), human_size(limit)
+    size, cap = _human(n), _human(limit)
     if size == cap:  # rounding hid the difference: show exact byte counts
         size, cap = f"{n} bytes", f"{limit} bytes"
     raise PayloadTooLargeError(f"{what} is {size}, over the {cap} limit per payload")
 
 
-def human_size(n: int) -> str:
-    """`n` bytes in bytes, KB or MB, for error messages."""
+def _human(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
     if n < 1024 * 1024:
         return f"{n / 1024:.1f} KB"
-    if n < 1024**3:
-        return f"{n / (1024 * 1024):.1f} MB"
-    return f"{n / 1024**3:.2f} GB"
+    return f"{n / (1024 * 1024):.1f} MB"
 
 
 # --- exceptions -----------------------------------------------------------------------------
