@@ -47,7 +47,7 @@ from .messages import StepMessage, WorkflowMessage
 from .recovery import Outbox, pending_work, stall_seconds
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
-from .step_runner import run_attempt
+from .step_runner import StepOutcome, run_attempt, too_large
 
 
 class WorkflowInvocation:
@@ -67,7 +67,7 @@ class WorkflowInvocation:
         self.deadline = asyncio.get_running_loop().time() + budget
         self.codec: RunCodec
         self.instance: WorkflowInstance
-        self.inline_results: dict[str, list[Event]] = {}
+        self.inline_results: dict[str, tuple[StepOutcome, list[Event]]] = {}
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
 
@@ -243,8 +243,8 @@ class WorkflowInvocation:
         when the log has moved on (a cancel, a hook payload): the caller decides again."""
         assert command.step is not None
         cid, step = command.command_id, command.step
-        events = self.inline_results.get(cid)
-        if events is None:
+        cached = self.inline_results.get(cid)
+        if cached is None:
             if await self._catch_up():
                 return None  # never start a step on a stale view: the run may be cancelled
             created = await self.codec.event(
@@ -265,7 +265,17 @@ class WorkflowInvocation:
                 budget=self._budget_after([created]),
             )
             events = [created, *await outcome.events(self.codec, cid, step.name)]
-            self.inline_results[cid] = events
+            cached = self.inline_results[cid] = (outcome, events)
+        outcome, events = cached
+        if outcome.kind == EventType.STEP_COMPLETED:
+            try:  # what was recorded meanwhile (a hook payload) may have taken the room
+                self._budget_after(events[:1]).check(
+                    outcome.data or b"", f"the result of step {step.name!r}"
+                )
+            except RunTooLargeError as error:
+                outcome = too_large(step, outcome, error)
+                events = [events[0], *await outcome.events(self.codec, cid, step.name)]
+                self.inline_results[cid] = (outcome, events)
         outbox: Outbox = []
         retry_at = events[-1].attrs.get("retry_at")
         if retry_at is not None:
