@@ -20,8 +20,10 @@ holds (None: it has none). Two checks use it:
 
 The stored format is what this table says, unchanged: Worlds store `attrs` as given, plus the
 storage attributes the codec adds to an event whose payload went to the blob store
-(`STORAGE_ATTRS`: `blob`, the blob's key, and `blob_size`). `Event.public_attrs` leaves those
-out; the CLI, the HTTP API and `Run.events()` show the rest.
+(`blob`, the blob's key, and `blob_size`), and `run_bytes`, the run's stored payload total,
+which the writer puts on the last event of every batch (engine/run_bytes.py). These are
+`STORAGE_ATTRS`: `Event.public_attrs` leaves them out; the CLI, the HTTP API and `Run.events()`
+show the rest.
 
 Adding an event type is one change here: a member of `EventType` and its `EventSpec` in
 `SCHEMA` (tests/test_event_schema.py fails for a type without one). Then record it with
@@ -86,8 +88,9 @@ STATUS_OF_TERMINAL_EVENT = {
     EventType.RUN_CANCELLED: RunStatus.CANCELLED,
 }
 
-STORAGE_ATTRS = frozenset({"blob", "blob_size"})
-"""Attributes the codec adds when a payload is offloaded to the blob store (engine/codec.py)."""
+STORAGE_ATTRS = frozenset({"blob", "blob_size", "run_bytes"})
+"""Attributes of storage, not of the run: where the codec offloaded a payload (engine/codec.py)
+and the run's payload total (engine/run_bytes.py)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ _STORAGE = {
     "blob": Attr(TEXT, "blob store key of the sealed payload"),
     "blob_size": Attr((int,), "size of the sealed payload in bytes"),
 }
+_RUN_TOTAL = {"run_bytes": Attr((int,), "the run's stored payload bytes through this event")}
 
 
 def spec_of(event_type: str) -> EventSpec | None:
@@ -268,7 +272,7 @@ def schema_problems(event: Event, *, recorded: bool) -> list[str]:
     problems = []
     if spec.correlated and not event.correlation_id:
         problems.append("no correlation_id")
-    declared = dict(spec.attrs, **_STORAGE) if spec.payload else dict(spec.attrs)
+    declared = dict(spec.attrs, **_RUN_TOTAL, **(_STORAGE if spec.payload else {}))
     for name, attr in spec.attrs.items():
         if attr.required and name not in event.attrs:
             problems.append(f"no {name!r} attribute")

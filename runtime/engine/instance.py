@@ -24,8 +24,10 @@ from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
 from ..definitions import StepDef, WorkflowDef
 from ..errors import SteplaneError, WorkflowThreadError
 from ..hook_handle import Hook
+from ..world import Limits
 from .events import Event, EventType, check_recorded
 from .replay_loop import DeterministicEventLoop
+from .run_bytes import RunBudget, total_after
 
 
 class ReplayDivergence(SteplaneError):
@@ -83,7 +85,10 @@ class WorkflowInstance:
     workflow: WorkflowDef
     secret: bytes
     max_payload_bytes: int
+    max_run_bytes: int = Limits.max_run_bytes
     clock: float = 0.0
+    run_bytes: int = 0
+    """The run's stored payload bytes through the cursor (engine/run_bytes.py)."""
     cursor: int = 0
     commands: dict[str, Command] = field(default_factory=dict)
     new: list[Command] = field(default_factory=list)
@@ -114,6 +119,11 @@ class WorkflowInstance:
         return (
             Outcome(ok=False, error=error) if error else Outcome(ok=True, value=self._main.result())
         )
+
+    def budget(self) -> RunBudget:
+        """What the run may still store, counting commands issued but not yet recorded."""
+        pending = sum(len(c.args_data) for c in self.new if isinstance(c, StepCommand))
+        return RunBudget(self.run_id, self.run_bytes + pending, self.max_run_bytes)
 
     def new_commands(self) -> list[Command]:
         return list(self.new)
@@ -157,6 +167,7 @@ class WorkflowInstance:
         self.clock = max(self.clock, event.created_at)
         self.cursor = event.seq + 1 if event.seq >= 0 else self.cursor + 1
         check_recorded(event, self.run_id)  # skipping what it cannot read could mislead
+        self.run_bytes = total_after([event], self.run_bytes)
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event, value)
@@ -267,7 +278,9 @@ class WorkflowInstance:
     ) -> asyncio.Future[Any]:
         step.check_arguments(args, kwargs)
         data = serde.dumps_call(args, kwargs)
-        serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
+        what = f"arguments of step {step.name!r}"
+        serde.check_size(data, self.max_payload_bytes, what, call=True)
+        self.budget().check(data, what)
         future = self.loop.create_future()
         command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
         self._issue(command)
@@ -276,6 +289,7 @@ class WorkflowInstance:
     def create_hook(self, token: str | None, metadata: Any) -> Hook:
         metadata_data = serde.dumps(metadata, what="metadata")
         serde.check_size(metadata_data, self.max_payload_bytes, "hook metadata")
+        self.budget().check(metadata_data, "hook metadata")
         hook_id = self._next_id("hook")
         if token is None:
             token = self._derive_token(hook_id)

@@ -19,22 +19,29 @@ from ..world import HookOwner, World
 from .codec import RunCodec
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
+from .run_bytes import stamp, total_after
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
 
 
-async def append_at_head(world: World, run_id: str, build: BatchBuilder) -> list[Event] | None:
+async def append_at_head(
+    world: World, run_id: str, build: BatchBuilder, *, enforce_run_bytes: bool = True
+) -> list[Event] | None:
     """Append what `build(log)` returns at the end of the log, re-reading on conflicts.
 
     `build` sees the whole log and returns the batch, or None when nothing is to be written
-    (e.g. the run has ended). Returns the appended batch, or None.
+    (e.g. the run has ended). Returns the appended batch, or None. RunTooLargeError, with
+    nothing written, when the batch would take the run past `max_run_bytes` and
+    `enforce_run_bytes` (ending a run from outside is never refused).
     """
     log = await world.log.read(run_id)
+    limit = world.limits.max_run_bytes if enforce_run_bytes else None
     for attempt in range(100):
         batch = await build(log)
         if not batch:
             return None
+        batch = stamp(run_id, batch, total_after(log), limit)
         try:
             await world.log.append(run_id, len(log), batch)
             return batch
@@ -90,7 +97,7 @@ async def end_run_from_outside(
         batch.append(await codec.event(terminal_type, attrs=attrs, data=data))
         return batch
 
-    batch = await append_at_head(world, codec.run_id, build)
+    batch = await append_at_head(world, codec.run_id, build, enforce_run_bytes=False)
     if batch is None:
         return False
     log = await world.log.read(codec.run_id)
@@ -157,7 +164,7 @@ async def fail_unrecorded_start(world: World, codec: RunCodec) -> bool:
         EventType.RUN_FAILED, attrs=attrs, data=serde.dumps({"message": message})
     )
     try:
-        await world.log.append(codec.run_id, 0, [failed])
+        await world.log.append(codec.run_id, 0, stamp(codec.run_id, [failed], 0, None))
     except (AppendConflictError, RunTerminalError):
         return False
     await apply_run_ending(world, codec.run_id, failed, [])

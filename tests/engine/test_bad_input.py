@@ -50,7 +50,7 @@ async def test_oversize_payload_is_refused_before_anything_is_written(make_emula
     async with make_emulator():
         with pytest.raises(PayloadTooLargeError) as error:
             await start(wf.round_trip, b"x" * (50 * 1024 * 1024 + 1))
-        assert "over the 50.0 MB limit" in one_line(error.value)
+        assert "is 52428801 bytes, over the 52428800 bytes limit" in one_line(error.value)
         assert await _run_count() == 0
 
 
