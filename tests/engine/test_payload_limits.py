@@ -90,4 +90,4 @@ async def test_a_hook_payload_over_the_run_total_is_refused_and_the_hook_stays(
         with pytest.raises(PayloadTooLargeError, match=f"run {run.run_id} would store"):
             await resume_hook("full-run", b"y" * 100_000)
         await resume_hook("full-run", "small")
-        assert await run.result(timeout=10) == "small"
+        assert await run.result(timeout=30) == "small"
