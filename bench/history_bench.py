@@ -16,7 +16,9 @@ the time between two of those steps, in three modes:
 
 Prints JSON with ms per step for each World, `H`
 and mode, and each figure's ratio to the warm cost at the smallest `H` of the same World, in
-the same run (the done-when line of issue 15 compares against warm at H=50).
+the same run (the done-when line of issue 15 compares against warm at H=50). `cpu_ms_per_step`
+is this process's CPU time (moto included, it runs in-process): steadier than wall time on a
+shared machine.
 
     .venv/bin/python -m bench.history_bench [--worlds memory,aws] [--histories 50,2000,5000]
         [--steps 5] [--modes warm,cold,cold_process]
@@ -37,13 +39,13 @@ from steplane.runtime.engine.codec import CodecCache
 from .bench_workflows import noop
 
 MODES = ("warm", "cold", "cold_process")
-_stamps: list[float] = []
+_stamps: list[tuple[float, float]] = []
 
 
 @step(timeout=3600)  # over the host's 60 s inline budget: always queued
 async def stamp(i: int) -> int:
     """A measured step: the time it notes is the time its own invocation ran it."""
-    _stamps.append(time.perf_counter())
+    _stamps.append((time.perf_counter(), time.process_time()))
     return i
 
 
@@ -82,9 +84,10 @@ async def measure(world: str, history: int, steps: int, mode: str) -> dict[str, 
         _stamps.clear()
         run = await start(long_history, history, steps + 1)
         await run.result(timeout=1800)
-        per_step = (_stamps[-1] - _stamps[0]) / steps
+        (wall_0, cpu_0), (wall_1, cpu_1) = _stamps[0], _stamps[-1]
         return {
-            "ms_per_step": round(1000 * per_step, 3),
+            "ms_per_step": round(1000 * (wall_1 - wall_0) / steps, 3),
+            "cpu_ms_per_step": round(1000 * (cpu_1 - cpu_0) / steps, 3),
             "workflow_invocations": emu.workflow_invocations(run.run_id),
         }
 
@@ -107,11 +110,15 @@ async def main() -> None:
                     world, history, args.steps, mode
                 )
         base_key = str(min(histories))
-        base = figures.get("warm", {}).get(base_key, {}).get("ms_per_step")
-        if base:
+        baseline = figures.get("warm", {}).get(base_key, {})
+        base, cpu_base = baseline.get("ms_per_step"), baseline.get("cpu_ms_per_step")
+        if base and cpu_base:
             for by_history in figures.values():
                 for figure in by_history.values():
                     figure["vs_warm_at_smallest"] = round(figure["ms_per_step"] / base, 2)
+                    figure["cpu_vs_warm_at_smallest"] = round(
+                        figure["cpu_ms_per_step"] / cpu_base, 2
+                    )
         report["worlds"][world] = {"baseline": f"warm at H={base_key}", **figures}
     print(json.dumps(report, indent=2))
 

@@ -6,17 +6,21 @@ runner, `start()`) without importing the decorators or their name tables (runtim
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
+"""Signatures are checked at every call, replays included: build each function's once."""
 
 
 def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
     """Raise a clear TypeError at the call site when the arguments cannot bind, instead of
     recording a call that can only fail later."""
     try:
-        inspect.signature(fn).bind(*args, **kwargs)
+        _signature(fn).bind(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"{kind} {name!r}: {error}") from None
 
