@@ -14,21 +14,22 @@ the time between two of those steps, in three modes:
   (the data-key cache, and on AWS the log's cache of batch boundaries and decoded batches), as
   a fresh Lambda instance sees it.
 
-Prints JSON with ms per step for each World, `H`
-and mode, and each figure's ratio to the warm cost at the smallest `H` of the same World, in
-the same run (the done-when line of issue 15 compares against warm at H=50). `cpu_ms_per_step`
-is this process's CPU time (moto included, it runs in-process): steadier than wall time on a
-shared machine.
+Prints JSON: for each World, `H` and mode the median ms per measured step (wall time, and
+`cpu_ms_per_step`, this process's CPU time, moto included as it runs in-process: steadier on a
+shared machine), and each figure's ratio to the warm cost at the smallest `H` of the same World
+in the same run (issue 15's done-when line compares against warm at H=50).
 
     .venv/bin/python -m bench.history_bench [--worlds memory,aws] [--histories 50,2000,5000]
-        [--steps 5] [--modes warm,cold,cold_process]
+        [--steps 9] [--modes warm,cold,cold_process]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import statistics
 import time
 from typing import Any
 
@@ -84,10 +85,12 @@ async def measure(world: str, history: int, steps: int, mode: str) -> dict[str, 
         _stamps.clear()
         run = await start(long_history, history, steps + 1)
         await run.result(timeout=1800)
-        (wall_0, cpu_0), (wall_1, cpu_1) = _stamps[0], _stamps[-1]
+        walls = [b[0] - a[0] for a, b in itertools.pairwise(_stamps)]
+        cpus = [b[1] - a[1] for a, b in itertools.pairwise(_stamps)]
         return {
-            "ms_per_step": round(1000 * (wall_1 - wall_0) / steps, 3),
-            "cpu_ms_per_step": round(1000 * (cpu_1 - cpu_0) / steps, 3),
+            "ms_per_step": round(1000 * statistics.median(walls), 3),
+            "cpu_ms_per_step": round(1000 * statistics.median(cpus), 3),
+            "mean_ms_per_step": round(1000 * statistics.fmean(walls), 3),
             "workflow_invocations": emu.workflow_invocations(run.run_id),
         }
 
@@ -96,7 +99,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worlds", default="memory,aws")
     parser.add_argument("--histories", default="50,2000,5000")
-    parser.add_argument("--steps", type=int, default=5, help="measured invocations per figure")
+    parser.add_argument("--steps", type=int, default=9, help="measured invocations per figure")
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     histories = [int(h) for h in args.histories.split(",")]
