@@ -12,8 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
-"""Signatures are checked at every call, replays included: build each function's once."""
+_cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Arguments are checked at every call, replays included: build each function's signature
+    once (an unhashable callable, which the cache cannot key, gets it built each time)."""
+    try:
+        return _cached_signature(fn)
+    except TypeError:
+        return inspect.signature(fn)
 
 
 def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
