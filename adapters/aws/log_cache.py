@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import collections
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from steplane.runtime.engine.events import Event
 
@@ -74,7 +74,7 @@ class LogCache:
             batch = log.batches.get(start) if log is not None else None
         if batch is None:
             return None
-        return [replace(e, attrs=dict(e.attrs)) for e in batch]
+        return [e.copied() for e in batch]
 
     # --- learning ---------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ class MemoryEventLog:
             log = self._logs.get(run_id)
             tail = log[max(start, 0) :] if log else []
         # Events are frozen; a fresh attrs dict keeps callers from editing what we store.
-        return [replace(event, attrs=dict(event.attrs)) if event.attrs else event for event in tail]
+        return [event.copied() if event.attrs else event for event in tail]
 
 
 def _stored_copy(event: Event, seq: int) -> Event:

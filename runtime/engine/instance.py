@@ -101,6 +101,9 @@ class WorkflowInstance:
         self.rng = _random.Random(self._derive(b"random"))
         self._counter = 0
         self._timers: dict[int, WaitCommand] = {}
+        # Recorded waits neither completed nor cancelled, in recording order: the host asks at
+        # every decision, so it is kept up to date instead of scanned from every command.
+        self._pending_waits: dict[str, WaitCommand] = {}
         self._main: asyncio.Task[Any] | None = None
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
 
@@ -129,18 +132,7 @@ class WorkflowInstance:
         return list(self.new)
 
     def pending_waits(self) -> list[WaitCommand]:
-        return [
-            c
-            for c in self.commands.values()
-            if isinstance(c, WaitCommand) and c.recorded and not (c.completed or c.cancelled)
-        ]
-
-    def pending_steps(self) -> list[StepCommand]:
-        return [
-            c
-            for c in self.commands.values()
-            if isinstance(c, StepCommand) and c.recorded and not c.finished
-        ]
+        return list(self._pending_waits.values())
 
     def live_hooks(self) -> list[Hook]:
         """Hooks recorded as created and not yet recorded as disposed (they hold tokens)."""
@@ -173,8 +165,9 @@ class WorkflowInstance:
             handler(self, event, value)
         if event.is_terminal:
             self.terminal = event
-        with workflow_slice(self):
-            self.loop.run_until_idle()
+        if self.loop.has_ready():  # most recorded events wake nothing: skip the loop's setup
+            with workflow_slice(self):
+                self.loop.run_until_idle()
 
     def _started(self, event: Event, _: Any) -> None:
         self.started = True
@@ -224,10 +217,13 @@ class WorkflowInstance:
         command: WaitCommand = self._match(event, WaitCommand)
         command.resume_at = float(event.attrs.get("resume_at", command.resume_at))
         self._mark_recorded(command)
+        if not (command.completed or command.cancelled):
+            self._pending_waits[command.command_id] = command
 
     def _wait_completed(self, event: Event, _: Any) -> None:
         command: WaitCommand = self._match(event, WaitCommand)
         command.completed = True
+        self._pending_waits.pop(command.command_id, None)
         if command.handle is not None:
             self._timers.pop(id(command.handle), None)
             self.loop.fire_timer(command.handle)
@@ -332,6 +328,7 @@ class WorkflowInstance:
         if command is None:
             return
         command.cancelled = True
+        self._pending_waits.pop(command.command_id, None)
         if command in self.new:
             self.new.remove(command)
 
