@@ -37,3 +37,14 @@ async def tiny(i: int) -> int:
 async def zero_steps() -> int:
     """No step at all: its start -> result latency is the run's fixed cost."""
     return 0
+
+
+@step
+async def blob_of(size: int) -> bytes:
+    return b"\xa5" * size
+
+
+@workflow
+async def big_result(size: int) -> int:
+    """A `size`-byte bytes step result, recorded and read back by the workflow."""
+    return len(await blob_of(size))

@@ -22,6 +22,7 @@ from .engine.events import EventType, RunStatus
 from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
+from .engine.run_bytes import RunBudget, stamp
 from .errors import AppendConflictError, HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
@@ -60,13 +61,13 @@ class Client:
         definition.check_arguments(args, kwargs)
         world = self.world
         data = serde.dumps_call(args, kwargs)
-        serde.check_size(
-            data, world.limits.max_payload_bytes, f"arguments of workflow {definition.name!r}"
-        )
+        what = f"arguments of workflow {definition.name!r}"
+        serde.check_size(data, world.limits.max_payload_bytes, what, call=True)
         step = current_step()
         parent_run_id = step.metadata.run_id if step is not None else None
         now = world.clock.time()
         run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)
+        RunBudget(run_id, 0, world.limits.max_run_bytes).check(data, f"the {what}")
         codecs = codecs_for(world)
         record = None if key is None else await world.runs.get(run_id)
         if record is None:
@@ -100,7 +101,7 @@ class Client:
                 EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now
             )
             try:
-                await world.log.append(run_id, 0, [created])
+                await world.log.append(run_id, 0, stamp(run_id, [created], 0, None))
             except AppendConflictError:
                 if key is None:
                     raise  # a fresh run id is ours alone

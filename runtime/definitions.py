@@ -6,17 +6,29 @@ runner, `start()`) without importing the decorators or their name tables (runtim
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+_cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """Arguments are checked at every call, replays included: build each function's signature
+    once (an unhashable callable, which the cache cannot key, gets it built each time)."""
+    try:
+        return _cached_signature(fn)
+    except TypeError:
+        return inspect.signature(fn)
 
 
 def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
     """Raise a clear TypeError at the call site when the arguments cannot bind, instead of
     recording a call that can only fail later."""
     try:
-        inspect.signature(fn).bind(*args, **kwargs)
+        _signature(fn).bind(*args, **kwargs)
     except TypeError as error:
         raise TypeError(f"{kind} {name!r}: {error}") from None
 

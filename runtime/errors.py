@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     CORRUPTED_EVENT_LOG = "CORRUPTED_EVENT_LOG"
     MAX_DELIVERIES_EXCEEDED = "MAX_DELIVERIES_EXCEEDED"
     MAX_EVENTS_EXCEEDED = "MAX_EVENTS_EXCEEDED"
+    MAX_RUN_BYTES_EXCEEDED = "MAX_RUN_BYTES_EXCEEDED"
     CANCELLED = "CANCELLED"
 
 
@@ -92,6 +93,21 @@ class SerializationError(SteplaneError, TypeError):
 
 class PayloadTooLargeError(SerializationError):
     """A single payload (argument, result, hook payload, stream chunk) exceeds the size limit."""
+
+
+class RunTooLargeError(PayloadTooLargeError):
+    """Storing a value would take the run's stored payloads past `Limits.max_run_bytes` (2 GB
+    by default); nothing of it was written. See docs/serialization.md for what counts."""
+
+    def __init__(self, run_id: str, total: int, limit: int, what: str = "this write") -> None:
+        super().__init__(
+            f"run {run_id} would store {total} bytes of payloads ({total / 2**20:.1f} MB) with "
+            f"{what}, over its limit of {limit} bytes ({limit / 2**20:.1f} MB) per run"
+        )
+        self.run_id, self.total, self.limit, self.what = run_id, total, limit, what
+
+    def __reduce__(self) -> tuple[type[RunTooLargeError], tuple[str, int, int, str]]:
+        return (type(self), (self.run_id, self.total, self.limit, self.what))
 
 
 class WorkflowFailedError(SteplaneError):

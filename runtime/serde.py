@@ -20,7 +20,13 @@ str, int, float, list and dict are stored as their base type. Every other value 
   ``dataclass``  ``{"cls": "module:qualname", "fields": {name: value}}``
   ``namedtuple`` ``{"cls": "module:qualname", "fields": {name: value}}``
 
-Items nested anywhere are encoded the same way. Reading data never runs code: a class named by
+Items nested anywhere are encoded the same way. A ``bytes`` value of at least `RAW_MIN_BYTES`
+is not base64'd: `dumps` writes ``{"$t": "raw", "v": INDEX}`` in its place and frames the
+payload as ``\x00SLRAW1``, a big-endian u32 count and u64 JSON length, one u64 length per raw
+value, the JSON text, then the raw values back to back (docs/serialization.md). A payload
+without the prefix is plain tagged JSON, so values stored before framing still decode.
+
+Reading data never runs code: a class named by
 an ``enum``/``dataclass``/``namedtuple`` tag resolves only to a class this process allowed (see
 `runtime.type_registry`), nothing is imported because data named it, and values of classes that
 are not allowed are refused when they are written, so whatever is written can be read back.
@@ -34,6 +40,7 @@ import dataclasses
 import json
 import math
 import reprlib
+import struct
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
@@ -58,15 +65,22 @@ SUPPORTED = (
 
 
 def dumps(value: Any, what: str = "value") -> bytes:
-    """Encode `value` as tagged JSON; `what` names the root in error paths (args, result, ...)."""
-    return _write(to_jsonable(value, what), what)
+    """Encode `value` as tagged JSON; `what` names the root in error paths (args, result, ...).
+    Large `bytes` values travel raw after the JSON (see `_frame`), not as base64."""
+    raws: list[bytes | bytearray] = []
+    return _frame(_write(_to_tree(value, what, raws), what), raws)
+
+
+CALL_ENVELOPE = len(b'{"args":[],"kwargs":{}}')
+"""Bytes of the envelope around a call's arguments, not counted against the payload limit."""
 
 
 def dumps_call(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bytes:
     """The arguments of a call as `{"args": [...], "kwargs": {...}}`; error paths start at
     `args[i]` or `kwargs['name']` so users see which argument is at fault."""
-    obj = {"args": to_jsonable(list(args), "args"), "kwargs": to_jsonable(kwargs, "kwargs")}
-    return _write(obj, "arguments")
+    raws: list[bytes | bytearray] = []
+    obj = {"args": _to_tree(list(args), "args", raws), "kwargs": _to_tree(kwargs, "kwargs", raws)}
+    return _frame(_write(obj, "arguments"), raws)
 
 
 def _write(obj: Any, what: str) -> bytes:
@@ -80,15 +94,83 @@ def _write(obj: Any, what: str) -> bytes:
 
 
 def to_jsonable(value: Any, what: str = "value") -> Any:
-    """The plain JSON structure (dicts, lists, scalars) that `dumps` writes out for `value`."""
+    """The plain JSON structure (dicts, lists, scalars) for `value`: bytes always as base64."""
+    return _to_tree(value, what, None)
+
+
+def _to_tree(value: Any, what: str, raws: list[bytes | bytearray] | None) -> Any:
+    """The JSON structure of `value`; with `raws`, large bytes are appended there and the
+    tree holds `{"$t": "raw", "v": index}` in their place."""
+    start = 0 if raws is None else len(raws)
     try:
-        return _encode(value, None, set())
+        return _encode(value, None, _Walk(raws))
     except SerializationError:
         # Walk again naming every position: paths cost too much to build on the happy path.
-        return _encode(value, what, set())
+        if raws is not None:
+            del raws[start:]
+        return _encode(value, what, _Walk(raws))
 
 
-def _encode(value: Any, path: str | None, active: set[int]) -> Any:
+@dataclasses.dataclass
+class _Walk:
+    """The state of one encoding walk: containers being encoded (to refuse cycles) and the
+    raw bytes values set aside so far (None: encode every bytes value as base64)."""
+
+    raws: list[bytes | bytearray] | None
+    active: set[int] = dataclasses.field(default_factory=set)
+
+
+# --- raw framing: bytes without base64 ------------------------------------------------------
+
+RAW_MIN_BYTES = 4096
+"""Bytes values at least this long are framed raw; shorter ones stay base64 inside the JSON."""
+_MAGIC = b"\x00SLRAW1"  # JSON text never starts with NUL, so old payloads are told apart
+_HEADER = struct.Struct(">IQ")  # number of raw values, length of the JSON text
+_LENGTH = struct.Struct(">Q")
+
+
+def _frame(text: bytes, raws: list[bytes | bytearray]) -> bytes:
+    """Plain JSON when there is nothing raw; else MAGIC, header, one length per raw value,
+    the JSON text, then the raw values back to back (one copy of each, no inflation)."""
+    if not raws:
+        return text
+    lengths = b"".join(_LENGTH.pack(len(raw)) for raw in raws)
+    return b"".join([_MAGIC, _HEADER.pack(len(raws), len(text)), lengths, text, *raws])
+
+
+def _unframe(data: bytes) -> tuple[memoryview, list[memoryview]]:
+    """The JSON text and the raw values of a framed payload (views, no copies yet)."""
+    view = memoryview(data)
+    offset = len(_MAGIC)
+    try:
+        count, text_len = _HEADER.unpack_from(view, offset)
+        offset += _HEADER.size
+        lengths = [_LENGTH.unpack_from(view, offset + i * _LENGTH.size)[0] for i in range(count)]
+    except struct.error:
+        raise SerializationError("stored value has a truncated raw header") from None
+    offset += count * _LENGTH.size
+    text = view[offset : offset + text_len]
+    offset += text_len
+    raws = []
+    for length in lengths:
+        raws.append(view[offset : offset + length])
+        offset += length
+    if offset != len(view):
+        raise SerializationError("stored value's raw sections do not add up to its length")
+    return text, raws
+
+
+def value_size(data: bytes) -> int:
+    """The size of the user's value in `data` as the limits count it: its tagged JSON with
+    each raw bytes value counted at its own length (no base64, no framing, no references)."""
+    if not data.startswith(_MAGIC):
+        return len(data)
+    count = _HEADER.unpack_from(data, len(_MAGIC))[0]
+    references = sum(len(_write(_tag("raw", i), "reference")) for i in range(count))
+    return len(data) - len(_MAGIC) - _HEADER.size - count * _LENGTH.size - references
+
+
+def _encode(value: Any, path: str | None, walk: _Walk) -> Any:
     """Encode one value; `path` is where it sits, or None while nothing has failed yet."""
     kind = type(value)
     if kind in _SCALARS:
@@ -96,11 +178,11 @@ def _encode(value: Any, path: str | None, active: set[int]) -> Any:
     if kind is float and math.isfinite(value):
         return value
     if kind is dict or kind is list:
-        return _encode_nested(value, path, active)
+        return _encode_nested(value, path, walk)
     if isinstance(value, Enum):
         ref = _class_ref(kind, path)
         inner = None if path is None else f"{path}.value"
-        return _tag("enum", {"cls": ref, "value": _encode(value.value, inner, active)})
+        return _tag("enum", {"cls": ref, "value": _encode(value.value, inner, walk)})
     if isinstance(value, str):
         return str(value)
     if isinstance(value, int):
@@ -108,6 +190,9 @@ def _encode(value: Any, path: str | None, active: set[int]) -> Any:
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else _tag("float", str(value))
     if isinstance(value, (bytes, bytearray)):
+        if walk.raws is not None and len(value) >= RAW_MIN_BYTES:
+            walk.raws.append(value)
+            return _tag("raw", len(walk.raws) - 1)
         return _tag("bytes", base64.b64encode(value).decode("ascii"))
     if isinstance(value, datetime):
         return _encode_datetime(value)
@@ -122,53 +207,51 @@ def _encode(value: Any, path: str | None, active: set[int]) -> Any:
     if isinstance(value, UUID):
         return _tag("uuid", str(value))
     if isinstance(value, (dict, list, tuple, set, frozenset)) or _is_dataclass_instance(value):
-        return _encode_nested(value, path, active)
+        return _encode_nested(value, path, walk)
     raise SerializationError(
         f"cannot serialize a value of type {kind.__qualname__!r} at {path}: {SUPPORTED}"
     )
 
 
-def _encode_nested(value: Any, path: str | None, active: set[int]) -> Any:
+def _encode_nested(value: Any, path: str | None, walk: _Walk) -> Any:
     """Encode a container or dataclass, refusing one that contains itself."""
-    if id(value) in active:
+    if id(value) in walk.active:
         raise SerializationError(f"cannot serialize the value at {path}: it contains itself")
-    active.add(id(value))
+    walk.active.add(id(value))
     try:
-        return _encode_container(value, path, active)
+        return _encode_container(value, path, walk)
     finally:
-        active.discard(id(value))
+        walk.active.discard(id(value))
 
 
-def _encode_container(value: Any, path: str | None, active: set[int]) -> Any:
+def _encode_container(value: Any, path: str | None, walk: _Walk) -> Any:
     if isinstance(value, dict):
         if all(type(k) is str for k in value) and TAG not in value:
             return {
-                k: v if type(v) in _SCALARS else _encode(v, _key(path, k), active)
+                k: v if type(v) in _SCALARS else _encode(v, _key(path, k), walk)
                 for k, v in value.items()
             }
         pairs = [
             [
-                _encode(k, None if path is None else f"{path}.keys()[{i}]", active),
-                _encode(v, _key(path, k), active),
+                _encode(k, None if path is None else f"{path}.keys()[{i}]", walk),
+                _encode(v, _key(path, k), walk),
             ]
             for i, (k, v) in enumerate(value.items())
         ]
         return _tag("dict", pairs)
     if isinstance(value, (list, tuple)):
         if isinstance(value, tuple) and hasattr(type(value), "_fields"):
-            return _encode_fields("namedtuple", value, value._asdict(), path, active)
+            return _encode_fields("namedtuple", value, value._asdict(), path, walk)
         items = [
-            v
-            if type(v) in _SCALARS
-            else _encode(v, None if path is None else f"{path}[{i}]", active)
+            v if type(v) in _SCALARS else _encode(v, None if path is None else f"{path}[{i}]", walk)
             for i, v in enumerate(value)
         ]
         return items if isinstance(value, list) else _tag("tuple", items)
     if isinstance(value, (set, frozenset)):
-        items = [_encode(v, None if path is None else f"{path}{{...}}", active) for v in value]
+        items = [_encode(v, None if path is None else f"{path}{{...}}", walk) for v in value]
         return _tag("frozenset" if isinstance(value, frozenset) else "set", _ordered(value, items))
     fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    return _encode_fields("dataclass", value, fields, path, active)
+    return _encode_fields("dataclass", value, fields, path, walk)
 
 
 def _key(path: str | None, key: Any) -> str | None:
@@ -176,11 +259,11 @@ def _key(path: str | None, key: Any) -> str | None:
 
 
 def _encode_fields(
-    tag: str, value: Any, fields: dict[str, Any], path: str | None, active: set[int]
+    tag: str, value: Any, fields: dict[str, Any], path: str | None, walk: _Walk
 ) -> dict[str, Any]:
     ref = _class_ref(type(value), path)
     encoded = {
-        name: _encode(v, None if path is None else f"{path}.{name}", active)
+        name: _encode(v, None if path is None else f"{path}.{name}", walk)
         for name, v in fields.items()
     }
     return _tag(tag, {"cls": ref, "fields": encoded})
@@ -254,9 +337,22 @@ def _lookup(ref: str) -> Any:
 
 
 def loads(data: bytes) -> Any:
-    """Decode bytes written by `dumps`."""
+    """Decode bytes written by `dumps` (plain tagged JSON, or framed with raw bytes)."""
+    hook = _decode_object
+    text: bytes | memoryview = data
+    if data.startswith(_MAGIC):
+        text, raws = _unframe(data)
+
+        def hook(obj: dict[str, Any]) -> Any:
+            if obj.get(TAG) == "raw":
+                index = obj.get("v")
+                if type(index) is not int or not 0 <= index < len(raws):
+                    raise SerializationError(f"stored raw reference {index!r} is malformed")
+                return bytes(raws[index])
+            return _decode_object(obj)
+
     try:
-        return json.loads(data, object_hook=_decode_object)
+        return json.loads(bytes(text) if isinstance(text, memoryview) else text, object_hook=hook)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError; decode errors are TypeErrors
         raise SerializationError(f"stored value is not valid UTF-8 JSON: {exc}") from None
     except RecursionError:
@@ -394,13 +490,16 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
 # --- size limits ----------------------------------------------------------------------------
 
 
-def check_size(data: bytes, limit: int, what: str) -> None:
-    """Refuse one encoded payload above `limit` bytes, saying how big it is and what it was."""
-    if len(data) <= limit:
+def check_size(data: bytes, limit: int, what: str, *, call: bool = False) -> None:
+    """Refuse one encoded payload whose value (`value_size`) is above `limit` bytes, saying
+    how big it is and what it was. A `call` payload (`dumps_call`) is measured without the
+    `{"args":[],"kwargs":{}}` envelope steplane wraps the arguments in."""
+    n = value_size(data) - (CALL_ENVELOPE if call else 0)
+    if n <= limit:
         return
-    size, cap = _human(len(data)), _human(limit)
+    size, cap = _human(n), _human(limit)
     if size == cap:  # rounding hid the difference: show exact byte counts
-        size, cap = f"{len(data)} bytes", f"{limit} bytes"
+        size, cap = f"{n} bytes", f"{limit} bytes"
     raise PayloadTooLargeError(f"{what} is {size}, over the {cap} limit per payload")
 
 

@@ -482,6 +482,28 @@ async def test_large_chunks_go_to_s3_and_cold_writers_find_the_end(world: AwsWor
         await other.close()
 
 
+async def test_a_reader_past_the_end_never_misses_chunks_written_and_closed_meanwhile(
+    world: AwsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind a reader that got [0] of [0, 1, 2]: its scan from index 1 found
+    nothing, the writer then wrote 1 and 2 and closed, and the registry read that followed
+    said "closed": the reader ended without 1 and 2. Here the writer runs exactly there."""
+    run_id, streams = new_id(), world.streams
+    await streams.append(run_id, "out", b"0")
+    registry = streams._registry
+
+    def writer_finishes_between_scan_and_registry(rid: str) -> dict:
+        monkeypatch.setattr(streams, "_registry", registry)
+        streams._append_sync(run_id, "out", b"1")
+        streams._append_sync(run_id, "out", b"2")
+        streams._close_sync(run_id, "out")
+        return registry(rid)
+
+    monkeypatch.setattr(streams, "_registry", writer_finishes_between_scan_and_registry)
+    page = await streams.read(run_id, "out", 1)
+    assert (page.chunks, page.closed) == ([b"1", b"2"], True)
+
+
 # --- retention --------------------------------------------------------------------------------
 
 

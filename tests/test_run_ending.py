@@ -9,6 +9,7 @@ from typing import Any
 from local_emulator import Emulator
 from runtime import resume_hook, start
 from runtime.world import HookOwner
+from tests.engine import model_workflows as mw
 from tests.engine import workflows as wf
 
 
@@ -29,3 +30,25 @@ async def test_a_hook_token_is_free_when_result_returns(monkeypatch) -> None:
         await resume_hook("ending-token", "paid")
         assert await run.result(timeout=10) == "paid"
         assert await emu.world.hooks.lookup("ending-token") is None
+
+
+async def test_a_reader_that_sees_its_stream_end_sees_the_run_ended(monkeypatch) -> None:
+    """An unclosed stream is closed by the run's ending; a reader ending on that close then
+    asks the run's status, which must already say how the run ended."""
+    async with Emulator(modules=["tests.engine.model_workflows"], world="memory") as emu:
+        close = emu.world.streams.close
+        statuses_at_close: list[str] = []
+
+        async def close_and_look(run_id: str, name: str) -> None:
+            await close(run_id, name)
+            statuses_at_close.append(str((await emu.world.runs.get(run_id)).status))
+
+        monkeypatch.setattr(emu.world.streams, "close", close_and_look)
+        run = await start(mw.unclosed_stream, "ending-stream")
+        for _ in range(500):
+            if await emu.world.hooks.lookup("ending-stream") is not None:
+                break
+            await asyncio.sleep(0.01)
+        await resume_hook("ending-stream", "end")
+        assert await run.result(timeout=10) == "end"
+        assert statuses_at_close == ["completed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import enum
 import json
@@ -26,13 +27,16 @@ from runtime.errors import (
     StepFailedError,
 )
 from runtime.serde import (
+    RAW_MIN_BYTES,
     check_size,
     dumps,
+    dumps_call,
     encode_exception,
     from_jsonable,
     loads,
     rebuild_exception,
     to_jsonable,
+    value_size,
 )
 from runtime.type_registry import register_type
 
@@ -343,6 +347,59 @@ def test_check_size_shows_bytes_when_rounding_would_hide_the_excess() -> None:
         check_size(b"x" * 1025, 1024, "payload")
     with pytest.raises(PayloadTooLargeError, match=r"args is 300.0 KB, over the 256.0 KB"):
         check_size(b"x" * 300 * 1024, 256 * 1024, "args")
+
+
+# --- raw bytes framing -------------------------------------------------------------------------
+
+
+def test_large_bytes_are_framed_raw_not_base64() -> None:
+    blob = bytes(range(256)) * 64  # 16 KB
+    value = {"a": blob, "b": [b"small", (blob, "text")], "c": bytearray(blob)}
+    data = dumps(value)
+    assert data.startswith(b"\x00SLRAW1")
+    assert len(data) < 3 * len(blob) + 200  # three raw copies, no 4/3 inflation
+    assert loads(data) == {"a": blob, "b": [b"small", (blob, "text")], "c": blob}
+    assert loads(dumps_call([blob], {"k": blob})) == {"args": [blob], "kwargs": {"k": blob}}
+
+
+def test_small_bytes_stay_plain_tagged_json() -> None:
+    data = dumps(b"x" * (RAW_MIN_BYTES - 1))
+    assert json.loads(data)["$t"] == "bytes"
+
+
+def test_values_stored_before_framing_still_decode() -> None:
+    old = b'{"$t":"bytes","v":"' + base64.b64encode(b"y" * 100_000) + b'"}'
+    assert loads(old) == b"y" * 100_000
+
+
+def test_the_size_of_a_value_counts_raw_bytes_at_their_length() -> None:
+    assert value_size(dumps(b"z" * 100_000)) == 100_000
+    nested = {"k": [b"z" * 5000, "text"]}
+    assert value_size(dumps(nested)) == len(b'{"k":[,"text"]}') + 5000
+    assert value_size(dumps({"plain": [1, 2]})) == len(b'{"plain":[1,2]}')
+    check_size(dumps(b"z" * 100_000), 100_000, "result")
+    with pytest.raises(PayloadTooLargeError, match="is 100001 bytes, over the 100000 bytes"):
+        check_size(dumps(b"z" * 100_001), 100_000, "result")
+    check_size(dumps_call([b"z" * 100_000], {}), 100_000, "arguments", call=True)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d[:12],  # header cut short
+        lambda d: d[:-1],  # raw section cut short
+        lambda d: d + b"extra",
+        lambda d: d.replace(b'"v":0', b'"v":7'),  # a reference to no raw value
+    ],
+)
+def test_damaged_framing_is_a_serialization_error(damage: Any) -> None:
+    with pytest.raises(SerializationError):
+        loads(damage(dumps([b"q" * 5000])))
+
+
+def test_raw_references_are_refused_from_outside_the_process() -> None:
+    with pytest.raises(SerializationError, match="unknown tag 'raw'"):
+        from_jsonable({"$t": "raw", "v": 0}, classes=False)
 
 
 # --- exceptions ------------------------------------------------------------------------------

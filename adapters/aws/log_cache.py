@@ -76,7 +76,7 @@ class LogCache:
         if batch is None:
             return None
         skip = max(0, since - start)
-        return [e.with_own_attrs() for e in batch[skip:]]
+        return [e.copied() for e in batch[skip:]]
 
     # --- learning ---------------------------------------------------------------------------
 

@@ -182,7 +182,20 @@ class DynamoStreamStore:
     # --- reading (on the client pool) -------------------------------------------------------
 
     def _read_sync(self, run_id: str, name: str, start: int) -> StreamChunks:
-        sid = f"{run_id}/{name}"
+        chunks, closed = self._scan_sync(f"{run_id}/{name}", start)
+        # Past the end: the marker may sit before `start`; the registry knows. The scan ran
+        # before this registry read, so chunks written and closed in between would be missed
+        # (a reader ending early): once the stream is known closed, scan again; nothing is
+        # written after a close.
+        past_the_end = not chunks and not closed and start > 0
+        if past_the_end and f"n:{name}" in self._registry(run_id).get("closed", {}).get("SS", []):
+            chunks, _ = self._scan_sync(f"{run_id}/{name}", start)
+            closed = True
+        return StreamChunks(start=start, chunks=chunks, closed=closed)
+
+    def _scan_sync(self, sid: str, start: int) -> tuple[list[bytes], bool]:
+        """The chunks from `start` up to the first missing index or the close marker, and
+        whether the marker was reached."""
         chunks: list[bytes] = []
         closed = False
         index, window = start, _FIRST_WINDOW
@@ -199,10 +212,7 @@ class DynamoStreamStore:
             if closed or len(items) < window:
                 break
             index, window = index + window, min(window * 2, _MAX_WINDOW)
-        if not chunks and not closed and start > 0:
-            # Past the end: the marker may sit before `start`; the registry knows.
-            closed = f"n:{name}" in self._registry(run_id).get("closed", {}).get("SS", [])
-        return StreamChunks(start=start, chunks=chunks, closed=closed)
+        return chunks, closed
 
     def _batch_get(self, sid: str, start: int, count: int) -> list[Item]:
         """Items at `start`, `start + 1`, ... up to the first missing one."""

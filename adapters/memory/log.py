@@ -53,7 +53,7 @@ class MemoryEventLog:
 
 def _copies(events: list[Event]) -> list[Event]:
     """Events are frozen; a fresh attrs dict keeps callers from editing what we store."""
-    return [event.with_own_attrs() if event.attrs else event for event in events]
+    return [event.copied() if event.attrs else event for event in events]
 
 
 def _stored_copy(event: Event, seq: int) -> Event:

@@ -18,6 +18,8 @@ from steplane.runtime.errors import CorruptedDataError
 VERSION = 0x01
 NONCE_SIZE = 12
 TAG_SIZE = 16
+SEAL_OVERHEAD = 1 + NONCE_SIZE + TAG_SIZE
+"""Bytes a sealed payload has beyond its plaintext."""
 KEY_SIZE = 32
 
 
@@ -41,10 +43,10 @@ class DataKeyCipher:
     def decrypt(self, blob: bytes, aad: bytes, context: str = "") -> bytes:
         """Open a blob from `encrypt`; CorruptedDataError, naming `context`, if it is not intact."""
         where = f" ({context})" if context else ""
-        if len(blob) < 1 + NONCE_SIZE + TAG_SIZE:
+        if len(blob) < SEAL_OVERHEAD:
             raise CorruptedDataError(
                 f"cannot decrypt stored data{where}: it is {len(blob)} bytes, "
-                f"shorter than the {1 + NONCE_SIZE + TAG_SIZE}-byte minimum (truncated)"
+                f"shorter than the {SEAL_OVERHEAD}-byte minimum (truncated)"
             )
         if blob[0] != VERSION:
             raise CorruptedDataError(

@@ -24,8 +24,10 @@ from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
 from ..definitions import StepDef, WorkflowDef
 from ..errors import SteplaneError, WorkflowThreadError
 from ..hook_handle import Hook
+from ..world import Limits
 from .events import Event, EventType, check_recorded
 from .replay_loop import DeterministicEventLoop
+from .run_bytes import RunBudget, total_after
 
 
 class ReplayDivergence(SteplaneError):
@@ -83,7 +85,10 @@ class WorkflowInstance:
     workflow: WorkflowDef
     secret: bytes
     max_payload_bytes: int
+    max_run_bytes: int = Limits.max_run_bytes
     clock: float = 0.0
+    run_bytes: int = 0
+    """The run's stored payload bytes through the cursor (engine/run_bytes.py)."""
     cursor: int = 0
     commands: dict[str, Command] = field(default_factory=dict)
     new: list[Command] = field(default_factory=list)
@@ -96,6 +101,9 @@ class WorkflowInstance:
         self.rng = _random.Random(self._derive(b"random"))
         self._counter = 0
         self._timers: dict[int, WaitCommand] = {}
+        # Recorded waits neither completed nor cancelled, in recording order: the host asks at
+        # every decision, so it is kept up to date instead of scanned from every command.
+        self._pending_waits: dict[str, WaitCommand] = {}
         self._main: asyncio.Task[Any] | None = None
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
 
@@ -115,22 +123,16 @@ class WorkflowInstance:
             Outcome(ok=False, error=error) if error else Outcome(ok=True, value=self._main.result())
         )
 
+    def budget(self) -> RunBudget:
+        """What the run may still store, counting commands issued but not yet recorded."""
+        pending = sum(len(c.args_data) for c in self.new if isinstance(c, StepCommand))
+        return RunBudget(self.run_id, self.run_bytes + pending, self.max_run_bytes)
+
     def new_commands(self) -> list[Command]:
         return list(self.new)
 
     def pending_waits(self) -> list[WaitCommand]:
-        return [
-            c
-            for c in self.commands.values()
-            if isinstance(c, WaitCommand) and c.recorded and not (c.completed or c.cancelled)
-        ]
-
-    def pending_steps(self) -> list[StepCommand]:
-        return [
-            c
-            for c in self.commands.values()
-            if isinstance(c, StepCommand) and c.recorded and not c.finished
-        ]
+        return list(self._pending_waits.values())
 
     def live_hooks(self) -> list[Hook]:
         """Hooks recorded as created and not yet recorded as disposed (they hold tokens)."""
@@ -157,13 +159,15 @@ class WorkflowInstance:
         self.clock = max(self.clock, event.created_at)
         self.cursor = event.seq + 1 if event.seq >= 0 else self.cursor + 1
         check_recorded(event, self.run_id)  # skipping what it cannot read could mislead
+        self.run_bytes = total_after([event], self.run_bytes)
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event, value)
         if event.is_terminal:
             self.terminal = event
-        with workflow_slice(self):
-            self.loop.run_until_idle()
+        if self.loop.has_ready():  # most recorded events wake nothing: skip the loop's setup
+            with workflow_slice(self):
+                self.loop.run_until_idle()
 
     def _started(self, event: Event, _: Any) -> None:
         self.started = True
@@ -213,10 +217,13 @@ class WorkflowInstance:
         command: WaitCommand = self._match(event, WaitCommand)
         command.resume_at = float(event.attrs.get("resume_at", command.resume_at))
         self._mark_recorded(command)
+        if not (command.completed or command.cancelled):
+            self._pending_waits[command.command_id] = command
 
     def _wait_completed(self, event: Event, _: Any) -> None:
         command: WaitCommand = self._match(event, WaitCommand)
         command.completed = True
+        self._pending_waits.pop(command.command_id, None)
         if command.handle is not None:
             self._timers.pop(id(command.handle), None)
             self.loop.fire_timer(command.handle)
@@ -267,7 +274,9 @@ class WorkflowInstance:
     ) -> asyncio.Future[Any]:
         step.check_arguments(args, kwargs)
         data = serde.dumps_call(args, kwargs)
-        serde.check_size(data, self.max_payload_bytes, f"arguments of step {step.name!r}")
+        what = f"arguments of step {step.name!r}"
+        serde.check_size(data, self.max_payload_bytes, what, call=True)
+        self.budget().check(data, what)
         future = self.loop.create_future()
         command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
         self._issue(command)
@@ -276,6 +285,7 @@ class WorkflowInstance:
     def create_hook(self, token: str | None, metadata: Any) -> Hook:
         metadata_data = serde.dumps(metadata, what="metadata")
         serde.check_size(metadata_data, self.max_payload_bytes, "hook metadata")
+        self.budget().check(metadata_data, "hook metadata")
         hook_id = self._next_id("hook")
         if token is None:
             token = self._derive_token(hook_id)
@@ -318,6 +328,7 @@ class WorkflowInstance:
         if command is None:
             return
         command.cancelled = True
+        self._pending_waits.pop(command.command_id, None)
         if command in self.new:
             self.new.remove(command)
 

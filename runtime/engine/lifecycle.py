@@ -20,22 +20,29 @@ from .codec import RunCodec
 from .endings import announce_ending
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
+from .run_bytes import stamp, total_after
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
 
 
-async def append_at_head(world: World, run_id: str, build: BatchBuilder) -> list[Event] | None:
+async def append_at_head(
+    world: World, run_id: str, build: BatchBuilder, *, enforce_run_bytes: bool = True
+) -> list[Event] | None:
     """Append what `build(log)` returns at the end of the log, re-reading on conflicts.
 
     `build` sees the whole log and returns the batch, or None when nothing is to be written
-    (e.g. the run has ended). Returns the appended batch, or None.
+    (e.g. the run has ended). Returns the appended batch, or None. RunTooLargeError, with
+    nothing written, when the batch would take the run past `max_run_bytes` and
+    `enforce_run_bytes` (ending a run from outside is never refused).
     """
     log = await world.log.read(run_id)
+    limit = world.limits.max_run_bytes if enforce_run_bytes else None
     for attempt in range(100):
         batch = await build(log)
         if not batch:
             return None
+        batch = stamp(run_id, batch, total_after(log), limit)
         try:
             await world.log.append(run_id, len(log), batch)
             return batch
@@ -51,20 +58,23 @@ async def apply_run_ending(
     world: World, run_id: str, terminal: Event, owners: list[HookOwner]
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
-    the streams closed, then the status on the run record. Appends nothing. Idempotent, so a
+    the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
     redelivered message can repair a crash half-way through.
 
-    The status goes last: a run whose record says it ended has nothing left to clean up (a
-    caller whose `result()` returned may reuse its hook tokens at once), and the repair paths,
-    which look for ended logs under a non-terminal record, still find a half-done ending."""
+    The tokens go before the status: a caller whose `result()` returned may reuse its hook
+    tokens at once, and the repair paths, which look for ended logs under a non-terminal
+    record, still find an ending that crashed before its status. The streams go after it: a
+    reader that sees its stream end then sees the run ended too (never `running`), and a
+    crash before they are closed loses nothing, since readers also end on the run's status
+    (`runtime/engine/streams.py`)."""
     for owner in owners:
         await world.hooks.release(owner)
-    for name in await world.streams.names(run_id):
-        await world.streams.close(run_id, name)
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
     )
+    for name in await world.streams.names(run_id):
+        await world.streams.close(run_id, name)
     announce_ending(run_id)
 
 
@@ -91,7 +101,7 @@ async def end_run_from_outside(
         batch.append(await codec.event(terminal_type, attrs=attrs, data=data))
         return batch
 
-    batch = await append_at_head(world, codec.run_id, build)
+    batch = await append_at_head(world, codec.run_id, build, enforce_run_bytes=False)
     if batch is None:
         return False
     log = await world.log.read(codec.run_id)
@@ -158,7 +168,7 @@ async def fail_unrecorded_start(world: World, codec: RunCodec) -> bool:
         EventType.RUN_FAILED, attrs=attrs, data=serde.dumps({"message": message})
     )
     try:
-        await world.log.append(codec.run_id, 0, [failed])
+        await world.log.append(codec.run_id, 0, stamp(codec.run_id, [failed], 0, None))
     except (AppendConflictError, RunTerminalError):
         return False
     await apply_run_ending(world, codec.run_id, failed, [])

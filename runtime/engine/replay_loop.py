@@ -60,6 +60,10 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
             self._running = False
             asyncio.events._set_running_loop(outer)
 
+    def has_ready(self) -> bool:
+        """Whether `run_until_idle` has anything to run."""
+        return bool(self._ready)
+
     def fire_timer(self, handle: asyncio.TimerHandle) -> None:
         """A durable wait completed: run its callback on the next `run_until_idle`."""
         if not handle.cancelled():

@@ -22,8 +22,9 @@ from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTer
 from ..registry import get_step
 from .events import Event, EventType
 from .messages import StepMessage, WorkflowMessage
+from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import StepServices
-from .step_runner import StepOutcome, invocation_failure, run_attempt
+from .step_runner import StepOutcome, invocation_failure, run_attempt, too_large
 
 
 @dataclass
@@ -38,10 +39,13 @@ class StepState:
     head: int = 0
     last_at: float = 0.0
     """When the step last showed progress (created, started, retrying): recovery's clock."""
+    run_bytes: int = 0
+    """The run's stored payload total at the head (carried by the log's last batch)."""
 
     def feed(self, events: list[Event], step_id: str) -> None:
         for event in events:
             self.head = event.seq + 1
+            self.run_bytes = total_after([event], self.run_bytes)
             if event.is_terminal:
                 self.run_ended = True
             if event.correlation_id == step_id:
@@ -126,6 +130,7 @@ async def _attempt(
         clock_time=world.clock.time,
         open_writer=services.writer_opener(codec),
         max_payload_bytes=world.limits.max_payload_bytes,
+        budget=RunBudget(message.run_id, state.run_bytes, world.limits.max_run_bytes),
     )
     if not await _record(services, message, step, state, outcome):
         return
@@ -147,11 +152,20 @@ async def _record(
     outcome: StepOutcome,
 ) -> bool:
     """Append the attempt's events at the head; False when another writer recorded this
-    attempt (or the step's end, or the run's) first: its outcome stands. `state` is fed."""
+    attempt (or the step's end, or the run's) first: its outcome stands. `state` is fed.
+
+    A result that fit the run's budget when the attempt began but no longer does (other steps
+    recorded theirs meanwhile) fails the step instead, as a too-large value does."""
     world = services.world
     codec = await services.codecs.get(message.run_id)
     batch = await outcome.events(codec, message.step_id, step.name)
     while True:
+        try:
+            batch = stamp(message.run_id, batch, state.run_bytes, world.limits.max_run_bytes)
+        except RunTooLargeError as error:
+            outcome = too_large(step, outcome, error)
+            batch = await outcome.events(codec, message.step_id, step.name)
+            batch = stamp(message.run_id, batch, state.run_bytes, None)
         try:
             await world.log.append(message.run_id, state.head, batch)
         except (AppendConflictError, RunTerminalError) as lost:

@@ -26,6 +26,7 @@ from ..errors import (
 )
 from .codec import RunCodec
 from .events import Event, EventType
+from .run_bytes import RunBudget
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
@@ -86,8 +87,11 @@ async def run_attempt(
     clock_time: Callable[[], float],
     open_writer: Callable[[str | None], Any],
     max_payload_bytes: int,
+    budget: RunBudget,
 ) -> StepOutcome:
-    """Run the step function once and classify the result (never raises for user errors)."""
+    """Run the step function once and classify the result (never raises for user errors).
+    A result over the payload limit, or over what the run may still store (`budget`), fails
+    the step before anything is written."""
     started_at = clock_time()
     metadata = StepMetadata(workflow.run_id, step_id, step.name, attempt, utc(started_at))
     context = step_context(StepContext(metadata, workflow, clock_time, open_writer))
@@ -107,6 +111,7 @@ async def run_attempt(
             raise result
         data = serde.dumps(result, what="result")
         serde.check_size(data, max_payload_bytes, f"result of step {step.name!r}")
+        budget.check(data, f"the result of step {step.name!r}")
     except asyncio.CancelledError:
         if _being_cancelled():
             raise  # the invocation itself is cancelled: never swallow that
@@ -168,6 +173,12 @@ def invocation_failure(
         error_type = serde.encode_exception(error)["type"]
         return StepOutcome(EventType.STEP_FAILED, attempt, started_at, now, data, error_type)
     return _failure(step, error, attempt, started_at, now)
+
+
+def too_large(step: StepDef, outcome: StepOutcome, error: SerializationError) -> StepOutcome:
+    """`outcome` replaced by the step's failure with `error`, a value that cannot be stored
+    (never retried: the same result would not fit again)."""
+    return _failure(step, error, outcome.attempt, outcome.started_at, outcome.finished_at)
 
 
 def _failure(

@@ -45,8 +45,9 @@ from .instance import (
 from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
 from .messages import StepMessage, WorkflowMessage
 from .recovery import Outbox, pending_work, stall_seconds
+from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
-from .step_runner import run_attempt
+from .step_runner import StepOutcome, run_attempt, too_large
 
 FRESH_SECONDS = 1.0
 """How old the invocation's view of the log may be when it starts an inline step without
@@ -70,7 +71,7 @@ class WorkflowInvocation:
         self.deadline = asyncio.get_running_loop().time() + budget
         self.codec: RunCodec
         self.instance: WorkflowInstance
-        self.inline_results: dict[str, list[Event]] = {}
+        self.inline_results: dict[str, tuple[StepOutcome, list[Event]]] = {}
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
@@ -85,6 +86,7 @@ class WorkflowInvocation:
             get_workflow(self.message.workflow),
             self.codec.secret,
             self.world.limits.max_payload_bytes,
+            self.world.limits.max_run_bytes,
         )
         self.cold = cached is None
         keep = False
@@ -255,8 +257,8 @@ class WorkflowInvocation:
         first, so such a step does not start after a cancel recorded while the last one ran."""
         assert command.step is not None
         cid, step = command.command_id, command.step
-        events = self.inline_results.get(cid)
-        if events is None:
+        cached = self.inline_results.get(cid)
+        if cached is None:
             stale = asyncio.get_running_loop().time() - self.seen_head_at >= FRESH_SECONDS
             if stale and await self._catch_up():
                 return None  # the log moved on: the run may be cancelled
@@ -275,9 +277,20 @@ class WorkflowInvocation:
                 clock_time=self.world.clock.time,
                 open_writer=self.services.writer_opener(self.codec),
                 max_payload_bytes=self.world.limits.max_payload_bytes,
+                budget=self._budget_after([created]),
             )
             events = [created, *await outcome.events(self.codec, cid, step.name)]
-            self.inline_results[cid] = events
+            cached = self.inline_results[cid] = (outcome, events)
+        outcome, events = cached
+        if outcome.kind == EventType.STEP_COMPLETED:
+            try:  # what was recorded meanwhile (a hook payload) may have taken the room
+                self._budget_after(events[:1]).check(
+                    outcome.data or b"", f"the result of step {step.name!r}"
+                )
+            except RunTooLargeError as error:
+                outcome = too_large(step, outcome, error)
+                events = [events[0], *await outcome.events(self.codec, cid, step.name)]
+                self.inline_results[cid] = (outcome, events)
         outbox: Outbox = []
         retry_at = events[-1].attrs.get("retry_at")
         if retry_at is not None:
@@ -299,6 +312,12 @@ class WorkflowInvocation:
             )
             outbox = []
         try:
+            batch = self._stamp(batch)
+        except RunTooLargeError as error:  # values checked before writing raced past the limit
+            code = ErrorCode.MAX_RUN_BYTES_EXCEEDED
+            batch = self._stamp(await self._terminal_batch(Outcome(ok=False), code, str(error)))
+            outbox = []
+        try:
             await self.world.log.append(self.run_id, self.instance.cursor, batch)
         except (AppendConflictError, RunTerminalError):
             await self._catch_up()
@@ -312,6 +331,16 @@ class WorkflowInvocation:
         for message, delay in outbox:
             await self.services.send(message, delay)
         return True
+
+    def _stamp(self, batch: list[Event]) -> list[Event]:
+        """The batch with the run's payload total; a terminal batch is never refused."""
+        limit = None if batch[-1].is_terminal else self.world.limits.max_run_bytes
+        return stamp(self.run_id, batch, self.instance.run_bytes, limit)
+
+    def _budget_after(self, batch: list[Event]) -> RunBudget:
+        """What the run may store once `batch` (not yet recorded) is."""
+        used = total_after(batch, self.instance.run_bytes)
+        return RunBudget(self.run_id, used, self.world.limits.max_run_bytes)
 
     async def _release_hook(self, hook_id: str) -> None:
         command = self.instance.commands.get(hook_id)
@@ -332,6 +361,7 @@ class WorkflowInvocation:
             try:
                 data = serde.dumps(outcome.value, what="result")
                 serde.check_size(data, self.world.limits.max_payload_bytes, "workflow result")
+                self._budget_after(batch).check(data, "the workflow result")
                 batch.append(await self.codec.event(EventType.RUN_COMPLETED, data=data))
                 return batch
             except serde.SerializationError as error:

@@ -62,7 +62,7 @@ async def test_duplicate_delivery_with_hooks(make_emulator) -> None:
         await _wait_for_event(run, "hook_created")
         for payload in (1, 2, 3):
             await resume_hook("dup-hook", payload)
-        assert (await run.result(timeout=10))["payloads"] == [1, 2, 3]
+        assert (await run.result(timeout=30))["payloads"] == [1, 2, 3]
         events = await run.events()
         assert_recorded_once(events)
         assert [e["data"] for e in events if e["type"] == "hook_received"] == [1, 2, 3]

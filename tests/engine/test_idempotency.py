@@ -42,15 +42,15 @@ async def test_the_same_key_returns_the_same_run_however_often_retried(make_emul
             *(start(tw.quick_wf.with_options(idempotency_key="order:o-1"), "o-1") for _ in range(5))
         )
         assert {r.run_id for r in retries} == {first.run_id}
-        assert await first.result(timeout=10) == "o-1:quick"
+        assert await first.result(timeout=30) == "o-1:quick"
         # after the run ended: still the same run, and other arguments do not start another
         late = await start(tw.quick_wf.with_options(idempotency_key="order:o-1"), "other")
         assert late.run_id == first.run_id
-        assert await late.result(timeout=5) == "o-1:quick"
+        assert await late.result(timeout=30) == "o-1:quick"
         assert (await _types(first)).count("run_created") == 1
         other = await start(tw.quick_wf.with_options(idempotency_key="order:o-2"), "o-2")
         assert other.run_id != first.run_id
-        assert await other.result(timeout=10) == "o-2:quick"
+        assert await other.result(timeout=30) == "o-2:quick"
         plain = [await start(tw.quick_wf, "p") for _ in range(2)]
         assert plain[0].run_id != plain[1].run_id  # no key: every start is a new run
 
@@ -63,7 +63,7 @@ async def test_a_start_whose_send_failed_is_completed_by_its_retry(make_emulator
         with pytest.raises(ConnectionError):
             await start(options, "o-3")
         retry = await start(options, "o-3")
-        assert await retry.result(timeout=10) == "o-3:quick"
+        assert await retry.result(timeout=30) == "o-3:quick"
         runs = await emu.world.runs.list(workflow_name="timeouts.quick")
         assert [r.run_id for r in runs.items] == [retry.run_id]  # one run, not two
 
@@ -78,7 +78,7 @@ async def test_a_start_that_died_before_its_first_event_is_completed_by_its_retr
         with pytest.raises(ConnectionError):
             await start(options, "o-4")
         retry = await start(options, "o-4")
-        assert await retry.result(timeout=10) == "o-4:quick"
+        assert await retry.result(timeout=30) == "o-4:quick"
 
 
 async def test_a_re_woken_run_whose_start_never_recorded_it_fails_clearly(make_emulator) -> None:
@@ -100,7 +100,7 @@ async def test_a_re_woken_run_whose_start_never_recorded_it_fails_clearly(make_e
         run = await start(options, "o-5")  # the same run, now failed, never re-run
         assert run.run_id == record.run_id
         with pytest.raises(WorkflowFailedError) as failed:
-            await run.result(timeout=10)
+            await run.result(timeout=30)
         assert failed.value.code == "RUNTIME_ERROR"
         assert "interrupted before the run's arguments were recorded" in failed.value.message
 
@@ -120,7 +120,7 @@ async def test_a_hook_payload_is_delivered_once_per_key(make_emulator) -> None:
         assert set(results) == {run.run_id}
         await resume_hook("pay:1", "b", idempotency_key="pay-2")
         await resume_hook("pay:1", "done")
-        assert await run.result(timeout=10) == ["a", "b", "done"]
+        assert await run.result(timeout=30) == ["a", "b", "done"]
         # once the run ended its token is free: a late retry finds no hook (and adds nothing)
         with pytest.raises(HookNotFoundError):
             await resume_hook("pay:1", "a", idempotency_key="pay-1")
@@ -154,6 +154,6 @@ async def test_sqs_send_message_failing_once_then_a_retry_gives_one_run(make_emu
             retry = await start(options, "o-6")
         finally:
             events.unregister("before-call.sqs.SendMessage", fail_first_send)
-        assert await retry.result(timeout=10) == "o-6:quick"
+        assert await retry.result(timeout=30) == "o-6:quick"
         runs = await emu.world.runs.list(workflow_name="timeouts.quick")
         assert [r.run_id for r in runs.items] == [retry.run_id]

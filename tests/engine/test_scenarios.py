@@ -33,7 +33,7 @@ def _types(events: list[dict]) -> list[str]:
 async def test_addition(make_emulator) -> None:
     async with make_emulator():
         run = await start(wf.addition, 2, 3)
-        assert await run.result(timeout=10) == 5
+        assert await run.result(timeout=30) == 5
         assert await run.status() == "completed"
 
 
@@ -53,7 +53,7 @@ async def test_hook_with_custom_token_and_metadata_resumed_three_times(make_emul
         await _wait_for_event(run, "hook_created")
         for payload in ({"n": 1}, "two", [3]):
             assert await resume_hook("order-7:approve", payload) == run.run_id
-        result = await run.result(timeout=10)
+        result = await run.result(timeout=30)
         assert result == {
             "payloads": [{"n": 1}, "two", [3]],
             "metadata": {"purpose": "test", "n": 3},
@@ -69,7 +69,7 @@ async def test_async_for_over_hook_and_dispose(make_emulator) -> None:
         await _wait_for_event(run, "hook_created")
         for payload in ("a", "b", "stop"):
             await resume_hook("iter-token", payload)
-        assert await run.result(timeout=10) == ["a", "b"]
+        assert await run.result(timeout=30) == ["a", "b"]
         assert _types(await run.events()).count("hook_disposed") == 1
 
 
@@ -80,7 +80,7 @@ async def test_random_hook_token_is_long_and_stable(make_emulator) -> None:
         token = next(e for e in events if e["type"] == "step_created")["data"]["args"][0]
         assert len(token) >= 22  # >= 128 bits, URL-safe base64
         assert await resume_hook(token, "hello") == run.run_id
-        assert await run.result(timeout=10) == "hello"
+        assert await run.result(timeout=30) == "hello"
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ async def test_random_hook_token_is_long_and_stable(make_emulator) -> None:
 async def test_values_round_trip(make_emulator, value) -> None:
     async with make_emulator():
         run = await start(wf.round_trip, value)
-        assert await run.result(timeout=10) == value
+        assert await run.result(timeout=30) == value
 
 
 @pytest.mark.slow
@@ -115,28 +115,28 @@ async def test_retry_after_is_honoured_and_fatal_error_is_caught(make_emulator) 
 async def test_retry_after_in_virtual_time(make_emulator) -> None:
     async with make_emulator(virtual_time=True):
         run = await start(wf.retry_then_fatal)
-        first, second = (await run.result(timeout=10))["starts"]
+        first, second = (await run.result(timeout=30))["starts"]
         assert second - first >= 2.0
 
 
 async def test_three_sequential_steps_take_one_invocation(make_emulator) -> None:
     async with make_emulator() as emu:
         run = await start(wf.three_steps, 0)
-        assert await run.result(timeout=10) == 111
+        assert await run.result(timeout=30) == 111
         assert emu.workflow_invocations(run.run_id) == 1
 
 
 async def test_sleep_then_step_takes_two_invocations(make_emulator) -> None:
     async with make_emulator(virtual_time=True) as emu:
         run = await start(wf.sleep_then_step)
-        assert await run.result(timeout=10) == 42
+        assert await run.result(timeout=30) == 42
         assert emu.workflow_invocations(run.run_id) == 2
 
 
 async def test_compensation_after_exhausted_retries(make_emulator) -> None:
     async with make_emulator(virtual_time=True):
         run = await start(wf.checkout_with_compensation, "o-1")
-        result = await run.result(timeout=10)
+        result = await run.result(timeout=30)
         assert result == {"compensated": "released o-1", "error": "declined o-1"}
         assert wf.calls["charge:o-1"] == [1, 2, 3]
         types = _types(await run.events())
@@ -148,7 +148,7 @@ async def test_uncaught_step_failure_fails_the_run(make_emulator) -> None:
     async with make_emulator():
         run = await start(wf.step_failure_uncaught)
         with pytest.raises(WorkflowFailedError) as failure:
-            await run.result(timeout=10)
+            await run.result(timeout=30)
         assert failure.value.code == "USER_ERROR"
         assert "ConnectionResetError: peer went away" in failure.value.message
 
@@ -157,7 +157,7 @@ async def test_failed_workflow_reports_user_error(make_emulator) -> None:
     async with make_emulator():
         run = await start(wf.raises_in_workflow, "boom at checkout")
         with pytest.raises(WorkflowFailedError) as failure:
-            await run.result(timeout=10)
+            await run.result(timeout=30)
         assert failure.value.code == "USER_ERROR"
         assert failure.value.message == "ValueError: boom at checkout"
         assert await run.status() == "failed"
@@ -170,7 +170,7 @@ async def test_cancel_while_sleeping(make_emulator) -> None:
         await run.cancel()
         assert await run.status() == "cancelled"
         with pytest.raises(WorkflowFailedError) as failure:
-            await run.result(timeout=5)
+            await run.result(timeout=30)
         assert failure.value.code == "CANCELLED"
         events = await run.events()
         assert _types(events)[-1] == "run_cancelled"
@@ -189,17 +189,17 @@ async def test_cancel_frees_hook_tokens(make_emulator) -> None:
         second = await start(wf.hold_hook, "shared-token")
         await _wait_for_event(second, "hook_created")
         await resume_hook("shared-token", "reused")
-        assert await second.result(timeout=10) == "reused"
+        assert await second.result(timeout=30) == "reused"
 
 
 @pytest.mark.parametrize("cache_size", [0, 256], ids=["cold-replay", "sticky-cache"])
 async def test_now_random_uuid4_identical_across_replays(make_emulator, cache_size) -> None:
     async with make_emulator(virtual_time=True, cache_size=cache_size) as emu:
         run = await start(wf.deterministic_values)
-        result = await run.result(timeout=10)
+        result = await run.result(timeout=30)
         assert result["same"] is True
         assert emu.workflow_invocations(run.run_id) == 2
-        other = await (await start(wf.deterministic_values)).result(timeout=10)
+        other = await (await start(wf.deterministic_values)).result(timeout=30)
         assert other["values"][1:3] != result["values"][1:3]  # seeded per run, not globally
 
 
@@ -212,7 +212,7 @@ async def test_divergence_is_detected_and_nothing_recorded_is_lost(make_emulator
             wf.VERSION["branch"] = "b"  # a deploy changed the code under a suspended run
             await resume_hook("evolve-1", "go")
             with pytest.raises(WorkflowFailedError) as failure:
-                await run.result(timeout=10)
+                await run.result(timeout=30)
         finally:
             wf.VERSION["branch"] = "a"
         assert failure.value.code == "REPLAY_DIVERGENCE"
@@ -250,7 +250,7 @@ async def test_plain_def_step_runs_in_a_thread(make_emulator) -> None:
 
         ticker = asyncio.create_task(tick())
         run = await start(wf.plain_def_step, 0.3)
-        thread_name = await run.result(timeout=10)
+        thread_name = await run.result(timeout=30)
         ticker.cancel()
         assert thread_name != "MainThread"
         assert ticks >= 10  # the event loop kept running while the step blocked
@@ -259,7 +259,7 @@ async def test_plain_def_step_runs_in_a_thread(make_emulator) -> None:
 async def test_asyncio_timers_are_durable(make_emulator) -> None:
     async with make_emulator(virtual_time=True, cache_size=0):
         run = await start(wf.asyncio_timers)
-        result = await run.result(timeout=10)
+        result = await run.result(timeout=30)
         assert 30.0 <= result.pop("slept") < 31.0  # now() after a durable sleep
         assert result == {
             "timed_out": True,
@@ -278,7 +278,7 @@ async def test_stream_read_live_and_resumed(make_emulator) -> None:
         expected = [{"progress": 0}, {"progress": 1}, {"progress": 2}, b"\x00raw", "done"]
         assert chunks == expected
         assert [c async for c in run.stream(start_index=3)] == expected[3:]
-        assert await run.result(timeout=10) == 3
+        assert await run.result(timeout=30) == 3
 
 
 async def test_run_continues_itself_through_children(make_emulator) -> None:
@@ -286,7 +286,7 @@ async def test_run_continues_itself_through_children(make_emulator) -> None:
         run = await start(wf.countdown, 3)
         seen = []
         while run is not None:
-            result = await run.result(timeout=10)
+            result = await run.result(timeout=30)
             seen.append(result["n"])
             events = await run.events()
             assert len(events) < 20  # every run's log stays small
@@ -298,10 +298,10 @@ async def test_plain_def_step_writes_a_stream_with_write_sync(make_emulator) -> 
     async with make_emulator():
         run = await start(wf.plain_def_stream, 3)
         assert [c async for c in run.stream("thread")] == [0, 1, 2]
-        assert await run.result(timeout=10) == 3
+        assert await run.result(timeout=30) == 3
 
 
 async def test_asyncio_wait_takes_step_calls_directly(make_emulator) -> None:
     async with make_emulator():
         run = await start(wf.wait_on_step_calls)
-        assert await run.result(timeout=10) == [2, 4]
+        assert await run.result(timeout=30) == [2, 4]

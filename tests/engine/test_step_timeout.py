@@ -44,7 +44,7 @@ async def test_plain_def_step_times_out_and_its_late_result_is_ignored(make_emul
 async def test_a_step_within_its_timeout_completes(make_emulator) -> None:
     async with make_emulator(modules=MODULES):
         run = await start(tw.quick_wf, "a")
-        assert await run.result(timeout=10) == "a:quick"
+        assert await run.result(timeout=30) == "a:quick"
 
 
 @pytest.mark.parametrize("bad", ["soon", -1, 0, "0s"])

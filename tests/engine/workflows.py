@@ -6,6 +6,7 @@ They live in an importable module because queue messages name code by `module:qu
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections import defaultdict
@@ -14,6 +15,7 @@ from typing import Any
 from runtime import (
     FatalError,
     HookConflictError,
+    PayloadTooLargeError,
     RetryableError,
     SerializationError,
     create_hook,
@@ -380,6 +382,58 @@ async def wait_on_step_calls() -> list[int]:
     done, pending = await asyncio.wait([add(1, 1), add(2, 2)])
     assert not pending
     return sorted(f.result() for f in done)
+
+
+# --- payload limits --------------------------------------------------------------------------
+
+
+@step
+async def make_bytes(size: int) -> bytes:
+    return b"\xa5" * size
+
+
+@step
+async def make_nested_json(size: int) -> dict[str, Any]:
+    """Nested JSON-able data whose compact JSON text is exactly `size` bytes."""
+    rows: list[dict[str, Any]] = [
+        {"id": i, "tags": ["a", "b"], "text": "x" * 1000} for i in range(size // 1100)
+    ]
+    value = {"rows": rows}
+    rows[-1]["text"] += "y" * (size - len(json.dumps(value, separators=(",", ":"))))
+    return value
+
+
+@workflow
+async def bytes_result(size: int) -> int:
+    value = await make_bytes(size)
+    return len(value) if value == b"\xa5" * size else -1
+
+
+@workflow
+async def nested_json_result(size: int) -> int:
+    value = await make_nested_json(size)
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+@workflow
+async def fill_run(size: int, steps: int) -> dict[str, Any]:
+    """Results of `size` bytes one after another until the run's budget refuses one."""
+    stored = 0
+    try:
+        for _ in range(steps):
+            stored += len(await make_bytes(size))
+    except PayloadTooLargeError as error:
+        return {"stored": stored, "error": str(error), "type": type(error).__name__}
+    return {"stored": stored, "error": None}
+
+
+@workflow
+async def fill_run_at_once(size: int, steps: int) -> list[str]:
+    """`steps` results of `size` bytes racing for the run's budget."""
+    results = await asyncio.gather(
+        *(make_bytes(size) for _ in range(steps)), return_exceptions=True
+    )
+    return sorted(type(r).__name__ if isinstance(r, Exception) else "ok" for r in results)
 
 
 # --- cancelling a long run of inline steps -----------------------------------------------------
