@@ -46,19 +46,28 @@ class Run:
     async def status(self) -> str:
         return str((await self.record()).status)
 
-    async def result(self, timeout: float | None = None) -> Any:
-        """Wait for the run to end; its return value, or WorkflowFailedError. TimeoutError
-        after `timeout` seconds (the run goes on)."""
+    async def _until_ended(self, timeout: float | None) -> None:
         async with asyncio.timeout(timeout):
             delay = _POLL_START
             while True:
                 with run_ending(self.run_id) as ended:
                     if (await self.record()).status.is_terminal:
-                        break
+                        return
                     await asyncio.wait([ended], timeout=delay)
                 if ended.done():
-                    break  # this process applied the ending: the record says so
+                    return  # this process applied the ending: the record says so
                 delay = min(_POLL_MAX, delay * 2)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to end; its return value, or WorkflowFailedError. TimeoutError
+        after `timeout` seconds (the run goes on)."""
+        try:
+            await self._until_ended(timeout)
+        except TimeoutError:
+            status = (await self.record()).status
+            raise TimeoutError(
+                f"run {self.run_id} is still {status} after {timeout} s (it goes on)"
+            ) from None
         log = await self.world.log.read(self.run_id)
         terminal = next((e for e in reversed(log) if e.is_terminal), None)
         if terminal is None:

@@ -370,9 +370,9 @@ async def test_unknown_run_id(emulator) -> None:
 async def test_result_timeout_leaves_the_run_going(emulator) -> None:
     async with emulator():
         run = await start(mw.wait_for_approval, "lifecycle-3")
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError, match=r"run_\w+ is still (pending|running) after 0.2 s"):
             await run.result(timeout=0.2)
-        assert await run.status() == "running"
+        assert await run.status() in ("pending", "running")  # not ended: it goes on
         await _wait_for_event(run, "hook_created")  # 0.2 s need not reach the hook under load
         await resume_hook("lifecycle-3", "late")
         assert (await run.result(timeout=20))["decision"] == "late"
