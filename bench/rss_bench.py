@@ -9,7 +9,7 @@ does every minute. A second, shorter pass (`--trace-runs`) runs under tracemallo
 what the runs after a warm-up left allocated, by module, split into moto's own storage (a
 World's data, like the memory World's dicts: it grows with the runs kept, by design) and
 steplane's code; `steplane_bytes_per_run` is the number that must stay near 0 once the caches
-are full (the budget is in docs/performance-dev-host.md).
+are full (the budget: docs/architecture.md, "Memory of a long-running host").
 
     .venv/bin/python -m bench.rss_bench [--runs 2000] [--every 250] [--trace-runs 400]
 """
