@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-_FIELDS = ("run_id", "kind", "workflow", "step", "step_id", "attempt", "wake")
+_FIELDS = ("run_id", "kind", "workflow", "step", "step_id", "attempt", "wake", "hop")
 
 
 def message_fields(body: Any) -> dict[str, Any]:

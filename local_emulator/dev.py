@@ -107,6 +107,7 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     from steplane.infra.template import load_template
 
     from .aws.stack import FAKE_CREDENTIALS, create_stack
+    from .aws.world import LOCAL_LOG_CACHE_BYTES
 
     os.environ |= {
         "AWS_ENDPOINT_URL": endpoint,
@@ -128,7 +129,13 @@ def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
     else:
         arn = manager.create_secret(Name=f"{PREFIX}-secrets", SecretString=value)["ARN"]
     os.environ[SECRETS_ARN_ENV] = arn
-    return config_from_outputs(outputs, region=REGION, endpoint_url=endpoint, **FAKE_CREDENTIALS)
+    return config_from_outputs(
+        outputs,
+        region=REGION,
+        endpoint_url=endpoint,
+        log_cache_bytes=LOCAL_LOG_CACHE_BYTES,
+        **FAKE_CREDENTIALS,
+    )
 
 
 async def _trim_forever(trim: Callable[[], None]) -> None:

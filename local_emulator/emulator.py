@@ -71,7 +71,7 @@ class Emulator:
         self.stall_seconds = stall_seconds
         self.clock = VirtualClock() if virtual_time else RealClock()
         self.errors: list[str] = []
-        self.invocation_counts: collections.Counter[str] = collections.Counter()
+        self.invocation_counts: collections.Counter[str] = RecentRunCounter()
         self.world: World
         self.host: FunctionHost
         self.runtime_client: Client
@@ -269,6 +269,25 @@ class Emulator:
         while True:
             await asyncio.sleep(self.visibility_timeout / 2)
             await self.world.queue.change_visibility(delivery, self.visibility_timeout)
+
+
+class RecentRunCounter(collections.Counter[str]):
+    """Invocations by kind ("workflow") and by kind and run ("workflow:run_..."); the per-run
+    counts of only the `limit` most recently counted keys are kept, so a host that runs for
+    days (`steplane dev`) does not keep a counter for every run it ever served."""
+
+    def __init__(self, limit: int = 8192) -> None:
+        super().__init__()
+        self._limit = limit
+        self._runs: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        if ":" in key:
+            self._runs[key] = None
+            self._runs.move_to_end(key)
+            while len(self._runs) > self._limit:
+                del self[self._runs.popitem(last=False)[0]]
 
 
 def _copy(body: Any) -> Any:

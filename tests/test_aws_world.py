@@ -340,7 +340,7 @@ async def test_corrupted_item_is_reported_with_its_run(world: AwsWorld) -> None:
 def test_log_memory_is_bounded_but_keeps_boundaries() -> None:
     cache = LogCache(max_bytes=16 * 1024)  # a batch may take an eighth of it
     for n in range(9):
-        cache.batch(f"run_{n}", 0, [event(payload=b"x" * 1500).at(0), event().at(1)])
+        cache.batch(f"run_{n}", 0, [event(payload=b"x" * 700).at(0), event().at(1)])
     assert cache.cached("run_0", 0) is None  # the least recently used run's batches went
     assert cache.cached("run_8", 0) is not None
     assert cache.read_from("run_0", 1) == 0  # ...but not what it knows of its shape

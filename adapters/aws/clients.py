@@ -3,10 +3,11 @@ event loop.
 
 boto3 is synchronous: every call runs on the World's own thread pool (`await aws.call(...)`),
 so the loop keeps serving other invocations while DynamoDB answers, and a long poll holds a
-pool thread, not the loop. Clients are made once per World with botocore's "standard" retry
-mode (throttling and 5xx answers retried with backoff). Sessions are shared per credentials
-and region: a fresh boto3 session loads its service models again (~100 ms), a cached one
-makes four clients in ~10 ms.
+pool thread, not the loop. Clients are made once per World, each on first use, with
+botocore's "standard" retry mode (throttling and 5xx answers retried with backoff). Sessions
+are shared per credentials and region: a fresh session loads its service models again
+(~100 ms), a cached one makes four clients in ~10 ms. Sessions are botocore's own, not
+boto3's: importing boto3 also imports s3transfer (~80 ms of a cold start), unused here.
 
 Every API call is counted in `calls` ("dynamodb.PutItem": n): the benchmark's deterministic
 cost metric, and what the tests use to prove that a warm read makes no Query.
@@ -30,13 +31,13 @@ from steplane.runtime.extras import requires_extra
 from .config import AwsConfig
 
 with requires_extra("aws"):  # the AWS World's one dependency
-    import boto3
+    import botocore.session
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
 T = TypeVar("T")
 
-_sessions: dict[tuple[str, str | None, str | None, bool], boto3.session.Session] = {}
+_sessions: dict[tuple[str, str | None, str | None, bool], botocore.session.Session] = {}
 _sessions_lock = threading.Lock()
 
 
@@ -82,11 +83,15 @@ def delete_items(aws: AwsClients, table: str, keys: list[dict[str, Any]]) -> Non
 
 
 class AwsClients:
-    """dynamodb, s3, sqs and kms clients bound to one endpoint, plus a thread pool."""
+    """dynamodb, s3, sqs and kms clients bound to one endpoint, plus a thread pool.
+
+    Each client is made on first use: loading a service's model is most of a cold start's
+    cost (s3's alone ~40 ms), and a Lambda instance's first invocation of an inline step
+    needs only DynamoDB and KMS."""
 
     def __init__(self, config: AwsConfig) -> None:
         self.config = config
-        client_config = Config(
+        self._client_config = Config(
             retries={"mode": "standard", "max_attempts": config.max_attempts},
             max_pool_connections=max(10, config.max_threads),
             connect_timeout=5,
@@ -102,37 +107,46 @@ class AwsClients:
             key = (config.region, config.access_key_id, config.secret_access_key, mocked)
             session = _sessions.get(key)
             if session is None:
-                session = _sessions[key] = boto3.session.Session(
-                    region_name=config.region,
-                    aws_access_key_id=config.access_key_id,
-                    aws_secret_access_key=config.secret_access_key,
-                )
-            made = {
-                name: session.client(name, endpoint_url=config.endpoint_url, config=client_config)
-                for name in ("dynamodb", "s3", "sqs", "kms")
-            }
-        self.dynamodb = made["dynamodb"]
-        self.s3 = made["s3"]
-        self.sqs = made["sqs"]
-        self.kms = made["kms"]
-        self._made = made
-        self._session = session
-        self._client_config = client_config
+                session = _sessions[key] = botocore.session.Session()
+            self._session = session
+        self._made: dict[str, Any] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self._calls_lock = threading.Lock()
-        for client in made.values():
-            client.meta.events.register("before-call", self._count)
         self._executor = ThreadPoolExecutor(
             max_workers=config.max_threads, thread_name_prefix="steplane-aws"
         )
 
+    @property
+    def dynamodb(self) -> Any:
+        return self._made.get("dynamodb") or self.client("dynamodb")
+
+    @property
+    def s3(self) -> Any:
+        return self._made.get("s3") or self.client("s3")
+
+    @property
+    def sqs(self) -> Any:
+        return self._made.get("sqs") or self.client("sqs")
+
+    @property
+    def kms(self) -> Any:
+        return self._made.get("kms") or self.client("kms")
+
     def client(self, service: str) -> Any:
-        """A boto3 client for any service, on this World's endpoint and credentials."""
-        with _sessions_lock:
+        """A client for any service, on this World's endpoint and credentials (calls counted)."""
+        with _sessions_lock:  # botocore sessions do not make clients thread-safely
             if service not in self._made:
-                self._made[service] = self._session.client(
-                    service, endpoint_url=self.config.endpoint_url, config=self._client_config
+                config = self.config
+                made = self._session.create_client(
+                    service,
+                    region_name=config.region,
+                    endpoint_url=config.endpoint_url,
+                    aws_access_key_id=config.access_key_id,
+                    aws_secret_access_key=config.secret_access_key,
+                    config=self._client_config,
                 )
+                made.meta.events.register("before-call", self._count)
+                self._made[service] = made
             return self._made[service]
 
     def _count(self, event_name: str = "", **_: Any) -> None:
@@ -153,5 +167,5 @@ class AwsClients:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-        for client in (self.dynamodb, self.s3, self.sqs, self.kms):
+        for client in list(self._made.values()):
             client.close()

@@ -20,7 +20,9 @@ from steplane.runtime.engine.events import Event
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 _MAX_RUNS = 4096
 _MAX_STARTS_PER_RUN = 50_000
-_EVENT_OVERHEAD = 256  # rough bytes of an Event beyond its payload
+_EVENT_OVERHEAD = 640
+"""Bytes a decoded Event holds beyond its payload (object, attrs dict, strings): about 650 as
+tracemalloc measures a no-op step's events (bench/rss_bench.py), so the budget is real memory."""
 
 
 @dataclass

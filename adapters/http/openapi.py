@@ -92,7 +92,7 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["v", "kind", "run_id"],
         "properties": {
             "v": {"const": 1},
-            "kind": {"enum": ["workflow", "step"]},
+            "kind": {"enum": ["workflow", "step", "timer"]},
             "run_id": {"type": "string"},
             "workflow": {"type": "string"},
             "wake": {"type": ["string", "null"]},
@@ -100,6 +100,8 @@ _SCHEMAS: dict[str, Any] = {
             "step_id": {"type": "string"},
             "hint": {"type": "integer", "minimum": 0},
             "attempt": {"type": "integer", "minimum": 1},
+            "due": {"type": "number"},
+            "hop": {"type": "integer", "minimum": 1},
         },
     },
     "Run": {

@@ -26,7 +26,7 @@ from steplane.runtime.world import Clock
 from . import moto_patches
 from .moto_lock import locked, serialize_moto
 from .stack import FAKE_CREDENTIALS, REGION, create_storage_stack
-from .world import EmulatedAwsWorld
+from .world import LOCAL_LOG_CACHE_BYTES, EmulatedAwsWorld
 
 STACK_NAME = "steplane-emulator"
 _session: Any = None
@@ -57,6 +57,7 @@ def start_embedded_world(
                 aws_secret_access_key=FAKE_CREDENTIALS["secret_access_key"],
             )
         cloudformation = _session.client("cloudformation")
+        options.setdefault("log_cache_bytes", LOCAL_LOG_CACHE_BYTES)
         config = create_storage_stack(cloudformation, STACK_NAME, template=template, **options)
         cloudformation.close()
         world = EmulatedAwsWorld(config, clock, on_close=[stop])

@@ -129,4 +129,6 @@ def _names(raw: Any) -> tuple[str | None, str]:
     run_id = raw.get("run_id")
     kind = raw.get("kind")
     valid = isinstance(run_id, str) and run_id.startswith("run_")
-    return (run_id if valid else None), (kind if kind in ("workflow", "step") else "malformed")
+    return (run_id if valid else None), (
+        kind if kind in ("workflow", "step", "timer") else "malformed"
+    )

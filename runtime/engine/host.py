@@ -5,6 +5,9 @@ function may keep between invocations: data keys (per run), run metadata, and su
 workflow instances (the sticky cache: the next invocation of the same run applies only the new
 events instead of replaying from the start). Invocations of one run are serialized within a
 host, so a duplicated message waits for the first instead of racing it.
+
+A timer hop (a wait longer than the queue's longest delay, engine/messages.py) is handled here
+and touches nothing but the queue: no run record, no log, no replay.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from ..world import World
 from .codec import RunCodec, codecs_for
 from .give_up import Verdict, settle
 from .instance import WorkflowInstance
-from .messages import StepMessage, WorkflowMessage, parse_message
+from .messages import (
+    Message,
+    TimerMessage,
+    WorkflowMessage,
+    parse_message,
+    wake_message,
+)
 from .recovery import rewake
 from .step_invocation import run_step_message
 from .streams import StreamWriter
@@ -74,13 +83,15 @@ class FunctionHost:
         keep starting steps inline (Lambda passes what its function timeout leaves)."""
         message = parse_message(raw)
         try:
-            if isinstance(message, WorkflowMessage):
+            if isinstance(message, WorkflowMessage | TimerMessage):
                 get_workflow(message.workflow)
             else:
                 get_step(message.step)
         except WorkflowNotFoundError as error:
             raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
-        if isinstance(message, WorkflowMessage):
+        if isinstance(message, TimerMessage):
+            await self._hop(message)
+        elif isinstance(message, WorkflowMessage):
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count, inline_seconds).run()
         else:
@@ -94,10 +105,17 @@ class FunctionHost:
 
     # --- messages --------------------------------------------------------------------------
 
-    async def send(self, message: WorkflowMessage | StepMessage, delay: float) -> None:
+    async def send(self, message: Message, delay: float) -> None:
         await self.world.queue.send(
             message.body(), delay=delay, idempotency_key=message.idempotency_key
         )
+
+    async def _hop(self, timer: TimerMessage) -> None:
+        """Pass a long wait's timer on: the next hop, or the wake-up itself once the queue
+        can delay it until `due`. A duplicated hop sends the same next message (same key)."""
+        clock, max_delay = self.world.clock.time(), self.world.queue.max_delay
+        args = (timer.run_id, timer.workflow, timer.wake, timer.due, clock, max_delay)
+        await self.send(*wake_message(*args, hop=timer.hop))
 
     # --- warm state ------------------------------------------------------------------------
 

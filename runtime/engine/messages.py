@@ -5,11 +5,20 @@ workflow invocation (`wake` names the durable wait it was delayed for, so an ear
 chained long wait can re-arm itself). `{"v": 1, "kind": "step", "run_id": ..., "step_id": ...,
 "step": ..., "hint": position}` asks for one attempt of a queued step; `hint` is where its
 `step_created` event sits in the log, so the step invocation reads only from there.
+
+`{"v": 1, "kind": "timer", "run_id": ..., "workflow": ..., "wake": wait_id, "due": time,
+"hop": n}` is one hop of a wait longer than the queue's longest delay (SQS: 15 minutes). It
+carries the wait's due time, so the host re-sends it (or, for the last hop, the wait's workflow
+message) without reading the run: a month of sleep costs about 2,900 queue hops, not 2,900
+workflow invocations that each may replay the run. `hop` numbers the chain, so a duplicated
+hop's re-send has the same idempotency key as the original's (a queue that enforces keys drops
+it), and `wake_message()` below is the one place that decides between the two shapes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +73,44 @@ class StepMessage:
         return f"step:{self.run_id}:{self.step_id}:{self.attempt}"
 
 
-Message = WorkflowMessage | StepMessage
+@dataclass(frozen=True)
+class TimerMessage:
+    kind = "timer"
+    run_id: str
+    workflow: str
+    wake: str
+    due: float
+    hop: int = 1
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "kind": "timer",
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "wake": self.wake,
+            "due": self.due,
+            "hop": self.hop,
+        }
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"timer:{self.run_id}:{self.wake}:{self.hop}"
+
+
+Message = WorkflowMessage | StepMessage | TimerMessage
+
+
+def wake_message(
+    run_id: str, workflow: str, wait_id: str, due: float, now: float, max_delay: float, hop: int = 0
+) -> tuple[WorkflowMessage | TimerMessage, float]:
+    """The message (and its delay) that wakes the workflow for the wait `wait_id` at `due`:
+    the workflow message itself when the queue can delay it that long, else hop `hop + 1` of
+    a timer chain (module docstring)."""
+    remaining = max(0.0, due - now)
+    if remaining <= max_delay:
+        return WorkflowMessage(run_id, workflow, wait_id), remaining
+    return TimerMessage(run_id, workflow, wait_id, due, hop + 1), max_delay
 
 
 def _text(body: dict[str, Any], key: str, *, optional: bool = False) -> Any:
@@ -104,4 +150,12 @@ def parse_message(raw: Any) -> Message:
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
         return StepMessage(run_id, _text(raw, "step_id"), _text(raw, "step"), hint, attempt)
+    if kind == "timer":
+        due, hop = raw.get("due"), raw.get("hop")
+        if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
+            raise InvalidMessageError("malformed message: 'due' must be a finite number")
+        if not isinstance(hop, int) or isinstance(hop, bool) or hop < 1:
+            raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
+        workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
+        return TimerMessage(run_id, workflow, wake, float(due), hop)
     raise InvalidMessageError(f"malformed message: unknown kind {kind!r}")

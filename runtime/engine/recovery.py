@@ -30,7 +30,7 @@ from ..errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
 from .hook_records import hook_owners
 from .lifecycle import apply_run_ending
-from .messages import StepMessage, WorkflowMessage
+from .messages import Message, StepMessage, WorkflowMessage, wake_message
 from .services import RunServices
 from .step_invocation import StepState
 
@@ -40,7 +40,7 @@ STALL_ENV = "STEPLANE_STALL_SECONDS"
 DEFAULT_STALL_SECONDS = 300.0
 DEFAULT_PAGE_LIMIT = 100
 
-Outbox = list[tuple[WorkflowMessage | StepMessage, float]]
+Outbox = list[tuple[Message, float]]
 
 _INPUTS = frozenset(
     {
@@ -114,8 +114,7 @@ def pending_work(
         if overdue >= stale_after:
             outbox.append((WorkflowMessage(run_id, workflow, wait_id), 0.0))
         elif stale_after == 0:
-            delay = min(resume_at - now, max_delay)
-            outbox.append((WorkflowMessage(run_id, workflow, wait_id), delay))
+            outbox.append(wake_message(run_id, workflow, wait_id, resume_at, now, max_delay))
     last = log_events[-1]
     if continuation and last.type in _INPUTS and now - last.created_at >= stale_after:
         outbox.append((WorkflowMessage(run_id, workflow), 0.0))

@@ -43,7 +43,7 @@ from .instance import (
     WorkflowInstance,
 )
 from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
-from .messages import StepMessage, WorkflowMessage
+from .messages import StepMessage, TimerMessage, WorkflowMessage, wake_message
 from .recovery import Outbox, pending_work, stall_seconds
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
@@ -220,8 +220,7 @@ class WorkflowInvocation:
             )
         if isinstance(command, WaitCommand):
             if command.resume_at > now:
-                delay = min(command.resume_at - now, self.world.queue.max_delay)
-                outbox.append((WorkflowMessage(self.run_id, self.message.workflow, cid), delay))
+                outbox.append(self._wake_message(cid, command.resume_at, now))
             return await self.codec.event(
                 EventType.WAIT_CREATED, correlation_id=cid, attrs={"resume_at": command.resume_at}
             )
@@ -432,7 +431,12 @@ class WorkflowInvocation:
             await self._send_wake(command)
 
     async def _send_wake(self, wait: WaitCommand) -> None:
-        delay = max(0.0, min(wait.resume_at - self.world.clock.time(), self.world.queue.max_delay))
-        await self.services.send(
-            WorkflowMessage(self.run_id, self.message.workflow, wait.command_id), delay
-        )
+        now = self.world.clock.time()
+        await self.services.send(*self._wake_message(wait.command_id, wait.resume_at, now))
+
+    def _wake_message(
+        self, wait_id: str, due: float, now: float
+    ) -> tuple[WorkflowMessage | TimerMessage, float]:
+        """A wait's wake-up; a long one goes through timer hops that never load the run."""
+        args = (self.run_id, self.message.workflow, wait_id, due, now)
+        return wake_message(*args, self.world.queue.max_delay)

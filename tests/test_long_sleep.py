@@ -1,0 +1,139 @@
+"""A durable sleep longer than the queue's longest delay (SQS: 900 s) costs one workflow
+invocation at its end: the hops in between are timer messages the host passes on without
+reading the run (engine/messages.py `TimerMessage`), a duplicated hop does not multiply, and
+the sleep ends on time. On the emulator (memory and embedded moto Worlds) and over the Lambda
+handler path (a memory World made to cap delays like SQS)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from adapters import lambda_handler
+from adapters.memory import MemoryWorld
+from local_emulator import Emulator
+from runtime import start
+from runtime.engine.host import FunctionHost
+from runtime.world import World
+from tests.conftest import ManualClock, installed
+from tests.engine import model_workflows as mw
+from tests.test_lambda_handler import sqs_event
+
+DAY = 86_400.0
+
+
+def hops_of(days: int) -> int:
+    """Timer hops of a sleep in 900 s hops; the last hop is the workflow's own wake-up."""
+    return days * 96 - 1
+
+
+_IN_HOP: contextvars.ContextVar[bool] = contextvars.ContextVar("in_hop", default=False)
+_STATE_READS = ("log.read", "log.append", "runs.get", "runs.update_status")
+
+
+@contextmanager
+def reads_during_hops(world: World) -> Iterator[collections.Counter[str]]:
+    """Counts the World calls that touch run state (log, run records) made while a host
+    handles a timer message."""
+    counts: collections.Counter[str] = collections.Counter()
+    hop = FunctionHost._hop
+
+    async def hop_marked(self: FunctionHost, timer: Any) -> None:
+        token = _IN_HOP.set(True)
+        try:
+            await hop(self, timer)
+        finally:
+            _IN_HOP.reset(token)
+
+    def counting(name: str, call: Any) -> Any:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts["calls"] += 1
+            if _IN_HOP.get():
+                counts[name] += 1
+            return await call(*args, **kwargs)
+
+        return wrapper
+
+    saved = []
+    for name in _STATE_READS:
+        store, method = name.split(".")
+        target = getattr(world, store)
+        saved.append((target, method, getattr(target, method)))
+        setattr(target, method, counting(name, getattr(target, method)))
+    FunctionHost._hop = hop_marked  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        FunctionHost._hop = hop  # type: ignore[method-assign]
+        for target, method, call in saved:
+            setattr(target, method, call)
+
+
+@pytest.mark.parametrize(
+    ("kind", "days", "deliver_twice"),
+    [("memory", 30, False), ("memory", 30, True), ("aws", 30, False), ("aws", 3, True)],
+    ids=["memory", "memory-twice", "aws", "aws-twice"],
+)
+async def test_long_sleep_wakes_the_workflow_once(
+    kind: str, days: int, deliver_twice: bool
+) -> None:
+    async with Emulator(world=kind, virtual_time=True, deliver_twice=deliver_twice) as emu:
+        with reads_during_hops(emu.world) as reads:
+            run = await start(mw.sleep_for, f"{days}d")
+            slept = await run.result(timeout=120)
+        assert days * DAY <= slept < days * DAY + 1
+        copies = 2 if deliver_twice else 1
+        # The start and the end of the sleep; every delivery twice when delivered twice.
+        assert emu.workflow_invocations(run.run_id) == 2 * copies
+        hops = 0 if emu.world.queue.max_delay > days * DAY else hops_of(days)
+        assert emu.invocation_counts[f"timer:{run.run_id}"] == hops * copies
+        assert reads["calls"] > 0 and set(reads) == {"calls"}  # none of them during a hop
+
+
+async def test_hops_over_the_lambda_handler_load_no_run_state(monkeypatch) -> None:
+    monkeypatch.setenv("STEPLANE_API_KEYS", "lambda-key")
+    clock = ManualClock()
+    world = MemoryWorld(clock=clock)
+    world.queue.max_delay = 900.0
+    async with installed(world):
+        run = await start(mw.sleep_for, "30d")
+        kinds: collections.Counter[str] = collections.Counter()
+        while (await world.runs.get(run.run_id)).status.value != "completed":
+            due = world.queue.next_visible_at()
+            assert due is not None, "the sleep lost its timer"
+            clock.now = max(clock.now, due)
+            deliveries = await world.queue.receive(max_messages=10)
+            for delivery in deliveries:
+                kinds[delivery.body["kind"]] += 1
+            timers = [d for d in deliveries if d.body["kind"] == "timer"]
+            if timers:
+                with reads_during_hops(world) as reads:
+                    # A hop delivered twice (SQS is at-least-once): the re-sends share a key.
+                    await asyncio.to_thread(lambda_handler.handler, sqs_event(timers * 2), None)
+                assert reads["calls"] == 0
+            rest = [d for d in deliveries if d.body["kind"] != "timer"]
+            if rest:
+                await asyncio.to_thread(lambda_handler.handler, sqs_event(rest), None)
+            for delivery in deliveries:
+                await world.queue.delete(delivery)
+        assert kinds == {"workflow": 2, "timer": hops_of(30)}
+        assert 30 * DAY <= await run.result(timeout=5) < 30 * DAY + 1
+
+
+def test_a_timer_message_names_its_due_time_and_hop() -> None:
+    from runtime.engine.messages import TimerMessage, WorkflowMessage, parse_message, wake_message
+
+    first, delay = wake_message("run_a", "wf", "w1", due=10_000.0, now=0.0, max_delay=900.0)
+    assert first == TimerMessage("run_a", "wf", "w1", 10_000.0, 1) and delay == 900
+    assert parse_message(json.dumps(first.body())) == first
+    last, delay = wake_message("run_a", "wf", "w1", 10_000.0, 9_500.0, 900.0, hop=11)
+    assert last == WorkflowMessage("run_a", "wf", "w1") and delay == 500
+    again, _ = wake_message("run_a", "wf", "w1", 10_000.0, 900.0, 900.0, hop=first.hop)
+    assert again.idempotency_key == "timer:run_a:w1:2"
