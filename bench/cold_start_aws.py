@@ -26,14 +26,14 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from .moto_process import start_moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "coldbench"
@@ -64,32 +64,6 @@ print("COLD_START_AWS " + json.dumps({
     "first_invocation_calls": calls,
 }), flush=True)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "steplane.local_emulator.aws.moto_server", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            return server, url
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError("the moto server did not start") from None
-            time.sleep(0.1)
 
 
 def function_environment(config: Any, url: str, tree: Path) -> dict[str, str]:
@@ -179,7 +153,7 @@ async def measure(processes: int, trees: dict[str, Path]) -> dict[str, Any]:
     from local_emulator.aws.stack import create_storage_stack
     from runtime import set_world
 
-    server, url = start_moto()
+    server, url = start_moto_server()
     try:
         cloudformation = boto3.client(
             "cloudformation",

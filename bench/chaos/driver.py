@@ -26,20 +26,18 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from ..moto_process import start_moto_server
 from .verify import check_run
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "chaos"
-MOTO_SERVER = ("-m", "steplane.local_emulator.aws.moto_server")
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "chaos-reconcile",
@@ -47,32 +45,6 @@ SCHEDULED_EVENT = {
     "source": "aws.events",
     "detail": {},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, *MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            return process, url
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the moto server did not start") from None
-            time.sleep(0.1)
 
 
 class Hosts:
@@ -153,7 +125,7 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = random.Random(args.seed)
     workdir = Path(tempfile.mkdtemp(prefix="steplane-chaos-"))
-    moto, url = _start_moto()
+    moto, url = start_moto_server()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
