@@ -180,7 +180,7 @@ def test_the_aws_world_without_the_aws_extra_names_it(installed: Installed, tmp_
     done = installed.run("python", "-c", "import steplane.adapters.aws", cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
-        "steplane.runtime.extras.MissingExtraError: boto3 is not installed: "
+        "steplane.runtime.extras.MissingExtraError: botocore is not installed: "
         'pip install "steplane[aws]"'
     )
 
