@@ -147,22 +147,13 @@ def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def measure(processes: int, trees: dict[str, Path]) -> dict[str, Any]:
-    import boto3
-
     from adapters.aws import AwsWorld
-    from local_emulator.aws.stack import create_storage_stack
+    from local_emulator.aws.stack import create_storage_stack_at
     from runtime import set_world
 
     server, url = start_moto_server()
     try:
-        cloudformation = boto3.client(
-            "cloudformation",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        config = create_storage_stack(cloudformation, PREFIX, prefix=PREFIX, endpoint_url=url)
+        config = create_storage_stack_at(url, PREFIX, prefix=PREFIX)
         world = AwsWorld(config)
         set_world(world)
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}

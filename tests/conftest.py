@@ -20,14 +20,13 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from adapters.aws import AwsWorld
 from adapters.memory import MemoryWorld
 from adapters.worlds import register as register_worlds
 from local_emulator.aws.embedded import start_embedded_world
-from local_emulator.aws.stack import REGION, create_storage_stack
+from local_emulator.aws.stack import create_storage_stack_at
 from local_emulator.aws.world import EmulatedAwsWorld
 from runtime.config import set_world
 from runtime.world import Clock, RealClock, World
@@ -123,19 +122,7 @@ def server_stack_world(url: str, clock: Clock, **options: object) -> AwsWorld:
     """An AWS World on a new stack of the moto server at `url` (`options` as for
     `aws_inprocess_world`; `prefix` default "steplane-test", which names the stack too)."""
     options.setdefault("prefix", TEST_PREFIX)
-    cloudformation = boto3.client(
-        "cloudformation",
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    try:
-        config = create_storage_stack(
-            cloudformation, str(options["prefix"]), endpoint_url=url, **options
-        )
-    finally:
-        cloudformation.close()
+    config = create_storage_stack_at(url, str(options["prefix"]), **options)
     return EmulatedAwsWorld(config, clock)
 
 

@@ -115,10 +115,8 @@ async def _wait_until(condition: Any, seconds: float, step: float = 1.0) -> bool
 
 
 async def chaos(args: argparse.Namespace) -> dict[str, Any]:
-    import boto3
-
     from adapters.aws import AwsWorld
-    from local_emulator.aws.stack import create_storage_stack
+    from local_emulator.aws.stack import create_storage_stack_at
     from runtime import get_run, set_world, start
 
     from .workflow import LEDGER_ENV, chaos_order
@@ -143,16 +141,7 @@ async def chaos(args: argparse.Namespace) -> dict[str, Any]:
     hosts = Hosts(env, workdir)
     began = time.monotonic()
     try:
-        cloudformation = boto3.client(
-            "cloudformation",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        config = create_storage_stack(
-            cloudformation, PREFIX, prefix=PREFIX, max_receives=args.max_receives, endpoint_url=url
-        )
+        config = create_storage_stack_at(url, PREFIX, prefix=PREFIX, max_receives=args.max_receives)
         world = AwsWorld(config)  # the production World: the hosts consume its queue
         set_world(world)
         for _ in range(args.hosts):

@@ -51,3 +51,21 @@ def create_storage_stack(
             parameters[parameter] = str(options.pop(field))
     outputs = create_stack(cloudformation, name, template or load_template(), parameters)
     return config_from_outputs(outputs, **({"region": REGION} | FAKE_CREDENTIALS | options))
+
+
+def create_storage_stack_at(url: str, name: str, **options: Any) -> AwsConfig:
+    """`create_storage_stack` on the moto server at `url` (blocking), with the fake
+    credentials moto accepts: for the tests and benchmarks that drive a server."""
+    import boto3  # the `local` extra, as moto itself
+
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=FAKE_CREDENTIALS["access_key_id"],
+        aws_secret_access_key=FAKE_CREDENTIALS["secret_access_key"],
+    )
+    try:
+        return create_storage_stack(cloudformation, name, endpoint_url=url, **options)
+    finally:
+        cloudformation.close()
