@@ -13,6 +13,14 @@ from tests.engine import model_workflows as mw
 from tests.engine import workflows as wf
 
 
+async def _until_held(emu: Emulator, token: str, *, tries: int) -> None:
+    """Wait (up to `tries` polls 10 ms apart) until a live hook holds `token`."""
+    for _ in range(tries):
+        if await emu.world.hooks.lookup(token) is not None:
+            return
+        await asyncio.sleep(0.01)
+
+
 async def test_a_hook_token_is_free_when_result_returns(monkeypatch) -> None:
     async with Emulator(modules=["tests.engine.workflows"], world="memory") as emu:
         release = emu.world.hooks.release
@@ -23,10 +31,7 @@ async def test_a_hook_token_is_free_when_result_returns(monkeypatch) -> None:
 
         monkeypatch.setattr(emu.world.hooks, "release", slow_release)
         run = await start(wf.hold_hook, "ending-token")
-        for _ in range(200):
-            if await emu.world.hooks.lookup("ending-token") is not None:
-                break
-            await asyncio.sleep(0.01)
+        await _until_held(emu, "ending-token", tries=200)
         await resume_hook("ending-token", "paid")
         assert await run.result(timeout=10) == "paid"
         assert await emu.world.hooks.lookup("ending-token") is None
@@ -45,10 +50,7 @@ async def test_a_reader_that_sees_its_stream_end_sees_the_run_ended(monkeypatch)
 
         monkeypatch.setattr(emu.world.streams, "close", close_and_look)
         run = await start(mw.unclosed_stream, "ending-stream")
-        for _ in range(500):
-            if await emu.world.hooks.lookup("ending-stream") is not None:
-                break
-            await asyncio.sleep(0.01)
+        await _until_held(emu, "ending-stream", tries=500)
         await resume_hook("ending-stream", "end")
         assert await run.result(timeout=10) == "end"
         assert statuses_at_close == ["completed"]
