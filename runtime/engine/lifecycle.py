@@ -25,6 +25,10 @@ from .run_bytes import stamp, total_after
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
 BatchBuilder = Callable[[list[Event]], Awaitable[list[Event] | None]]
 
+APPEND_AT_HEAD_SECONDS = 30.0
+"""How long a writer from outside keeps racing for the head before it gives up: many times the
+pause a busy run leaves it every second."""
+
 
 async def append_at_head(
     world: World, run_id: str, build: BatchBuilder, *, enforce_run_bytes: bool = True
@@ -38,7 +42,8 @@ async def append_at_head(
     """
     log = await world.log.read(run_id)
     limit = world.limits.max_run_bytes if enforce_run_bytes else None
-    for attempt in range(100):
+    deadline = asyncio.get_running_loop().time() + APPEND_AT_HEAD_SECONDS
+    while True:
         batch = await build(log)
         if not batch:
             return None
@@ -46,12 +51,17 @@ async def append_at_head(
         try:
             await world.log.append(run_id, len(log), batch)
             return batch
-        except (AppendConflictError, RunTerminalError):
-            # Back off, then read: a read before the pause would be stale after it, and a
-            # busy run (inline steps append every few ms) would win every race.
-            await asyncio.sleep(min(0.05, 0.001 * 2**attempt))
-            log.extend(await world.log.read(run_id, len(log)))
-    raise RuntimeError(f"run {run_id}: could not append after 100 conflicting writers")
+        except (AppendConflictError, RunTerminalError) as lost:
+            # Try again at once: a busy run (inline steps append every few ms) only leaves
+            # short gaps (`WorkflowInvocation._give_way`), which a pause here would miss.
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"run {run_id}: could not append at the head of the log for "
+                    f"{APPEND_AT_HEAD_SECONDS:.0f} s: other writers won every race"
+                ) from lost
+            newer = lost.newer if isinstance(lost, AppendConflictError) else None
+            log.extend(newer if newer is not None else await world.log.read(run_id, len(log)))
+            await asyncio.sleep(0)  # let a writer in this event loop take its turn
 
 
 async def apply_run_ending(

@@ -53,6 +53,10 @@ FRESH_SECONDS = 1.0
 """How old the invocation's view of the log may be when it starts an inline step without
 reading the log first (see `_inline_step`)."""
 
+GIVE_WAY_EVERY = FRESH_SECONDS
+"""How often a run of back-to-back inline steps pauses its writes so that writers from outside
+(a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
+
 
 class WorkflowInvocation:
     def __init__(
@@ -75,6 +79,8 @@ class WorkflowInvocation:
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
+        self.gave_way_at = asyncio.get_running_loop().time()
+        self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -241,6 +247,16 @@ class WorkflowInvocation:
         assert isinstance(command, HookDisposal)
         return await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=cid)
 
+    async def _give_way(self) -> None:
+        """Pause writing for a few append round trips. A loop of instant inline steps always
+        has its next append in flight, so a writer from outside, which must read the head and
+        then append at it, would lose every race to it (both see the same head; this one's
+        put was sent first) until the invocation's budget ran out. The pause (a few percent
+        of a busy second) lets such a writer in; the read after it notices what it wrote."""
+        pause = min(0.1, max(0.005, 4 * self.append_seconds))
+        await asyncio.sleep(pause)
+        self.gave_way_at = asyncio.get_running_loop().time()
+
     def _step_message(self, command: StepCommand, position: int) -> StepMessage:
         assert command.step is not None
         return StepMessage(self.run_id, command.command_id, command.step.name, position)
@@ -258,7 +274,11 @@ class WorkflowInvocation:
         cid, step = command.command_id, command.step
         cached = self.inline_results.get(cid)
         if cached is None:
-            stale = asyncio.get_running_loop().time() - self.seen_head_at >= FRESH_SECONDS
+            now = asyncio.get_running_loop().time()
+            stale = now - self.seen_head_at >= FRESH_SECONDS
+            if now - self.gave_way_at >= GIVE_WAY_EVERY:
+                await self._give_way()
+                stale = True
             if stale and await self._catch_up():
                 return None  # the log moved on: the run may be cancelled
             created = await self.codec.event(
@@ -316,12 +336,14 @@ class WorkflowInvocation:
             code = ErrorCode.MAX_RUN_BYTES_EXCEEDED
             batch = self._stamp(await self._terminal_batch(Outcome(ok=False), code, str(error)))
             outbox = []
+        sent_at = asyncio.get_running_loop().time()
         try:
             await self.world.log.append(self.run_id, self.instance.cursor, batch)
         except (AppendConflictError, RunTerminalError):
             await self._catch_up()
             return False
         self.seen_head_at = asyncio.get_running_loop().time()
+        self.append_seconds = self.seen_head_at - sent_at
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
         for event in batch:
