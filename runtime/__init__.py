@@ -5,6 +5,8 @@ Everything a workflow author needs is importable from here; see docs/api.md for 
 
 import steplane  # noqa: F401  first: a bare-name import of this package becomes an alias
 
+from .attributes import set_attributes
+from .children import ChildRun, start_child
 from .client import Client, get_run, resume_hook, start
 from .config import get_world, set_world
 from .context import (
@@ -41,6 +43,7 @@ from .timers import sleep
 from .type_registry import register_type, serializable
 
 __all__ = [
+    "ChildRun",
     "Client",
     "CorruptedDataError",
     "ErrorCode",
@@ -71,9 +74,11 @@ __all__ = [
     "register_type",
     "resume_hook",
     "serializable",
+    "set_attributes",
     "set_world",
     "sleep",
     "start",
+    "start_child",
     "step",
     "uuid4",
     "workflow",

@@ -14,20 +14,22 @@ from __future__ import annotations
 from typing import Any
 
 from . import serde
+from .attributes import check_name
 from .config import get_world
 from .context import current_instance, current_step
 from .definitions import StartOptions
 from .engine.codec import codecs_for
-from .engine.events import EventType, RunStatus
+from .engine.events import RunStatus
 from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
-from .engine.run_bytes import RunBudget, stamp
-from .errors import AppendConflictError, HookNotFoundError
+from .engine.run_bytes import RunBudget
+from .engine.starting import StartRequest, start_run
+from .errors import HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
 from .runs import Run
-from .world import Page, RunRecord, World
+from .world import Page, World
 
 DEFAULT_LIST_LIMIT = 50
 
@@ -55,57 +57,35 @@ class Client:
         (record written, first message not sent). A retry's arguments are ignored once the
         first start recorded its own (as Stripe does: the original request wins)."""
         definition = workflow_def_of(workflow)
-        key = workflow.idempotency_key if isinstance(workflow, StartOptions) else None
+        options = workflow if isinstance(workflow, StartOptions) else None
+        key = options.idempotency_key if options is not None else None
         if current_instance() is not None:
-            raise RuntimeError("start() cannot be called from workflow code; call it from a @step")
+            raise RuntimeError(
+                "start() cannot be called from workflow code; use start_child() (or call "
+                "start() from a @step)"
+            )
         definition.check_arguments(args, kwargs)
         world = self.world
         data = serde.dumps_call(args, kwargs)
         what = f"arguments of workflow {definition.name!r}"
         serde.check_size(data, world.limits.max_payload_bytes, what, call=True)
         step = current_step()
-        parent_run_id = step.metadata.run_id if step is not None else None
         now = world.clock.time()
         run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)
         RunBudget(run_id, 0, world.limits.max_run_bytes).check(data, f"the {what}")
-        codecs = codecs_for(world)
-        record = None if key is None else await world.runs.get(run_id)
-        if record is None:
-            codec, encrypted_key = await codecs.create(run_id)
-            try:  # conditional: exactly one of racing starts with one key creates the run
-                await world.runs.create(
-                    RunRecord(
-                        run_id,
-                        definition.name,
-                        RunStatus.PENDING,
-                        now,
-                        now,
-                        parent_run_id,
-                        encrypted_key,
-                    )
-                )
-            except ValueError:
-                if key is None:
-                    raise
-                codecs.forget(run_id)  # our fresh key lost: the winner's is on the record
-                record = await world.runs.get(run_id)
-        if record is not None:  # a retry: finish whatever the first start left undone
-            if record.workflow_name != definition.name:
-                raise ValueError(f"run {run_id} belongs to workflow {record.workflow_name!r}")
-            if record.status != RunStatus.PENDING:
-                return self.get_run(run_id)
-            codec = await codecs.get(run_id)
-        if record is None or not await world.log.read(run_id):
-            attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
-            created = await codec.event(
-                EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now
-            )
-            try:
-                await world.log.append(run_id, 0, stamp(run_id, [created], 0, None))
-            except AppendConflictError:
-                if key is None:
-                    raise  # a fresh run id is ours alone
-        await self._wake(run_id, definition.name)
+        attrs: dict[str, Any] = {}
+        if options is not None and options.timeout is not None:
+            attrs["timeout_at"] = now + options.timeout
+        request = StartRequest(
+            run_id,
+            definition.name,
+            data,
+            now,
+            repeatable=key is not None,
+            parent_run_id=step.metadata.run_id if step is not None else None,
+            attrs=attrs,
+        )
+        await start_run(world, request)
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -145,11 +125,13 @@ class Client:
         workflow: Any = None,
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
+        attributes: dict[str, str] | None = None,
     ) -> Page:
         """Run records (`RunRecord`: metadata only), newest first, optionally only those with
         `status` or of `workflow` (the workflow function, or its registered name). Pass the
         page's `next_cursor` back as `cursor` for the next page; ValueError for an unknown
-        status or a cursor this World did not hand out."""
+        status or a cursor this World did not hand out. `attributes` ({name: value}) keeps
+        only runs whose `set_attributes()` recorded every one of them."""
         if workflow is not None and not isinstance(workflow, str):
             workflow = workflow_def_of(workflow).name
         return await self.world.runs.list(
@@ -157,6 +139,7 @@ class Client:
             workflow_name=workflow,
             limit=limit,
             cursor=cursor,
+            attributes=_checked_filter(attributes),
         )
 
     async def cancel(self, run_id: str) -> str:
@@ -170,6 +153,12 @@ class Client:
         """Send the workflow invocation that picks up what was just recorded."""
         message = WorkflowMessage(run_id, workflow_name)
         await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
+
+
+def _checked_filter(attributes: dict[str, str] | None) -> dict[str, str] | None:
+    if not attributes:
+        return None
+    return {check_name(k): str(v) for k, v in attributes.items()}
 
 
 async def start(workflow: Any, /, *args: Any, **kwargs: Any) -> Run:

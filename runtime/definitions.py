@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .durations import parse_duration
+
 _cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
 
 
@@ -59,12 +61,25 @@ class StepDef:
 
 @dataclass(frozen=True)
 class StartOptions:
-    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
+    """`wf.with_options(idempotency_key=..., timeout=...)`: what `start()` accepts in place of
+    `wf`. `timeout` (any `sleep` duration form) fails a run that has not ended in time with
+    `TIMED_OUT`; it is kept in seconds."""
 
     definition: WorkflowDef
     idempotency_key: str | None = None
+    timeout: Any = None
 
     def __post_init__(self) -> None:
+        if self.timeout is not None:
+            try:
+                seconds = parse_duration(self.timeout)
+            except ValueError as error:
+                raise ValueError(f"with_options(timeout=...): {error}") from None
+            if seconds <= 0:
+                raise ValueError(
+                    f"with_options(timeout=...) must be over 0 s, got {self.timeout!r}"
+                )
+            object.__setattr__(self, "timeout", float(seconds))
         key = self.idempotency_key
         if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
             raise ValueError(

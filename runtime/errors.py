@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     MAX_EVENTS_EXCEEDED = "MAX_EVENTS_EXCEEDED"
     MAX_RUN_BYTES_EXCEEDED = "MAX_RUN_BYTES_EXCEEDED"
     CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
 
 
 class SteplaneError(Exception):

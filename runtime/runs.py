@@ -43,6 +43,10 @@ class Run:
             raise RunNotFoundError(f"no run {self.run_id!r} in this World")
         return record
 
+    async def attributes(self) -> dict[str, str]:
+        """The attributes the run's workflow recorded with `set_attributes()` (plaintext)."""
+        return dict((await self.record()).attributes)
+
     async def status(self) -> str:
         return str((await self.record()).status)
 

@@ -69,6 +69,8 @@ class RunRecord:
     encrypted_data_key: bytes | None = None
     error_code: str | None = None
     completed_at: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    """What the run's `set_attributes()` recorded (plaintext by choice, runtime/attributes.py)."""
 
 
 @dataclass
@@ -170,9 +172,13 @@ class RunQuery:
     limit: int = 50
     cursor: str | None = None
     updated_before: float | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Only runs with every one of these (name, value) attributes."""
 
     def __post_init__(self) -> None:
         check_at_least_one("limit", self.limit)
+        if isinstance(self.attributes, dict):
+            object.__setattr__(self, "attributes", tuple(sorted(self.attributes.items())))
         if self.status is not None:
             object.__setattr__(self, "status", RunStatus(self.status))
 
@@ -221,12 +227,21 @@ class RunStore(Protocol):
         limit: int = 50,
         cursor: str | None = None,
         updated_before: float | None = None,
+        attributes: dict[str, str] | None = None,
     ) -> Page:
         """Run records newest first, filtered by status and/or workflow name, and with
         `updated_before` to records last updated strictly before that time (the reconciler's
-        stalled-run candidates). A store implements `query`; this checks the arguments once
-        for every World."""
-        return await self.query(RunQuery(status, workflow_name, limit, cursor, updated_before))
+        stalled-run candidates), and by `attributes` (every name=value given). A store
+        implements `query`; this checks the arguments once for every World."""
+        pairs = tuple(sorted((attributes or {}).items()))
+        return await self.query(
+            RunQuery(status, workflow_name, limit, cursor, updated_before, pairs)
+        )
+
+    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+        """Make the record's attributes `attributes` (the run's merged attributes, names and
+        values checked by runtime/attributes.py); idempotent. RunNotFoundError for an unknown
+        run. Listing by them (`list(attributes=...)`) must not read every record."""
 
     async def query(self, query: RunQuery) -> Page:
         """One page of the records `query` selects; `ValueError` for a cursor this store did

@@ -21,9 +21,10 @@ from runtime.engine.events import (
     schema_problems,
 )
 from runtime.errors import CorruptedDataError
+from tests.engine import flow_workflows as fw
 from tests.engine import workflows as wf
 
-MODULES = ["tests.engine.workflows"]
+MODULES = ["tests.engine.workflows", "tests.engine.flow_workflows"]
 
 
 def test_every_event_type_is_declared() -> None:
@@ -75,6 +76,8 @@ async def test_every_event_the_engine_records_matches_the_schema() -> None:
         runs = [
             await start(wf.retry_then_fatal),  # step_retrying, step_failed (caught)
             await start(wf.sleep_then_step),  # wait_created, wait_completed
+            await start(fw.parent_of_three, [1, -1]),  # child_created, child_ended
+            await start(fw.labelled, "c-1", "paid"),  # attributes_set
             big,
         ]
         for run in runs:

@@ -108,6 +108,7 @@ async def test_the_emulator_gets_its_names_from_the_stack() -> None:
             "by_status",
             "by_workflow",
             "by_time",
+            "by_attr",
         }
     finally:
         await world.close()

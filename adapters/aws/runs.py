@@ -7,6 +7,16 @@ Table layout (`config.runs_table`, pk `run_id` S):
      ck: sort key (created_at and run_id, see `sort_key`),
      sp: "{status}#{shard}", wp: "{workflow}#{shard}", ap: "all#{shard}"}
 
+Attributes (`set_attributes`, plaintext by choice) are a map `at` on the record, plus one
+*index item* per (run, name) in the same table: `{run_id: "attr#{run}#{name}", tp:
+"{name}={value}#{shard}", ck, rid: run id}`, on a fourth index `by_attr` (tp, ck). Listing by
+an attribute queries that index's shards newest first and reads the records it names with
+BatchGetItem (100 per call), filtering them by status, workflow and further attributes: the
+cost is one Query per shard per 100 matches plus one BatchGetItem per 100 runs read, never a
+Scan. Setting attributes costs one UpdateItem plus one PutItem per name. A listing by one
+attribute and a status reads every run with that attribute until it has a page of matches,
+so put the most selective attribute first.
+
 Three global secondary indexes (`by_status` on sp, `by_workflow` on wp, `by_time` on ap; sort
 key ck; all attributes projected) answer the listings. Their partition keys are sharded by a
 hash of the run id (docs/invariants.md #7: no key that every run writes): a listing queries each
@@ -37,6 +47,8 @@ from .clients import AwsClients, is_condition_failure
 STATUS_INDEX = "by_status"
 WORKFLOW_INDEX = "by_workflow"
 TIME_INDEX = "by_time"
+ATTRIBUTE_INDEX = "by_attr"
+_BATCH_GET = 100
 
 Item = dict[str, Any]
 
@@ -130,8 +142,49 @@ class DynamoRunStore(RunStore):
             return False
         return True
 
+    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+        """The map on the record, then an index item per name (overwritten when its value
+        changes: one item per run and name)."""
+        mapped = {"M": {name: {"S": value} for name, value in attributes.items()}}
+        try:
+            answer = await self._aws.call(
+                self._aws.dynamodb.update_item,
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET #at = :at",
+                ConditionExpression="attribute_exists(run_id)",
+                ExpressionAttributeNames={"#at": "at"},
+                ExpressionAttributeValues={":at": mapped},
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as error:
+            if is_condition_failure(error):
+                raise RunNotFoundError(f"run {run_id!r} does not exist") from None
+            raise
+        ck = answer["Attributes"]["ck"]
+        shard = shard_of(run_id, self._shards)
+        for name, value in attributes.items():
+            await self._aws.call(
+                self._aws.dynamodb.put_item,
+                TableName=self._table,
+                Item={
+                    "run_id": {"S": f"attr#{run_id}#{name}"},
+                    "tp": {"S": f"{name}={value}#{shard}"},
+                    "ck": ck,
+                    "rid": {"S": run_id},
+                },
+            )
+
     async def delete(self, run_id: str) -> None:
-        """Delete the run's record (retention; see `AwsWorld.purge_run`)."""
+        """Delete the run's record and its attribute index items (retention; see
+        `AwsWorld.purge_run`)."""
+        record = await self.get(run_id)
+        for name in record.attributes if record is not None else ():
+            await self._aws.call(
+                self._aws.dynamodb.delete_item,
+                TableName=self._table,
+                Key={"run_id": {"S": f"attr#{run_id}#{name}"}},
+            )
         await self._aws.call(
             self._aws.dynamodb.delete_item, TableName=self._table, Key={"run_id": {"S": run_id}}
         )
@@ -140,6 +193,8 @@ class DynamoRunStore(RunStore):
         """`updated_before` is a filter on the queried index, so the cost of a listing
         with it is bounded by what the shards hold, never a Scan."""
         before = _decode_cursor(query.cursor) if query.cursor is not None else None
+        if query.attributes:
+            return await self._aws.call(self._list_by_attribute_sync, query, before)
         return await self._aws.call(self._list_sync, query, before)
 
     # --- internals ------------------------------------------------------------------------
@@ -166,7 +221,69 @@ class DynamoRunStore(RunStore):
             item["code"] = {"S": record.error_code}
         if record.completed_at is not None:
             item["fa"] = number(record.completed_at)
+        if record.attributes:
+            item["at"] = {"M": {k: {"S": v} for k, v in record.attributes.items()}}
         return item
+
+    def _list_by_attribute_sync(self, query: RunQuery, before: str | None) -> Page:
+        """Runs with `query.attributes`, through the attribute index (module docstring)."""
+        name, value = query.attributes[0]
+        shards = [self._index_items(f"{name}={value}#{n}", before) for n in range(self._shards)]
+        merged = heapq.merge(*shards, key=lambda item: item["ck"]["S"], reverse=True)
+        found: list[RunRecord] = []
+        last_ck: list[str] = []
+        while len(found) <= query.limit:
+            chunk = [item for _, item in zip(range(_BATCH_GET), merged, strict=False)]
+            if not chunk:
+                break
+            records = self._batch_get([item["rid"]["S"] for item in chunk])
+            for item in chunk:
+                record = records.get(item["rid"]["S"])
+                if record is not None and _matches(record, query):
+                    found.append(record)
+                    last_ck.append(item["ck"]["S"])
+                    if len(found) > query.limit:
+                        break
+        items = found[: query.limit]
+        more = len(found) > query.limit
+        next_cursor = _encode_cursor(last_ck[query.limit - 1]) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    def _index_items(self, key: str, before: str | None) -> Any:
+        """One shard of the attribute index, newest first, strictly before the cursor, read
+        lazily a page at a time."""
+        condition, values = "tp = :k", {":k": {"S": key}}
+        if before is not None:
+            condition += " AND ck < :c"
+            values[":c"] = {"S": before}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": ATTRIBUTE_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": _BATCH_GET,
+        }
+        while True:
+            page = self._aws.dynamodb.query(**request)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _batch_get(self, run_ids: list[str]) -> dict[str, RunRecord]:
+        keys = [{"run_id": {"S": run_id}} for run_id in dict.fromkeys(run_ids)]
+        found: dict[str, RunRecord] = {}
+        request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        for _ in range(10):  # unprocessed keys come back under throttling; bounded
+            answer = self._aws.dynamodb.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(self._table, []):
+                record = _record(item)
+                found[record.run_id] = record
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        return found
 
     def _list_sync(self, query: RunQuery, before: str | None) -> Page:
         status, workflow_name, limit = query.status, query.workflow_name, query.limit
@@ -253,6 +370,16 @@ def _record(item: Item) -> RunRecord:
         encrypted_data_key=bytes(item["edk"]["B"]) if "edk" in item else None,
         error_code=item["code"]["S"] if "code" in item else None,
         completed_at=optional_number("fa"),
+        attributes={k: v["S"] for k, v in item["at"]["M"].items()} if "at" in item else {},
+    )
+
+
+def _matches(record: RunRecord, query: RunQuery) -> bool:
+    return (
+        (query.status is None or record.status == query.status)
+        and (query.workflow_name is None or record.workflow_name == query.workflow_name)
+        and (query.updated_before is None or record.updated_at < query.updated_before)
+        and all(record.attributes.get(k) == v for k, v in query.attributes)
     )
 
 

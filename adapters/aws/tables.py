@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import AwsConfig
-from .runs import STATUS_INDEX, TIME_INDEX, WORKFLOW_INDEX
+from .runs import ATTRIBUTE_INDEX, STATUS_INDEX, TIME_INDEX, WORKFLOW_INDEX
 
 
 def table_definitions(config: AwsConfig) -> list[dict[str, Any]]:
@@ -48,6 +48,7 @@ def table_definitions(config: AwsConfig) -> list[dict[str, Any]]:
                 index(STATUS_INDEX, "sp"),
                 index(WORKFLOW_INDEX, "wp"),
                 index(TIME_INDEX, "ap"),
+                index(ATTRIBUTE_INDEX, "tp"),
             ],
         ),
         table(config.hooks_table, [("h", "S", "HASH")]),

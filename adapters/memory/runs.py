@@ -30,12 +30,12 @@ class MemoryRunStore(RunStore):
         with self._lock:
             if record.run_id in self._records:
                 raise ValueError(f"run {record.run_id!r} already exists")
-            self._records[record.run_id] = replace(record)
+            self._records[record.run_id] = _copy(record)
 
     async def get(self, run_id: str) -> RunRecord | None:
         with self._lock:
             record = self._records.get(run_id)
-            return replace(record) if record is not None else None
+            return _copy(record) if record is not None else None
 
     async def change_status(self, run_id: str, change: StatusChange) -> bool:
         """Move the run to `status` unless it already ended or already has that status.
@@ -58,6 +58,13 @@ class MemoryRunStore(RunStore):
                 record.completed_at = updated_at
             return True
 
+    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+        with self._lock:
+            record = self._records.get(run_id)
+            if record is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            record.attributes = dict(attributes)
+
     async def query(self, query: RunQuery) -> Page:
         after = _decode_cursor(query.cursor) if query.cursor is not None else None
         with self._lock:
@@ -68,12 +75,17 @@ class MemoryRunStore(RunStore):
                 and (query.workflow_name is None or record.workflow_name == query.workflow_name)
                 and (after is None or _sort_key(record) < after)
                 and (query.updated_before is None or record.updated_at < query.updated_before)
+                and all(record.attributes.get(k) == v for k, v in query.attributes)
             ]
             matches.sort(key=_sort_key, reverse=True)
-            items = [replace(record) for record in matches[: query.limit]]
+            items = [_copy(record) for record in matches[: query.limit]]
         more = len(matches) > query.limit
         next_cursor = _encode_cursor(_sort_key(items[-1])) if more else None
         return Page(items=items, next_cursor=next_cursor)
+
+
+def _copy(record: RunRecord) -> RunRecord:
+    return replace(record, attributes=dict(record.attributes))
 
 
 def _sort_key(record: RunRecord) -> _SortKey:

@@ -61,6 +61,9 @@ class EventType(StrEnum):
     HOOK_DISPOSED = "hook_disposed"
     WAIT_CREATED = "wait_created"
     WAIT_COMPLETED = "wait_completed"
+    CHILD_CREATED = "child_created"
+    CHILD_ENDED = "child_ended"
+    ATTRIBUTES_SET = "attributes_set"
 
 
 TERMINAL_EVENT_TYPES = frozenset(
@@ -184,6 +187,16 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                 "parent_run_id": Attr(
                     (str, type(None)), "the run whose step started this one", required=False
                 ),
+                "parent_command": Attr(
+                    TEXT, "the parent's child command (start_child) that started it", required=False
+                ),
+                "on_parent_end": Attr(
+                    TEXT, '"cancel" (ended with its parent) or "continue"', required=False
+                ),
+                "timeout_at": Attr(
+                    NUMBER, "epoch seconds after which the run fails TIMED_OUT", required=False
+                ),
+                "forked_from": Attr(TEXT, "the run whose recorded steps it reused", required=False),
             },
             payload="the call's arguments: {args, kwargs}",
         ),
@@ -260,6 +273,31 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
             correlated=True,
         ),
         EventType.WAIT_COMPLETED: EventSpec("the timer fired", correlated=True),
+        EventType.CHILD_CREATED: EventSpec(
+            "the workflow started a child run (start_child); the child is started after this",
+            {
+                "workflow_name": Attr(TEXT, "the child's workflow"),
+                "child_run_id": Attr(TEXT, "the child's run id (derived from this command)"),
+                "on_parent_end": Attr(TEXT, '"cancel" or "continue"'),
+            },
+            payload="the call's arguments: {args, kwargs}",
+            correlated=True,
+        ),
+        EventType.CHILD_ENDED: EventSpec(
+            "the child run ended (recorded by the child's ending)",
+            {
+                "child_run_id": Attr(TEXT, "the child's run id"),
+                "status": Attr(TEXT, "completed, failed or cancelled"),
+                "code": Attr(TEXT, "the child's error code", required=False),
+            },
+            payload="{value} of a completed child, else {message}",
+            correlated=True,
+        ),
+        EventType.ATTRIBUTES_SET: EventSpec(
+            "set_attributes() recorded searchable attributes (plaintext by choice)",
+            {"attributes": Attr((dict,), "the attributes set: {name: text}")},
+            correlated=True,
+        ),
     }
 )
 

@@ -22,10 +22,11 @@ from typing import Any
 from .. import serde
 from ..context import WorkflowMetadata, utc, workflow_context, workflow_slice
 from ..definitions import StepDef, WorkflowDef
-from ..errors import SteplaneError, WorkflowThreadError
+from ..errors import SteplaneError, WorkflowFailedError, WorkflowThreadError
 from ..hook_handle import Hook
 from ..world import Limits
 from .events import Event, EventType, check_recorded
+from .idempotency import run_id_for_key
 from .replay_loop import DeterministicEventLoop
 from .run_bytes import RunBudget, total_after
 
@@ -70,6 +71,29 @@ class HookDisposal(Command):
     hook: Hook | None = None
 
 
+@dataclass(eq=False)
+class ChildCommand(Command):
+    """`start_child(wf, ...)`: recorded as `child_created`, then the child run is started
+    (idempotently: its run id is derived from this run and the command id)."""
+
+    workflow_name: str = ""
+    child_run_id: str = ""
+    args_data: bytes = b""
+    on_parent_end: str = "cancel"
+    confirmed: bool = False
+    """This process started (or found) the child run since the command was recorded."""
+    ended: bool = False
+    future: asyncio.Future[Any] | None = None
+    """Resolved by `child_ended`: what `ChildRun.result()` awaits."""
+
+
+@dataclass(eq=False)
+class AttributesCommand(Command):
+    """`set_attributes(...)`: recorded as `attributes_set`, then copied to the run record."""
+
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -95,6 +119,10 @@ class WorkflowInstance:
     terminal: Event | None = None
     started: bool = False
     thread_violation: str | None = None  # set by context.check_step_thread: the run must fail
+    created_attrs: dict[str, Any] = field(default_factory=dict)
+    """`run_created`'s attributes: the parent link, the timeout (engine/links.py)."""
+    attributes: dict[str, str] = field(default_factory=dict)
+    """Every attribute recorded so far, merged (what the run record should hold)."""
 
     def __post_init__(self) -> None:
         self.loop = DeterministicEventLoop(self)
@@ -150,6 +178,7 @@ class WorkflowInstance:
             EventType.STEP_COMPLETED,
             EventType.STEP_FAILED,
             EventType.HOOK_RECEIVED,
+            EventType.CHILD_ENDED,
         )
 
     # --- feeding the log ---------------------------------------------------------------------
@@ -173,6 +202,7 @@ class WorkflowInstance:
         self.started = True
 
     def _start(self, event: Event, value: Any) -> None:
+        self.created_attrs = dict(event.attrs)
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
         context = workflow_context(self)
         try:
@@ -248,6 +278,36 @@ class WorkflowInstance:
         if command.hook is not None:
             command.hook.feed_disposed()
 
+    def _child_created(self, event: Event, _: Any) -> None:
+        command: ChildCommand = self._match(event, ChildCommand)
+        if command.workflow_name != event.attrs.get("workflow_name"):
+            raise ReplayDivergence(
+                f"the log records child {event.attrs.get('workflow_name')!r} as "
+                f"{command.command_id}, but the workflow code now starts {command.workflow_name!r}"
+            )
+        self._mark_recorded(command)
+
+    def _child_ended(self, event: Event, value: Any) -> None:
+        command: ChildCommand = self._match(event, ChildCommand)
+        command.ended = True
+        if command.future is None or command.future.done():
+            return
+        value = value if isinstance(value, dict) else {}
+        if event.attrs.get("status") == "completed":
+            command.future.set_result(value.get("value"))
+        else:
+            code = str(event.attrs.get("code") or "CANCELLED")
+            message = str(value.get("message", ""))
+            command.future.set_exception(WorkflowFailedError(code, message, command.child_run_id))
+
+    def _attributes_set(self, event: Event, _: Any) -> None:
+        command: AttributesCommand = self._match(event, AttributesCommand)
+        self.attributes.update(event.attrs.get("attributes") or {})
+        self._mark_recorded(command)
+
+    def children(self) -> list[ChildCommand]:
+        return [c for c in self.commands.values() if isinstance(c, ChildCommand)]
+
     def _mark_recorded(self, command: Command) -> None:
         command.recorded = True
         if command in self.new:
@@ -304,6 +364,35 @@ class WorkflowInstance:
         hook.feed_disposed()
         self._issue(HookDisposal(hook.hook_id, hook=hook))
 
+    def start_child(self, workflow_name: str, data: bytes, on_parent_end: str) -> tuple[str, str]:
+        """Issue a child command; returns its id and the child's run id, derived from this
+        run's id and the command id, so every replay (and every repeated start) addresses the
+        same child run."""
+        what = f"arguments of child workflow {workflow_name!r}"
+        serde.check_size(data, self.max_payload_bytes, what, call=True)
+        self.budget().check(data, what)
+        command_id = self._next_id("child")
+        child_run_id = child_run_id_for(self.run_id, command_id)
+        command = ChildCommand(
+            command_id,
+            workflow_name=workflow_name,
+            child_run_id=child_run_id,
+            args_data=data,
+            on_parent_end=on_parent_end,
+            future=self.loop.create_future(),
+        )
+        self._issue(command)
+        return command_id, child_run_id
+
+    def child_result(self, command_id: str) -> asyncio.Future[Any]:
+        command = self.commands.get(command_id)
+        if not isinstance(command, ChildCommand) or command.future is None:
+            raise ValueError(f"no child run {command_id!r} in this workflow run")
+        return command.future
+
+    def set_attributes(self, attributes: dict[str, str]) -> None:
+        self._issue(AttributesCommand(self._next_id("attrs"), attributes=dict(attributes)))
+
     def new_future(self) -> asyncio.Future[Any]:
         return self.loop.create_future()
 
@@ -349,6 +438,11 @@ class WorkflowInstance:
         self.loop.close()
 
 
+def child_run_id_for(parent_run_id: str, command_id: str) -> str:
+    """The run id of the child that command `command_id` of run `parent_run_id` starts."""
+    return run_id_for_key("child", f"{parent_run_id}\0{command_id}")
+
+
 async def _raise(error: Exception) -> None:
     raise error
 
@@ -365,4 +459,7 @@ _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.HOOK_CONFLICT: WorkflowInstance._hook_created,
     EventType.HOOK_RECEIVED: WorkflowInstance._hook_received,
     EventType.HOOK_DISPOSED: WorkflowInstance._hook_disposed,
+    EventType.CHILD_CREATED: WorkflowInstance._child_created,
+    EventType.CHILD_ENDED: WorkflowInstance._child_ended,
+    EventType.ATTRIBUTES_SET: WorkflowInstance._attributes_set,
 }

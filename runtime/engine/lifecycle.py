@@ -16,10 +16,12 @@ from collections.abc import Awaitable, Callable
 from .. import serde
 from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
 from ..world import HookOwner, World
-from .codec import RunCodec
+from .codec import RunCodec, codecs_for
 from .endings import announce_ending
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
+from .links import RunLinks, links_from_log
+from .messages import WorkflowMessage
 from .run_bytes import stamp, total_after
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
@@ -65,7 +67,11 @@ async def append_at_head(
 
 
 async def apply_run_ending(
-    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
+    world: World,
+    run_id: str,
+    terminal: Event,
+    owners: list[HookOwner],
+    links: RunLinks | None = None,
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
     the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
@@ -76,7 +82,12 @@ async def apply_run_ending(
     record, still find an ending that crashed before its status. The streams go after it: a
     reader that sees its stream end then sees the run ended too (never `running`), and a
     crash before they are closed loses nothing, since readers also end on the run's status
-    (`runtime/engine/streams.py`)."""
+    (`runtime/engine/streams.py`).
+
+    Then the ending reaches the run's `links` (engine/links.py): children started with
+    `cancel_with_parent` are cancelled, and a child's ending is recorded in its parent's log
+    (`child_ended`), which wakes the parent. Both are idempotent too: a repeated ending
+    cancels nothing twice and records the child's ending once."""
     for owner in owners:
         await world.hooks.release(owner)
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
@@ -86,6 +97,74 @@ async def apply_run_ending(
     for name in await world.streams.names(run_id):
         await world.streams.close(run_id, name)
     announce_ending(run_id)
+    if links is not None:
+        for child_run_id in links.cancel:
+            await cancel_child(world, child_run_id)
+        if links.parent_run_id is not None and links.parent_command is not None:
+            await deliver_child_ending(
+                world, links.parent_run_id, links.parent_command, run_id, terminal
+            )
+
+
+async def cancel_child(world: World, child_run_id: str) -> None:
+    """Cancel a child whose parent ended (a no-op for one that ended, or never started)."""
+    if await world.runs.get(child_run_id) is None:
+        return  # its start was recorded but never made: nothing runs
+    codec = await codecs_for(world).get(child_run_id)
+    await end_run_from_outside(world, codec, EventType.RUN_CANCELLED)
+
+
+async def deliver_child_ending(
+    world: World,
+    parent_run_id: str,
+    command_id: str,
+    child_run_id: str,
+    terminal: Event | None = None,
+) -> bool:
+    """Record the child's ending (`terminal`, else read from its log) as `child_ended` in the
+    parent's log, then wake the parent. Once per child: a repeat (a redelivered ending, the
+    reconciler's backstop) finds the event recorded and does nothing. False when nothing was
+    recorded (already there, or the parent has ended)."""
+    if terminal is None:
+        log = await world.log.read(child_run_id)
+        if not log or not log[-1].is_terminal:
+            return False
+        terminal = log[-1]
+    child_codec = await codecs_for(world).get(child_run_id)
+    status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
+    attrs: dict[str, str] = {"child_run_id": child_run_id, "status": str(status)}
+    if terminal.type == EventType.RUN_COMPLETED:
+        value: dict[str, object] = {"value": await child_codec.open(terminal)}
+    elif terminal.type == EventType.RUN_CANCELLED:
+        attrs["code"] = "CANCELLED"
+        value = {"message": "the child run was cancelled"}
+    else:
+        details = await child_codec.open(terminal) or {}
+        attrs["code"] = str(terminal.attrs.get("code", "RUNTIME_ERROR"))
+        value = {"message": str(details.get("message", ""))}
+    data = serde.dumps(value)
+    parent_codec = await codecs_for(world).get(parent_run_id)
+    workflow_name: list[str] = []
+
+    async def build(log: list[Event]) -> list[Event] | None:
+        if not log or log[-1].is_terminal:
+            return None
+        workflow_name[:] = [str(log[0].attrs.get("workflow_name", ""))]
+        mine = [e for e in log if e.correlation_id == command_id]
+        if not any(e.type == EventType.CHILD_CREATED for e in mine) or any(
+            e.type == EventType.CHILD_ENDED for e in mine
+        ):
+            return None
+        event = await parent_codec.event(
+            EventType.CHILD_ENDED, correlation_id=command_id, attrs=attrs, data=data
+        )
+        return [event]
+
+    if await append_at_head(world, parent_run_id, build, enforce_run_bytes=False) is None:
+        return False
+    message = WorkflowMessage(parent_run_id, workflow_name[0])
+    await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
+    return True
 
 
 async def end_run_from_outside(
@@ -115,9 +194,8 @@ async def end_run_from_outside(
     if batch is None:
         return False
     log = await world.log.read(codec.run_id)
-    await apply_run_ending(
-        world, codec.run_id, batch[-1], await hook_owners(codec, log, live_only=False)
-    )
+    owners = await hook_owners(codec, log, live_only=False)
+    await apply_run_ending(world, codec.run_id, batch[-1], owners, links_from_log(log))
     return True
 
 

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 from ..errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
 from .hook_records import hook_owners
-from .lifecycle import apply_run_ending
+from .lifecycle import apply_run_ending, deliver_child_ending
+from .links import children_in_log, links_from_log
 from .messages import Message, StepMessage, WorkflowMessage, wake_message
 from .services import RunServices
+from .starting import TIMEOUT_WAKE
 from .step_invocation import StepState
 
 log = logging.getLogger("steplane.recovery")
@@ -51,6 +53,9 @@ _INPUTS = frozenset(
         EventType.WAIT_COMPLETED,
         EventType.HOOK_RECEIVED,
         EventType.HOOK_CONFLICT,
+        EventType.CHILD_CREATED,
+        EventType.CHILD_ENDED,
+        EventType.ATTRIBUTES_SET,
     }
 )
 """Events the workflow must run after: a log ending in one that is old lost its continuation."""
@@ -134,9 +139,10 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
     if events and events[-1].is_terminal:  # ended, but the bookkeeping did not finish
         codec = await services.codecs.get(run_id)
         owners = await hook_owners(codec, events, live_only=False)
-        await apply_run_ending(world, run_id, events[-1], owners)
+        await apply_run_ending(world, run_id, events[-1], owners, links_from_log(events))
         return 0
     now = world.clock.time()
+    sent = await _lost_endings(services, run_id, events, record.workflow_name, now)
     outbox = pending_work(
         run_id,
         events,
@@ -147,9 +153,27 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
     )
     for message, delay in outbox:
         await services.send(message, delay)
-    if outbox:
-        log.info("re-woke run %s: %d message(s)", run_id, len(outbox))
-    return len(outbox)
+    if outbox or sent:
+        log.info("re-woke run %s: %d message(s)", run_id, len(outbox) + sent)
+    return len(outbox) + sent
+
+
+async def _lost_endings(
+    services: RunServices, run_id: str, events: list[Event], workflow: str, now: float
+) -> int:
+    """The backstops of what a run waits for outside its log: a child that ended without its
+    `child_ended` reaching this run (the ending's host died), and a timeout whose timer was
+    lost. Each costs one read per live child; how many wake-ups were sent."""
+    world, sent = services.world, 0
+    for command_id, (child_run_id, _) in children_in_log(events).items():
+        child = await world.runs.get(child_run_id)
+        if child is not None and child.status.is_terminal:
+            sent += await deliver_child_ending(world, run_id, command_id, child_run_id)
+    timeout_at = events[0].attrs.get("timeout_at") if events else None
+    if timeout_at is not None and now >= float(timeout_at):
+        await services.send(WorkflowMessage(run_id, workflow, TIMEOUT_WAKE), 0.0)
+        sent += 1
+    return sent
 
 
 async def reconcile(

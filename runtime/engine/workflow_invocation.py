@@ -33,6 +33,8 @@ from .codec import RunCodec
 from .events import Event, EventType, RunStatus
 from .hook_records import hook_created_data, hook_owners
 from .instance import (
+    AttributesCommand,
+    ChildCommand,
     Command,
     HookCommand,
     HookDisposal,
@@ -43,10 +45,12 @@ from .instance import (
     WorkflowInstance,
 )
 from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
+from .links import RunLinks, links_from_log, parent_of
 from .messages import StepMessage, TimerMessage, WorkflowMessage, wake_message
 from .recovery import Outbox, pending_work, stall_seconds
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
+from .starting import TIMEOUT_WAKE, StartRequest, send_timeout_wake, start_run
 from .step_runner import StepOutcome, run_attempt, too_large
 
 FRESH_SECONDS = 1.0
@@ -117,8 +121,13 @@ class WorkflowInvocation:
             if await fail_unrecorded_start(self.world, self.codec):
                 return False
             caught_up = await self._catch_up()
+        if self.instance.terminal is None and await self._timed_out():
+            return False
         if self.instance.terminal is None and (self.receive_count > 1 or self.cold):
             await self._redispatch(caught_up if self.cold else None)
+            if self.receive_count > 1 and self.instance.attributes:  # the copy may be lost
+                await self.world.runs.set_attributes(self.run_id, self.instance.attributes)
+        await self._start_children()
         while True:
             if self.instance.terminal is not None:
                 await self._repair_terminal()
@@ -162,6 +171,12 @@ class WorkflowInvocation:
         if not new and not due:
             return [], []
         batch = await self._run_started()
+        outbox: Outbox = []
+        budget = [self.world.limits.max_batch_bytes]
+        labels = [c for c in new if isinstance(c, AttributesCommand)]
+        for command in labels:  # recorded with whatever comes next, inline steps included
+            batch.append(await self._record(command, now, outbox, budget))
+        new = [c for c in new if not isinstance(c, AttributesCommand)]
         if (
             not due
             and len(new) == 1
@@ -170,8 +185,6 @@ class WorkflowInvocation:
         ):
             inline = await self._inline_step(new[0])
             return None if inline is None else (batch + inline[0], inline[1])
-        outbox: Outbox = []
-        budget = [self.world.limits.max_batch_bytes]
         for command in new:
             if isinstance(command, StepCommand):
                 hint = self.instance.cursor + len(batch)
@@ -243,6 +256,25 @@ class WorkflowInvocation:
             data = serde.dumps(hook_created_data(command.hook))
             return await self.codec.event(
                 EventType.HOOK_CREATED, correlation_id=cid, data=data, inline_budget=budget
+            )
+        if isinstance(command, ChildCommand):
+            attrs = {
+                "workflow_name": command.workflow_name,
+                "child_run_id": command.child_run_id,
+                "on_parent_end": command.on_parent_end,
+            }
+            return await self.codec.event(
+                EventType.CHILD_CREATED,
+                correlation_id=cid,
+                attrs=attrs,
+                data=command.args_data,
+                inline_budget=budget,
+            )
+        if isinstance(command, AttributesCommand):
+            return await self.codec.event(
+                EventType.ATTRIBUTES_SET,
+                correlation_id=cid,
+                attrs={"attributes": command.attributes},
             )
         assert isinstance(command, HookDisposal)
         return await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=cid)
@@ -351,6 +383,10 @@ class WorkflowInvocation:
                 await self._release_hook(event.correlation_id or "")
         for message, delay in outbox:
             await self.services.send(message, delay)
+        if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
+            await self.world.runs.set_attributes(self.run_id, self.instance.attributes)
+        if any(e.type == EventType.CHILD_CREATED for e in batch):
+            await self._start_children()
         return True
 
     def _stamp(self, batch: list[Event]) -> list[Event]:
@@ -374,6 +410,10 @@ class WorkflowInvocation:
         self, outcome: Outcome, code: ErrorCode = ErrorCode.USER_ERROR, message: str = ""
     ) -> list[Event]:
         batch = await self._run_started(ending=True)
+        budget = [self.world.limits.max_batch_bytes]
+        for command in self.instance.new_commands():  # kept: what the run did before it ended
+            if isinstance(command, AttributesCommand | ChildCommand):
+                batch.append(await self._record(command, 0.0, [], budget))
         for hook in self.instance.live_hooks():
             batch.append(
                 await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id)
@@ -405,7 +445,56 @@ class WorkflowInvocation:
             for c in self.instance.commands.values()
             if isinstance(c, HookCommand) and c.hook is not None
         ]
-        await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners)
+        if self.instance.children():
+            await self._start_children()  # recorded in the ending batch: started, then ended
+        parent, command = parent_of(self.instance.created_attrs)
+        cancel = [
+            c.child_run_id
+            for c in self.instance.children()
+            if c.recorded and not c.ended and c.on_parent_end == "cancel"
+        ]
+        links = RunLinks(parent, command, cancel)
+        await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners, links)
+
+    async def _start_children(self) -> None:
+        """Start every recorded child this process has not yet started or found: right after
+        recording it, and on any later invocation, so a host that died in between (or a start
+        that failed) is repaired by the next one. The child's run id is derived and its start
+        is idempotent (engine/starting.py): however often this runs, one child run exists."""
+        for child in self.instance.children():
+            if not child.recorded or child.confirmed or child.ended:
+                continue
+            attrs = {"parent_command": child.command_id, "on_parent_end": child.on_parent_end}
+            request = StartRequest(
+                child.child_run_id,
+                child.workflow_name,
+                child.args_data,
+                self.world.clock.time(),
+                repeatable=True,
+                parent_run_id=self.run_id,
+                attrs=attrs,
+            )
+            await start_run(self.world, request)
+            child.confirmed = True
+
+    async def _timed_out(self) -> bool:
+        """Fail the run if it is past its `with_options(timeout=...)`; True when it ended.
+        A timeout's own wake-up that arrived early (a clock behind) is sent again."""
+        timeout_at = self.instance.created_attrs.get("timeout_at")
+        if timeout_at is None:
+            return False
+        now = self.world.clock.time()
+        if now < float(timeout_at):
+            if self.message.wake == TIMEOUT_WAKE:
+                await send_timeout_wake(
+                    self.world, self.run_id, self.message.workflow, float(timeout_at)
+                )
+            return False
+        allowed = float(timeout_at) - self.instance.metadata.started_at.timestamp()
+        await self._fail(
+            ErrorCode.TIMED_OUT, f"the run did not end within its timeout of {allowed:g} s"
+        )
+        return True
 
     async def _repair_terminal(self) -> None:
         """A message for an ended run: make sure the ending's bookkeeping happened."""
@@ -415,7 +504,7 @@ class WorkflowInvocation:
         if record is not None and not record.status.is_terminal:
             log = await self.world.log.read(self.run_id)
             owners = await hook_owners(self.codec, log, live_only=False)
-            await apply_run_ending(self.world, self.run_id, log[-1], owners)
+            await apply_run_ending(self.world, self.run_id, log[-1], owners, links_from_log(log))
 
     async def _fail(self, code: ErrorCode, message: str) -> None:
         await end_run_from_outside(

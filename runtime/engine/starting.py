@@ -1,0 +1,117 @@
+"""Starting a run: the record, `run_created`, the first message, and a timeout's timer.
+
+One function for every way a run starts: `start()` from outside (runtime/client.py), a child
+run started from workflow code (`start_child`, engine/workflow_invocation.py) and a fork
+(engine/fork.py). With an idempotency key (or a derived run id) a start can be repeated any
+number of times and addresses the same run: the record's creation is a conditional write, and a
+repeat finishes whatever an interrupted start left undone (record written, `run_created` or
+the first message not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AppendConflictError
+from ..world import RunRecord, World
+from .codec import RunCodec, codecs_for
+from .events import Event, EventType, RunStatus
+from .messages import WorkflowMessage, wake_message
+from .run_bytes import RunBudget, stamp
+
+TIMEOUT_WAKE = "timeout"
+"""The `wake` of the delayed workflow message that ends a run past its timeout."""
+
+
+@dataclass
+class StartRequest:
+    """What a start records. `run_id` is fresh for a plain start, derived for a repeatable
+    one (`repeatable=True`: an idempotency key, a child command, a fork)."""
+
+    run_id: str
+    workflow_name: str
+    data: bytes
+    """The serialized call: {args, kwargs}."""
+    now: float
+    repeatable: bool = False
+    parent_run_id: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    """Extra `run_created` attributes (parent command, timeout, fork origin)."""
+    copied: list[Event] | None = None
+    """Events recorded after `run_created` in the same first write (a fork's reused steps),
+    built by `copy_events(codec)` once the run's codec exists."""
+
+
+async def start_run(world: World, request: StartRequest, copy_events: Any = None) -> bool:
+    """Create the run (or finish an interrupted start of it) and send its first message.
+
+    Returns False when the run already existed and had left `pending` (nothing was done).
+    `copy_events(codec)`, if given, returns the events to record right after `run_created`."""
+    run_id = request.run_id
+    RunBudget(run_id, 0, world.limits.max_run_bytes).check(request.data, "the arguments")
+    codecs = codecs_for(world)
+    record = await world.runs.get(run_id) if request.repeatable else None
+    codec: RunCodec
+    if record is None:
+        codec, encrypted_key = await codecs.create(run_id)
+        try:  # conditional: exactly one of racing starts with one id creates the run
+            await world.runs.create(
+                RunRecord(
+                    run_id,
+                    request.workflow_name,
+                    RunStatus.PENDING,
+                    request.now,
+                    request.now,
+                    request.parent_run_id,
+                    encrypted_key,
+                )
+            )
+        except ValueError:
+            if not request.repeatable:
+                raise
+            codecs.forget(run_id)  # our fresh key lost: the winner's is on the record
+            record = await world.runs.get(run_id)
+    if record is not None:  # a repeat: finish whatever the first start left undone
+        if record.workflow_name != request.workflow_name:
+            raise ValueError(f"run {run_id} belongs to workflow {record.workflow_name!r}")
+        if record.status != RunStatus.PENDING:
+            return False
+        codec = await codecs.get(run_id)
+    if record is None or not await world.log.read(run_id):
+        attrs = {
+            "workflow_name": request.workflow_name,
+            "parent_run_id": request.parent_run_id,
+            **request.attrs,
+        }
+        created = await codec.event(
+            EventType.RUN_CREATED, attrs=attrs, data=request.data, created_at=request.now
+        )
+        batch = [created, *(await copy_events(codec) if copy_events else [])]
+        try:
+            await world.log.append(run_id, 0, stamp(run_id, batch, 0, None))
+        except AppendConflictError:
+            if not request.repeatable:
+                raise  # a fresh run id is ours alone
+    await send_first_messages(world, run_id, request.workflow_name, request.attrs)
+    return True
+
+
+async def send_first_messages(
+    world: World, run_id: str, workflow_name: str, attrs: dict[str, Any]
+) -> None:
+    """The workflow invocation that picks the run up, and its timeout's timer, if any."""
+    message = WorkflowMessage(run_id, workflow_name)
+    await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
+    timeout_at = attrs.get("timeout_at")
+    if timeout_at is not None:
+        await send_timeout_wake(world, run_id, workflow_name, float(timeout_at))
+
+
+async def send_timeout_wake(world: World, run_id: str, workflow_name: str, due: float) -> None:
+    """A delayed workflow message (chained through timer hops past the queue's longest delay,
+    engine/messages.py) that fails the run if it has not ended by `due`."""
+    message, delay = wake_message(
+        run_id, workflow_name, TIMEOUT_WAKE, due, world.clock.time(), world.queue.max_delay
+    )
+    await world.queue.send(message.body(), delay=delay, idempotency_key=message.idempotency_key)
