@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steplane.adapters.worlds import register as register_worlds
+from steplane.runtime.attributes import parse_filter
 from steplane.runtime.client import Client
 from steplane.runtime.config import world_from_env
 from steplane.runtime.describe import SUMMARY_FIELDS, event_json, run_summary
@@ -115,12 +116,27 @@ def runs() -> None:
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--workflow", "workflow_name", help="Only runs of this workflow.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option(
+    "--attr",
+    "attrs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Only runs whose set_attributes() recorded NAME=VALUE (repeat: all must match).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_runs(status: str | None, workflow_name: str | None, limit: int, as_json: bool) -> None:
+def list_runs(
+    status: str | None, workflow_name: str | None, limit: int, attrs: tuple[str, ...], as_json: bool
+) -> None:
     """Runs, newest first."""
+    try:
+        attributes = dict(parse_filter(text) for text in attrs)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--attr") from None
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        page = await client.list(status=status, workflow=workflow_name, limit=limit)
+        page = await client.list(
+            status=status, workflow=workflow_name, limit=limit, attributes=attributes
+        )
         return [run_summary(record) for record in page.items]
 
     print_rows(
@@ -192,6 +208,25 @@ def run_events(run_id: str, as_json: bool, decrypt: bool) -> None:
 def cancel_run(run_id: str) -> None:
     """Cancel a run: no new step starts, its waits and hooks are dropped."""
     click.echo(f"{run_id}: {with_client(lambda client: client.cancel(run_id))}")
+
+
+@runs.command("fork")
+@click.argument("run_id")
+@click.option(
+    "--from-step",
+    "from_step",
+    type=click.IntRange(1),
+    required=True,
+    help="Reuse the recorded results of the steps before step N (step_N_... in `runs events`).",
+)
+def fork_run(run_id: str, from_step: int) -> None:
+    """Start a new run that reuses RUN_ID's steps before N and runs the rest on the current
+    code (after fixing the bug a run failed on)."""
+    try:
+        run = with_client(lambda client: client.fork(run_id, from_step))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"forked {run_id} from step {from_step}: {run.run_id}")
 
 
 @click.group()

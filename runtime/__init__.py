@@ -7,7 +7,7 @@ import steplane  # noqa: F401  first: a bare-name import of this package becomes
 
 from .attributes import set_attributes
 from .children import ChildRun, start_child
-from .client import Client, get_run, resume_hook, start
+from .client import Client, fork, get_run, resume_hook, start
 from .config import get_world, set_world
 from .context import (
     StepMetadata,
@@ -64,6 +64,7 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowMetadata",
     "create_hook",
+    "fork",
     "get_run",
     "get_step_metadata",
     "get_workflow_metadata",

@@ -20,6 +20,7 @@ from .context import current_instance, current_step
 from .definitions import StartOptions
 from .engine.codec import codecs_for
 from .engine.events import RunStatus
+from .engine.fork import fork_run
 from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
@@ -142,6 +143,12 @@ class Client:
             attributes=_checked_filter(attributes),
         )
 
+    async def fork(self, run_id: str, from_step: int) -> Run:
+        """A new run of the same workflow with the same arguments that reuses the recorded
+        results of the steps before step `from_step` (the N of `step_N_...` in the run's
+        events) and runs the rest on the code deployed now (runtime/engine/fork.py)."""
+        return self.get_run(await fork_run(self.world, run_id, from_step))
+
     async def cancel(self, run_id: str) -> str:
         """Cancel the run (see `Run.cancel`); returns its status afterwards: "cancelled", or
         how it ended if it had already ended. RunNotFoundError for an unknown run."""
@@ -164,6 +171,11 @@ def _checked_filter(attributes: dict[str, str] | None) -> dict[str, str] | None:
 async def start(workflow: Any, /, *args: Any, **kwargs: Any) -> Run:
     """`Client.start` on the current World."""
     return await Client.current().start(workflow, *args, **kwargs)
+
+
+async def fork(run_id: str, from_step: int) -> Run:
+    """`Client.fork` on the current World."""
+    return await Client.current().fork(run_id, from_step)
 
 
 def get_run(run_id: str) -> Run:

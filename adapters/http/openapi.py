@@ -116,6 +116,11 @@ _SCHEMAS: dict[str, Any] = {
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "parent_run_id": {"type": ["string", "null"]},
             "error_code": {"type": ["string", "null"]},
+            "attributes": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "What set_attributes() recorded: plaintext, not encrypted.",
+            },
         },
     },
     "RunResult": {
@@ -243,6 +248,16 @@ def _paths() -> dict[str, Any]:
                         "Page size.",
                     ),
                     _query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
+                    {
+                        **_query(
+                            "attr",
+                            {"type": "array", "items": {"type": "string"}},
+                            "Only runs whose set_attributes() recorded name=value "
+                            "(e.g. `attr=customer=c-7`); repeat for several (all must match).",
+                        ),
+                        "style": "form",
+                        "explode": True,
+                    },
                 ],
                 "responses": {
                     "200": _json(

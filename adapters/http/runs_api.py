@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from steplane.runtime import serde
+from steplane.runtime.attributes import parse_filter
 from steplane.runtime.describe import event_json, run_summary
 from steplane.runtime.engine.audit import record_decrypt
 from steplane.runtime.engine.events import RunStatus
@@ -136,13 +137,15 @@ def routes(ctx: AppContext) -> list[Route]:
     async def list_runs(request: Request) -> Response:
         status = _status_param(request)
         try:
+            attributes = dict(parse_filter(a) for a in request.query_params.getlist("attr"))
             page = await ctx.client.list(
                 status=status,
                 workflow=request.query_params.get("workflow") or None,
                 limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
                 cursor=request.query_params.get("cursor") or None,
+                attributes=attributes,
             )
-        except ValueError as error:  # a cursor this World did not hand out
+        except ValueError as error:  # a cursor this World did not hand out, a bad attr
             raise ApiError(400, str(error)) from None
         runs = [run_summary(record) for record in page.items]
         return JSONResponse({"runs": runs, "next_cursor": page.next_cursor})

@@ -325,9 +325,7 @@ class WorkflowInstance:
         idempotency key (`step_3_k2j8d9x0qa4mz`); replays derive the same ids."""
         if kind != "step":
             return f"{kind}_{number}"
-        digest = self._derive(f"step-id|{number}".encode())
-        suffix = base64.b32encode(digest[:10]).decode().lower()[:13]
-        return f"step_{number}_{suffix}"
+        return step_id_for(self.secret, self.run_id, number)
 
     def call_step(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -436,6 +434,15 @@ class WorkflowInstance:
         for task in asyncio.all_tasks(self.loop):
             task._log_destroy_pending = False  # type: ignore[attr-defined]
         self.loop.close()
+
+
+def step_id_for(secret: bytes, run_id: str, number: int) -> str:
+    """The id of the `number`-th command of run `run_id` when it is a step (see
+    `WorkflowInstance.command_id`); a fork (engine/fork.py) maps reused steps with it."""
+    label = f"step-id|{number}".encode() + b"|" + run_id.encode()
+    digest = hmac.new(secret, label, hashlib.sha256).digest()
+    suffix = base64.b32encode(digest[:10]).decode().lower()[:13]
+    return f"step_{number}_{suffix}"
 
 
 def child_run_id_for(parent_run_id: str, command_id: str) -> str:

@@ -18,7 +18,7 @@ from ..world import RunRecord, World
 from .codec import RunCodec, codecs_for
 from .events import Event, EventType, RunStatus
 from .messages import WorkflowMessage, wake_message
-from .run_bytes import RunBudget, stamp
+from .run_bytes import RunBudget, stamp, total_after
 
 TIMEOUT_WAKE = "timeout"
 """The `wake` of the delayed workflow message that ends a run past its timeout."""
@@ -87,14 +87,28 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
         created = await codec.event(
             EventType.RUN_CREATED, attrs=attrs, data=request.data, created_at=request.now
         )
-        batch = [created, *(await copy_events(codec) if copy_events else [])]
         try:
-            await world.log.append(run_id, 0, stamp(run_id, batch, 0, None))
+            await world.log.append(run_id, 0, stamp(run_id, [created], 0, None))
         except AppendConflictError:
             if not request.repeatable:
                 raise  # a fresh run id is ours alone
+        if copy_events is not None:  # a fork: fresh id, nobody else writes before its wake
+            await _append_all(world, run_id, [created], await copy_events(codec))
     await send_first_messages(world, run_id, request.workflow_name, request.attrs)
     return True
+
+
+async def _append_all(world: World, run_id: str, log: list[Event], events: list[Event]) -> None:
+    """Append `events` after `log` in batches that fit the World's batch size."""
+    limit = world.limits.max_batch_bytes // 2
+    while events:
+        size, count = 0, 0
+        while count < len(events) and count < 100 and (count == 0 or size < limit):
+            size += len(events[count].payload or b"") + 256
+            count += 1
+        batch = stamp(run_id, events[:count], total_after(log), None)
+        await world.log.append(run_id, len(log), batch)
+        log, events = log + batch, events[count:]
 
 
 async def send_first_messages(

@@ -44,7 +44,12 @@ from .instance import (
     WaitCommand,
     WorkflowInstance,
 )
-from .lifecycle import apply_run_ending, end_run_from_outside, fail_unrecorded_start
+from .lifecycle import (
+    apply_run_ending,
+    deliver_child_ending,
+    end_run_from_outside,
+    fail_unrecorded_start,
+)
 from .links import RunLinks, links_from_log, parent_of
 from .messages import StepMessage, TimerMessage, WorkflowMessage, wake_message
 from .recovery import Outbox, pending_work, stall_seconds
@@ -505,6 +510,12 @@ class WorkflowInvocation:
             log = await self.world.log.read(self.run_id)
             owners = await hook_owners(self.codec, log, live_only=False)
             await apply_run_ending(self.world, self.run_id, log[-1], owners, links_from_log(log))
+        elif self.receive_count > 1 and self.instance.terminal is not None:
+            # The previous delivery may have died after the status, before the parent heard.
+            parent, command = parent_of(self.instance.created_attrs)
+            if parent is not None and command is not None:
+                terminal = self.instance.terminal
+                await deliver_child_ending(self.world, parent, command, self.run_id, terminal)
 
     async def _fail(self, code: ErrorCode, message: str) -> None:
         await end_run_from_outside(

@@ -99,3 +99,11 @@ async def checkout(order: str) -> list[str]:
     first = await reserve(order)
     second = await reserve(order + "-gift")
     return [first, second, await charge(order)]
+
+
+@workflow
+async def parent_then_hook(token: str) -> list[Any]:
+    """Awaits a child, then stays alive on a hook (so a repeated child ending finds it live)."""
+    handle = await start_child(child, 5)
+    value = await handle.result()
+    return [value, await create_hook(token=token)]
