@@ -124,3 +124,17 @@ async def test_dlq_list_shows_dead_letters_with_their_runs_and_redrive_moves_the
     received = sqs(world).receive_message(QueueUrl=work, MaxNumberOfMessages=10)["Messages"]
     assert sorted(m["Body"] for m in received) == sorted([json.dumps(body), "not json at all"])
     assert "no dead letters" in steplane(world, "dlq", "list").stdout
+
+
+async def test_runs_list_filters_by_attribute_and_fork_errors_are_one_line(world) -> None:
+    tagged, other = await start(wf.addition, 1, 2), await start(wf.addition, 3, 4)
+    await world.runs.set_attributes(tagged.run_id, {"customer": "c-7"})
+    await world.runs.set_attributes(other.run_id, {"customer": "c-8"})
+    listed = steplane(world, "runs", "list", "--attr", "customer=c-7", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [tagged.run_id]
+    forked = steplane(world, "runs", "fork", tagged.run_id, "--from-step", "2")
+    assert forked.returncode == 1
+    assert forked.stderr.strip().splitlines() == [
+        f"Error: run {tagged.run_id} has no step 2 (its steps: none)"
+    ]

@@ -318,3 +318,17 @@ async def test_app_mounted_under_a_prefix(emu) -> None:
         invoked = await client.post("/steplane/invoke", content=body, headers=sign("s", body))
         assert invoked.status_code == 400
         assert (await client.post("/steplane/invoke", content=body)).status_code == 401
+
+
+async def test_list_filters_by_attributes(emu, client) -> None:
+    first, second = (await _started(client, ADDITION, 1, 2)), await _started(client, ADDITION, 3, 4)
+    await emu.world.runs.set_attributes(first, {"customer": "c-7", "stage": "paid"})
+    await emu.world.runs.set_attributes(second, {"customer": "c-8", "stage": "paid"})
+    listed = (await client.get("/v1/runs?attr=customer=c-7", headers=AUTH)).json()["runs"]
+    assert [r["run_id"] for r in listed] == [first]
+    assert listed[0]["attributes"] == {"customer": "c-7", "stage": "paid"}
+    both = (await client.get("/v1/runs?attr=stage=paid&attr=customer=c-8", headers=AUTH)).json()
+    assert [r["run_id"] for r in both["runs"]] == [second]
+    bad = await client.get("/v1/runs?attr=customer", headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "an attribute filter is name=value, got 'customer'"

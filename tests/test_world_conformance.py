@@ -17,6 +17,7 @@ from runtime.errors import (
     AppendConflictError,
     CorruptedDataError,
     HookConflictError,
+    RunNotFoundError,
     RunTerminalError,
 )
 from runtime.world import (
@@ -675,3 +676,27 @@ async def test_fresh_data_keys_differ(world: World) -> None:
     second, wrapped_second = await world.keys.generate_data_key(run_id)
     assert first != second
     assert wrapped_first != wrapped_second
+
+
+async def test_attributes_are_kept_and_listed_without_reading_every_record(world: World) -> None:
+    runs = [record(created_at=200.0 + i) for i in range(4)]
+    for run in runs:
+        await world.runs.create(run)
+    await world.runs.set_attributes(runs[0].run_id, {"customer": "c-7", "stage": "new"})
+    await world.runs.set_attributes(runs[0].run_id, {"customer": "c-7", "stage": "paid"})
+    await world.runs.set_attributes(runs[2].run_id, {"customer": "c-7"})
+    await world.runs.set_attributes(runs[3].run_id, {"customer": "c-8", "stage": "paid"})
+    fetched = await world.runs.get(runs[0].run_id)
+    assert fetched is not None and fetched.attributes == {"customer": "c-7", "stage": "paid"}
+    assert (await world.runs.get(runs[1].run_id)).attributes == {}  # type: ignore[union-attr]
+
+    async def ids(**attributes: str) -> list[str]:
+        page = await world.runs.list(attributes=attributes)
+        return [r.run_id for r in page.items]
+
+    assert await ids(customer="c-7") == [runs[2].run_id, runs[0].run_id]
+    assert await ids(stage="paid") == [runs[3].run_id, runs[0].run_id]
+    assert await ids(stage="new") == []  # replaced by a later value
+    assert await ids(customer="c-7", stage="paid") == [runs[0].run_id]
+    with pytest.raises(RunNotFoundError):
+        await world.runs.set_attributes(new_id(), {"customer": "c-1"})
