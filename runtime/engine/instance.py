@@ -133,6 +133,7 @@ class WorkflowInstance:
         # every decision, so it is kept up to date instead of scanned from every command.
         self._pending_waits: dict[str, WaitCommand] = {}
         self._main: asyncio.Task[Any] | None = None
+        self._children: list[ChildCommand] = []  # every invocation looks: kept, not scanned
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
 
     # --- what the host asks ------------------------------------------------------------------
@@ -306,7 +307,7 @@ class WorkflowInstance:
         self._mark_recorded(command)
 
     def children(self) -> list[ChildCommand]:
-        return [c for c in self.commands.values() if isinstance(c, ChildCommand)]
+        return list(self._children)
 
     def _mark_recorded(self, command: Command) -> None:
         command.recorded = True
@@ -380,6 +381,7 @@ class WorkflowInstance:
             future=self.loop.create_future(),
         )
         self._issue(command)
+        self._children.append(command)
         return command_id, child_run_id
 
     def child_result(self, command_id: str) -> asyncio.Future[Any]:

@@ -132,7 +132,8 @@ class WorkflowInvocation:
             await self._redispatch(caught_up if self.cold else None)
             if self.receive_count > 1 and self.instance.attributes:  # the copy may be lost
                 await self.world.runs.set_attributes(self.run_id, self.instance.attributes)
-        await self._start_children()
+        if self.instance.children():
+            await self._start_children()
         while True:
             if self.instance.terminal is not None:
                 await self._repair_terminal()

@@ -110,11 +110,11 @@ async def test_a_repeated_child_ending_is_recorded_once(make_emulator) -> None:
         parent = await start(fw.parent_then_hook, "after-child")
         [ended] = await _until(lambda: _events_of(parent, "child_ended"), "child_ended")
         child_id = ended["child_run_id"]
+        await _until(lambda: _events_of(parent, "hook_created"), "the parent's hook")
         for _ in range(2):  # a redelivered ending, then the reconciler's backstop
             assert not await deliver_child_ending(emu.world, parent.run_id, "child_1", child_id)
-            assert await emu.host.rewake(parent.run_id) == 0
+            assert await emu.host.rewake(parent.run_id) == 0  # nothing pending, nothing lost
         assert len(await _events_of(parent, "child_ended")) == 1
-        await _until(lambda: _events_of(parent, "hook_created"), "the parent's hook")
         await resume_hook("after-child", "done")
         assert await parent.result(timeout=30) == [10, "done"]
 
@@ -145,3 +145,16 @@ async def test_a_lost_child_ending_is_delivered_by_the_reconciler(
         assert await parent.status() == "running"
         assert await emu.host.rewake(parent.run_id) >= 1
         assert await parent.result(timeout=30) == {"ok": [14], "failed": []}
+
+
+async def test_every_message_delivered_twice_still_makes_one_child_each(make_emulator) -> None:
+    """Two hosts handle every message (the child's ending wake included): each child is
+    started once and its ending recorded once in the parent."""
+    async with make_emulator(modules=MODULES, deliver_twice=True) as emu:
+        parent = await start(fw.parent_of_three, [1, -2, 3])
+        result = await parent.result(timeout=30)
+        assert result["ok"] == [2, 6] and len(result["failed"]) == 1
+        children = await Client(emu.world).list(workflow=fw.child)
+        assert len(children.items) == 3
+        assert len(await _events_of(parent, "child_created")) == 3
+        assert len(await _events_of(parent, "child_ended")) == 3
