@@ -9,7 +9,8 @@ command is recorded, idempotently, so a replay or a redelivery never starts a se
 Waiting costs nothing: the parent records nothing while it waits, so its invocation ends; the
 child's ending records `child_ended` in the parent's log and wakes it (engine/lifecycle.py).
 A failed or cancelled child raises `WorkflowFailedError` at `await child.result()`.
-`cancel_with_parent=True` (the default) cancels the child when the parent ends first.
+`cancel_with_parent=True` (the default) cancels the child when the parent ends first;
+`start_child(wf.with_options(timeout="10m"), ...)` gives the child a run timeout.
 Design: docs/flow-control-children.md.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from . import serde
 from .context import current_instance
+from .definitions import StartOptions
 from .errors import NotInWorkflowError
 from .registry import workflow_def_of
 
@@ -54,8 +56,18 @@ async def start_child(
     if not isinstance(cancel_with_parent, bool):
         raise TypeError(f"cancel_with_parent must be True or False, got {cancel_with_parent!r}")
     definition = workflow_def_of(workflow)
+    timeout = None
+    if isinstance(workflow, StartOptions):
+        if workflow.idempotency_key is not None:
+            raise ValueError(
+                "start_child() takes no idempotency_key: a child's start is idempotent already "
+                "(its run id is derived from the parent's run and the call)"
+            )
+        timeout = workflow.timeout
     definition.check_arguments(args, kwargs)
     data = serde.dumps_call(args, kwargs)
     policy = "cancel" if cancel_with_parent else "continue"
-    command_id, run_id = instance.start_child(definition.name, data, policy)  # type: ignore[attr-defined]
+    command_id, run_id = instance.start_child(  # type: ignore[attr-defined]
+        definition.name, data, policy, timeout
+    )
     return ChildRun(instance, command_id, run_id, definition.name)

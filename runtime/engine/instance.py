@@ -80,6 +80,8 @@ class ChildCommand(Command):
     child_run_id: str = ""
     args_data: bytes = b""
     on_parent_end: str = "cancel"
+    timeout: float | None = None
+    """The child's run timeout in seconds (`with_options(timeout=)`), counted from its start."""
     confirmed: bool = False
     """This process started (or found) the child run since the command was recorded."""
     ended: bool = False
@@ -363,7 +365,9 @@ class WorkflowInstance:
         hook.feed_disposed()
         self._issue(HookDisposal(hook.hook_id, hook=hook))
 
-    def start_child(self, workflow_name: str, data: bytes, on_parent_end: str) -> tuple[str, str]:
+    def start_child(
+        self, workflow_name: str, data: bytes, on_parent_end: str, timeout: float | None = None
+    ) -> tuple[str, str]:
         """Issue a child command; returns its id and the child's run id, derived from this
         run's id and the command id, so every replay (and every repeated start) addresses the
         same child run."""
@@ -378,6 +382,7 @@ class WorkflowInstance:
             child_run_id=child_run_id,
             args_data=data,
             on_parent_end=on_parent_end,
+            timeout=timeout,
             future=self.loop.create_future(),
         )
         self._issue(command)

@@ -16,6 +16,7 @@ When nothing is left to record the invocation ends; queued work and delayed mess
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from .. import serde
 from ..errors import (
@@ -470,12 +471,18 @@ class WorkflowInvocation:
         for child in self.instance.children():
             if not child.recorded or child.confirmed or child.ended:
                 continue
-            attrs = {"parent_command": child.command_id, "on_parent_end": child.on_parent_end}
+            now = self.world.clock.time()
+            attrs: dict[str, Any] = {
+                "parent_command": child.command_id,
+                "on_parent_end": child.on_parent_end,
+            }
+            if child.timeout is not None:  # a repeated start keeps the first one's deadline
+                attrs["timeout_at"] = now + child.timeout
             request = StartRequest(
                 child.child_run_id,
                 child.workflow_name,
                 child.args_data,
-                self.world.clock.time(),
+                now,
                 repeatable=True,
                 parent_run_id=self.run_id,
                 attrs=attrs,

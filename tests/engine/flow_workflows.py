@@ -107,3 +107,12 @@ async def parent_then_hook(token: str) -> list[Any]:
     handle = await start_child(child, 5)
     value = await handle.result()
     return [value, await create_hook(token=token)]
+
+
+@workflow
+async def parent_of_slow_child() -> str:
+    handle = await start_child(sleeps.with_options(timeout="1h"), "2h")
+    try:
+        return await handle.result()
+    except WorkflowFailedError as failure:
+        return f"{failure.code}: {failure.message}"

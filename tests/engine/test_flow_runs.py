@@ -36,6 +36,13 @@ async def test_a_run_over_its_timeout_ends_timed_out(make_emulator) -> None:
         assert await in_time.status() == "completed"
 
 
+async def test_a_child_over_its_timeout_fails_its_await_with_timed_out(make_emulator) -> None:
+    async with make_emulator(modules=MODULES, virtual_time=True):
+        parent = await start(fw.parent_of_slow_child)
+        outcome = await parent.result(timeout=30)
+        assert outcome == "TIMED_OUT: the run did not end within its timeout of 3600 s"
+
+
 async def test_a_timeout_is_checked_where_it_is_given() -> None:
     with pytest.raises(ValueError, match=r"with_options\(timeout=\.\.\.\)"):
         fw.sleeps.with_options(timeout="soon")
