@@ -17,6 +17,16 @@ from tests.engine import flow_workflows as fw
 
 MODULES = ["tests.engine.flow_workflows"]
 
+both_worlds = pytest.mark.parametrize(
+    "emulator_setup",
+    [("memory", "inprocess"), ("aws", "inprocess")],
+    ids=["memory-inprocess", "aws-inprocess"],
+    indirect=True,
+)
+"""The memory World and the AWS World on moto, through the host in-process: the scenarios
+whose invocation path does not matter (the HTTP path and the moto server are covered by the
+parent-of-three scenario and the rest of the engine suite) stay inside the time budget."""
+
 
 @pytest.fixture(autouse=True)
 def fresh_calls() -> None:
@@ -58,6 +68,7 @@ async def test_parent_awaits_three_children_and_catches_the_failed_one(make_emul
         assert await Client(emu.world).get_run(failed_id).status() == "failed"
 
 
+@both_worlds
 async def test_cancelling_a_parent_cancels_its_running_child(make_emulator) -> None:
     async with make_emulator(modules=MODULES) as emu:
         parent = await start(fw.parent_of_waiting_child, "child-token")
@@ -80,6 +91,7 @@ async def test_cancelling_a_parent_cancels_its_running_child(make_emulator) -> N
         assert await survivor.result(timeout=30) == "approved"
 
 
+@both_worlds
 async def test_a_child_is_started_once_when_the_host_dies_after_recording_it(
     make_emulator, monkeypatch
 ) -> None:
@@ -105,6 +117,7 @@ async def test_a_child_is_started_once_when_the_host_dies_after_recording_it(
         assert len(await _events_of(parent, "child_created")) == 1
 
 
+@both_worlds
 async def test_a_repeated_child_ending_is_recorded_once(make_emulator) -> None:
     async with make_emulator(modules=MODULES) as emu:
         parent = await start(fw.parent_then_hook, "after-child")
@@ -119,6 +132,7 @@ async def test_a_repeated_child_ending_is_recorded_once(make_emulator) -> None:
         assert await parent.result(timeout=30) == [10, "done"]
 
 
+@both_worlds
 async def test_a_lost_child_ending_is_delivered_by_the_reconciler(
     make_emulator, monkeypatch
 ) -> None:
@@ -147,6 +161,7 @@ async def test_a_lost_child_ending_is_delivered_by_the_reconciler(
         assert await parent.result(timeout=30) == {"ok": [14], "failed": []}
 
 
+@both_worlds
 async def test_every_message_delivered_twice_still_makes_one_child_each(make_emulator) -> None:
     """Two hosts handle every message (the child's ending wake included): each child is
     started once and its ending recorded once in the parent."""

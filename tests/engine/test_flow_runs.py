@@ -12,6 +12,16 @@ from tests.engine import flow_workflows as fw
 
 MODULES = ["tests.engine.flow_workflows"]
 
+both_worlds = pytest.mark.parametrize(
+    "emulator_setup",
+    [("memory", "inprocess"), ("aws", "inprocess")],
+    ids=["memory-inprocess", "aws-inprocess"],
+    indirect=True,
+)
+"""The memory World and the AWS World on moto, through the host in-process: the scenarios
+whose invocation path does not matter (the HTTP path and the moto server are covered by the
+parent-of-three scenario and the rest of the engine suite) stay inside the time budget."""
+
 
 @pytest.fixture(autouse=True)
 def fresh_state() -> None:
@@ -19,6 +29,7 @@ def fresh_state() -> None:
     fw.fixed["bug"] = True
 
 
+@both_worlds
 async def test_a_run_over_its_timeout_ends_timed_out(make_emulator) -> None:
     async with make_emulator(modules=MODULES, virtual_time=True) as emu:
         late = await start(fw.sleeps.with_options(timeout="1h"), "2h")
@@ -36,6 +47,7 @@ async def test_a_run_over_its_timeout_ends_timed_out(make_emulator) -> None:
         assert await in_time.status() == "completed"
 
 
+@both_worlds
 async def test_a_child_over_its_timeout_fails_its_await_with_timed_out(make_emulator) -> None:
     async with make_emulator(modules=MODULES, virtual_time=True):
         parent = await start(fw.parent_of_slow_child)
@@ -50,6 +62,7 @@ async def test_a_timeout_is_checked_where_it_is_given() -> None:
         fw.sleeps.with_options(timeout=0)
 
 
+@both_worlds
 async def test_attributes_filter_runs_list(make_emulator) -> None:
     async with make_emulator(modules=MODULES) as emu:
         client = Client(emu.world)
@@ -90,6 +103,7 @@ def test_attributes_are_checked_with_a_clear_error() -> None:
     assert parse_filter("customer=c=7") == ("customer", "c=7")
 
 
+@both_worlds
 async def test_a_fork_of_a_failed_run_reuses_the_earlier_steps(make_emulator) -> None:
     async with make_emulator(modules=MODULES) as emu:
         run = await start(fw.checkout, "o-1")
