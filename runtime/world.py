@@ -238,10 +238,15 @@ class RunStore(Protocol):
             RunQuery(status, workflow_name, limit, cursor, updated_before, pairs)
         )
 
-    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+    async def set_attributes(
+        self, run_id: str, attributes: dict[str, str], *, version: int = 0
+    ) -> bool:
         """Make the record's attributes `attributes` (the run's merged attributes, names and
-        values checked by runtime/attributes.py); idempotent. RunNotFoundError for an unknown
-        run. Listing by them (`list(attributes=...)`) must not read every record."""
+        values checked by runtime/attributes.py) unless it holds a newer copy: `version` is the
+        log position of the last `attributes_set` they include, and a write with a version
+        not above the stored one changes nothing (False), so a slow host never puts back an
+        older copy. RunNotFoundError for an unknown run. Listing by them
+        (`list(attributes=...)`) must not read every record."""
 
     async def query(self, query: RunQuery) -> Page:
         """One page of the records `query` selects; `ValueError` for a cursor this store did

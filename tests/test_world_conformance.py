@@ -682,8 +682,11 @@ async def test_attributes_are_kept_and_listed_without_reading_every_record(world
     runs = [record(created_at=200.0 + i) for i in range(4)]
     for run in runs:
         await world.runs.create(run)
-    await world.runs.set_attributes(runs[0].run_id, {"customer": "c-7", "stage": "new"})
-    await world.runs.set_attributes(runs[0].run_id, {"customer": "c-7", "stage": "paid"})
+    assert await world.runs.set_attributes(runs[0].run_id, {"customer": "c-7", "stage": "new"})
+    newer = {"customer": "c-7", "stage": "paid"}
+    assert await world.runs.set_attributes(runs[0].run_id, newer, version=5)
+    older = {"customer": "c-1", "stage": "old"}  # a slow host's older copy changes nothing
+    assert not await world.runs.set_attributes(runs[0].run_id, older, version=3)
     await world.runs.set_attributes(runs[2].run_id, {"customer": "c-7"})
     await world.runs.set_attributes(runs[3].run_id, {"customer": "c-8", "stage": "paid"})
     fetched = await world.runs.get(runs[0].run_id)
@@ -697,6 +700,7 @@ async def test_attributes_are_kept_and_listed_without_reading_every_record(world
     assert await ids(customer="c-7") == [runs[2].run_id, runs[0].run_id]
     assert await ids(stage="paid") == [runs[3].run_id, runs[0].run_id]
     assert await ids(stage="new") == []  # replaced by a later value
+    assert await ids(customer="c-1") == []
     assert await ids(customer="c-7", stage="paid") == [runs[0].run_id]
     with pytest.raises(RunNotFoundError):
         await world.runs.set_attributes(new_id(), {"customer": "c-1"})

@@ -142,38 +142,53 @@ class DynamoRunStore(RunStore):
             return False
         return True
 
-    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+    async def set_attributes(
+        self, run_id: str, attributes: dict[str, str], *, version: int = 0
+    ) -> bool:
         """The map on the record, then an index item per name (overwritten when its value
-        changes: one item per run and name)."""
+        changes: one item per run and name). Each write is conditional on the stored version
+        (`av`) being older, so a slow host's older copy never replaces a newer one."""
         mapped = {"M": {name: {"S": value} for name, value in attributes.items()}}
+        newer = "attribute_not_exists(av) OR av < :v"
         try:
             answer = await self._aws.call(
                 self._aws.dynamodb.update_item,
                 TableName=self._table,
                 Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET #at = :at",
-                ConditionExpression="attribute_exists(run_id)",
+                UpdateExpression="SET #at = :at, av = :v",
+                ConditionExpression=f"attribute_exists(run_id) AND ({newer})",
                 ExpressionAttributeNames={"#at": "at"},
-                ExpressionAttributeValues={":at": mapped},
+                ExpressionAttributeValues={":at": mapped, ":v": {"N": str(version)}},
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
-            if is_condition_failure(error):
+            if not is_condition_failure(error):
+                raise
+            if not error.response.get("Item"):  # type: ignore[attr-defined]
                 raise RunNotFoundError(f"run {run_id!r} does not exist") from None
-            raise
+            return False  # a newer copy is there
         ck = answer["Attributes"]["ck"]
         shard = shard_of(run_id, self._shards)
         for name, value in attributes.items():
-            await self._aws.call(
-                self._aws.dynamodb.put_item,
-                TableName=self._table,
-                Item={
-                    "run_id": {"S": f"attr#{run_id}#{name}"},
-                    "tp": {"S": f"{name}={value}#{shard}"},
-                    "ck": ck,
-                    "rid": {"S": run_id},
-                },
-            )
+            try:
+                await self._aws.call(
+                    self._aws.dynamodb.put_item,
+                    TableName=self._table,
+                    Item={
+                        "run_id": {"S": f"attr#{run_id}#{name}"},
+                        "tp": {"S": f"{name}={value}#{shard}"},
+                        "ck": ck,
+                        "rid": {"S": run_id},
+                        "av": {"N": str(version)},
+                    },
+                    ConditionExpression=newer,
+                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                )
+            except Exception as error:
+                if not is_condition_failure(error):
+                    raise
+        return True
 
     async def delete(self, run_id: str) -> None:
         """Delete the run's record and its attribute index items (retention; see

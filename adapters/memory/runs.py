@@ -25,6 +25,7 @@ class MemoryRunStore(RunStore):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, RunRecord] = {}
+        self._versions: dict[str, int] = {}  # of each record's attributes (set_attributes)
 
     async def create(self, record: RunRecord) -> None:
         with self._lock:
@@ -58,12 +59,18 @@ class MemoryRunStore(RunStore):
                 record.completed_at = updated_at
             return True
 
-    async def set_attributes(self, run_id: str, attributes: dict[str, str]) -> None:
+    async def set_attributes(
+        self, run_id: str, attributes: dict[str, str], *, version: int = 0
+    ) -> bool:
         with self._lock:
             record = self._records.get(run_id)
             if record is None:
                 raise RunNotFoundError(f"run {run_id!r} does not exist")
+            if self._versions.get(run_id, -1) >= version:
+                return False
+            self._versions[run_id] = version
             record.attributes = dict(attributes)
+            return True
 
     async def query(self, query: RunQuery) -> Page:
         after = _decode_cursor(query.cursor) if query.cursor is not None else None

@@ -125,6 +125,8 @@ class WorkflowInstance:
     """`run_created`'s attributes: the parent link, the timeout (engine/links.py)."""
     attributes: dict[str, str] = field(default_factory=dict)
     """Every attribute recorded so far, merged (what the run record should hold)."""
+    attributes_version: int = 0
+    """The log position of the last `attributes_set` (RunStore.set_attributes' version)."""
 
     def __post_init__(self) -> None:
         self.loop = DeterministicEventLoop(self)
@@ -306,6 +308,7 @@ class WorkflowInstance:
     def _attributes_set(self, event: Event, _: Any) -> None:
         command: AttributesCommand = self._match(event, AttributesCommand)
         self.attributes.update(event.attrs.get("attributes") or {})
+        self.attributes_version = event.seq
         self._mark_recorded(command)
 
     def children(self) -> list[ChildCommand]:

@@ -132,7 +132,7 @@ class WorkflowInvocation:
         if self.instance.terminal is None and (self.receive_count > 1 or self.cold):
             await self._redispatch(caught_up if self.cold else None)
             if self.receive_count > 1 and self.instance.attributes:  # the copy may be lost
-                await self.world.runs.set_attributes(self.run_id, self.instance.attributes)
+                await self._copy_attributes()
         if self.instance.children():
             await self._start_children()
         while True:
@@ -391,7 +391,7 @@ class WorkflowInvocation:
         for message, delay in outbox:
             await self.services.send(message, delay)
         if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
-            await self.world.runs.set_attributes(self.run_id, self.instance.attributes)
+            await self._copy_attributes()
         if any(e.type == EventType.CHILD_CREATED for e in batch):
             await self._start_children()
         return True
@@ -462,6 +462,13 @@ class WorkflowInvocation:
         ]
         links = RunLinks(parent, command, cancel)
         await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners, links)
+
+    async def _copy_attributes(self) -> None:
+        """The run's attributes onto its record (where listings find them)."""
+        instance = self.instance
+        await self.world.runs.set_attributes(
+            self.run_id, instance.attributes, version=instance.attributes_version
+        )
 
     async def _start_children(self) -> None:
         """Start every recorded child this process has not yet started or found: right after

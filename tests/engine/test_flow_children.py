@@ -165,7 +165,7 @@ async def test_a_lost_child_ending_is_delivered_by_the_reconciler(
 async def test_every_message_delivered_twice_still_makes_one_child_each(make_emulator) -> None:
     """Two hosts handle every message (the child's ending wake included): each child is
     started once and its ending recorded once in the parent."""
-    async with make_emulator(modules=MODULES, deliver_twice=True) as emu:
+    async with make_emulator(modules=MODULES, deliver_twice=True, cache_size=0) as emu:
         parent = await start(fw.parent_of_three, [1, -2, 3])
         result = await parent.result(timeout=30)
         assert result["ok"] == [2, 6] and len(result["failed"]) == 1

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from runtime import WorkflowFailedError, fork, start
+from runtime import WorkflowFailedError, fork, set_attributes, start, start_child
 from runtime.attributes import check_attributes, parse_filter
 from runtime.client import Client
+from runtime.errors import NotInWorkflowError
 from tests.engine import flow_workflows as fw
 
 MODULES = ["tests.engine.flow_workflows"]
@@ -64,7 +65,7 @@ async def test_a_timeout_is_checked_where_it_is_given() -> None:
 
 @both_worlds
 async def test_attributes_filter_runs_list(make_emulator) -> None:
-    async with make_emulator(modules=MODULES) as emu:
+    async with make_emulator(modules=MODULES, cache_size=0) as emu:  # every turn a cold replay
         client = Client(emu.world)
         first = await start(fw.labelled, "c-7", "paid")
         second = await start(fw.labelled, "c-8", "paid")
@@ -88,6 +89,13 @@ async def test_attributes_filter_runs_list(make_emulator) -> None:
         assert rest.next_cursor is None
         failed = await client.list(attributes={"customer": "c-7"}, status="failed")
         assert failed.items == []
+
+
+async def test_outside_a_workflow_start_child_and_set_attributes_say_where_they_work() -> None:
+    with pytest.raises(NotInWorkflowError, match="start_child\\(\\) works only inside a workflow"):
+        await start_child(fw.child, 1)
+    with pytest.raises(NotInWorkflowError, match="set_attributes\\(\\) works only inside"):
+        set_attributes(customer="c-7")
 
 
 def test_attributes_are_checked_with_a_clear_error() -> None:
