@@ -17,6 +17,7 @@ from ..errors import AppendConflictError
 from ..world import RunRecord, World
 from .codec import RunCodec, codecs_for
 from .events import Event, EventType, RunStatus
+from .instance import ChildCommand
 from .messages import WorkflowMessage, wake_message
 from .run_bytes import RunBudget, stamp, total_after
 
@@ -109,6 +110,34 @@ async def _append_all(world: World, run_id: str, log: list[Event], events: list[
         batch = stamp(run_id, events[:count], total_after(log), None)
         await world.log.append(run_id, len(log), batch)
         log, events = log + batch, events[count:]
+
+
+async def start_children(world: World, parent_run_id: str, children: list[ChildCommand]) -> None:
+    """Start every recorded child of the parent that this process has not yet started or
+    found: right after recording it, and on any later invocation, so a host that died in
+    between (or a start that failed) is repaired by the next one. The child's run id is
+    derived and its start is idempotent: however often this runs, one child run exists."""
+    for child in children:
+        if not child.recorded or child.confirmed or child.ended:
+            continue
+        now = world.clock.time()
+        attrs: dict[str, Any] = {
+            "parent_command": child.command_id,
+            "on_parent_end": child.on_parent_end,
+        }
+        if child.timeout is not None:  # a repeated start keeps the first one's deadline
+            attrs["timeout_at"] = now + child.timeout
+        request = StartRequest(
+            child.child_run_id,
+            child.workflow_name,
+            child.args_data,
+            now,
+            repeatable=True,
+            parent_run_id=parent_run_id,
+            attrs=attrs,
+        )
+        await start_run(world, request)
+        child.confirmed = True
 
 
 async def send_first_messages(

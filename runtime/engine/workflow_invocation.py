@@ -16,7 +16,6 @@ When nothing is left to record the invocation ends; queued work and delayed mess
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from .. import serde
 from ..errors import (
@@ -56,7 +55,7 @@ from .messages import StepMessage, TimerMessage, WorkflowMessage, wake_message
 from .recovery import Outbox, pending_work, stall_seconds
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
-from .starting import TIMEOUT_WAKE, StartRequest, send_timeout_wake, start_run
+from .starting import TIMEOUT_WAKE, send_timeout_wake, start_children
 from .step_runner import StepOutcome, run_attempt, too_large
 
 FRESH_SECONDS = 1.0
@@ -471,31 +470,8 @@ class WorkflowInvocation:
         )
 
     async def _start_children(self) -> None:
-        """Start every recorded child this process has not yet started or found: right after
-        recording it, and on any later invocation, so a host that died in between (or a start
-        that failed) is repaired by the next one. The child's run id is derived and its start
-        is idempotent (engine/starting.py): however often this runs, one child run exists."""
-        for child in self.instance.children():
-            if not child.recorded or child.confirmed or child.ended:
-                continue
-            now = self.world.clock.time()
-            attrs: dict[str, Any] = {
-                "parent_command": child.command_id,
-                "on_parent_end": child.on_parent_end,
-            }
-            if child.timeout is not None:  # a repeated start keeps the first one's deadline
-                attrs["timeout_at"] = now + child.timeout
-            request = StartRequest(
-                child.child_run_id,
-                child.workflow_name,
-                child.args_data,
-                now,
-                repeatable=True,
-                parent_run_id=self.run_id,
-                attrs=attrs,
-            )
-            await start_run(self.world, request)
-            child.confirmed = True
+        """Start the recorded children not yet started from here (engine/starting.py)."""
+        await start_children(self.world, self.run_id, self.instance.children())
 
     async def _timed_out(self) -> bool:
         """Fail the run if it is past its `with_options(timeout=...)`; True when it ended.

@@ -11,7 +11,7 @@ import pytest
 
 from runtime import WorkflowFailedError, resume_hook, start
 from runtime.client import Client
-from runtime.engine import workflow_invocation
+from runtime.engine import starting
 from runtime.engine.lifecycle import deliver_child_ending
 from tests.engine import flow_workflows as fw
 
@@ -97,7 +97,7 @@ async def test_a_child_is_started_once_when_the_host_dies_after_recording_it(
 ) -> None:
     """The parent's host records `child_created` and dies before starting the child: the
     redelivered message replays the parent and starts the child, once."""
-    real_start = workflow_invocation.start_run
+    real_start = starting.start_run
     crashes = []
 
     async def dies_once(world: Any, request: Any, *args: Any) -> bool:
@@ -106,7 +106,7 @@ async def test_a_child_is_started_once_when_the_host_dies_after_recording_it(
             raise ConnectionError("the host died before starting the child")
         return await real_start(world, request, *args)
 
-    monkeypatch.setattr(workflow_invocation, "start_run", dies_once)
+    monkeypatch.setattr(starting, "start_run", dies_once)
     async with make_emulator(modules=MODULES, max_receives=5) as emu:
         parent = await start(fw.parent_of_three, [4])
         assert await parent.result(timeout=30) == {"ok": [8], "failed": []}
