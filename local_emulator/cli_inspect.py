@@ -91,6 +91,7 @@ async def _follow(
 @click.option("--follow", "-f", is_flag=True, help="Keep reading until the stream or run ends.")
 @click.option(
     "--start-index",
+    "-s",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,

@@ -57,3 +57,19 @@ async def fan_out_three(order: str) -> list[str]:
     first = await pack(order)
     second, third = await asyncio.gather(label(order), label(order + "-b"))
     return [first, second, third]
+
+
+@step
+async def trickle(parts: int, pause: float) -> int:
+    """Writes `parts` chunks `pause` seconds apart: a stream a reader follows live."""
+    writer = get_writable("progress")
+    for part in range(parts):
+        await asyncio.sleep(pause)
+        await writer.write(f"part {part}")
+    await writer.close()
+    return parts
+
+
+@workflow(name="trickling")
+async def trickling(parts: int, pause: float) -> int:
+    return await trickle(parts, pause)
