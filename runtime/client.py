@@ -23,6 +23,7 @@ from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
 from .engine.run_bytes import RunBudget, stamp
+from .engine.tracing import run_span, run_traces
 from .errors import AppendConflictError, HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
@@ -95,8 +96,12 @@ class Client:
             if record.status != RunStatus.PENDING:
                 return self.get_run(run_id)
             codec = await codecs.get(run_id)
+        trace = None
         if record is None or not await world.log.read(run_id):
             attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
+            trace = run_span(run_id, definition.name)  # None unless tracing is on
+            if trace is not None:
+                attrs["trace"] = trace
             created = await codec.event(
                 EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now
             )
@@ -105,7 +110,9 @@ class Client:
             except AppendConflictError:
                 if key is None:
                     raise  # a fresh run id is ours alone
-        await self._wake(run_id, definition.name)
+        if trace is None:
+            trace = await run_traces(world).of(world, run_id)
+        await self._wake(run_id, definition.name, trace)
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -135,7 +142,8 @@ class Client:
         )
         await record_hook_payload(world, codec, owner, data, key_hash=digest)
         record = await self.get_run(owner.run_id).record()
-        await self._wake(owner.run_id, record.workflow_name)
+        trace = await run_traces(world).of(world, owner.run_id)  # None unless tracing is on
+        await self._wake(owner.run_id, record.workflow_name, trace)
         return owner.run_id
 
     async def list(
@@ -166,9 +174,10 @@ class Client:
         await run.cancel()
         return await run.status()
 
-    async def _wake(self, run_id: str, workflow_name: str) -> None:
-        """Send the workflow invocation that picks up what was just recorded."""
-        message = WorkflowMessage(run_id, workflow_name)
+    async def _wake(self, run_id: str, workflow_name: str, trace: str | None = None) -> None:
+        """Send the workflow invocation that picks up what was just recorded (carrying the
+        run's trace context, engine/tracing.py, when there is one)."""
+        message = WorkflowMessage(run_id, workflow_name, trace=trace)
         await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
 
 

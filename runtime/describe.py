@@ -20,7 +20,7 @@ from typing import Any
 from . import serde
 from .context import utc
 from .engine.codec import RunCodec, sealed_value
-from .engine.events import Event, EventType
+from .engine.events import ATTEMPT_OUTCOME, Event, EventType
 from .world import HookEntry, Page, RunRecord, World
 
 SUMMARY_FIELDS = ("seq", "type", "event_id", "created_at", "correlation_id")
@@ -103,14 +103,8 @@ def event_json(entry: dict[str, Any]) -> dict[str, Any]:
 
 # --- the timeline: steps, attempts, waits, hooks ---------------------------------------------
 
-STEP_OUTCOMES = ("completed", "failed", "retrying")
+STEP_OUTCOMES = tuple(ATTEMPT_OUTCOME.values())
 """How an attempt ended (None while it runs); also the `steplane.outcome` of its trace span."""
-
-_ATTEMPT_END = {
-    EventType.STEP_COMPLETED: "completed",
-    EventType.STEP_FAILED: "failed",
-    EventType.STEP_RETRYING: "retrying",
-}
 
 
 def _attempt(step: dict[str, Any], number: int) -> dict[str, Any]:
@@ -148,7 +142,7 @@ def _step_event(steps: dict[str, dict[str, Any]], event: Event) -> None:
         attempt["started_at"] = iso(event.created_at)
         step["status"] = "running"
         return
-    outcome = _ATTEMPT_END[EventType(event.type)]
+    outcome = ATTEMPT_OUTCOME[EventType(event.type)]
     attempt.update(
         ended_at=iso(event.created_at),
         outcome=outcome,

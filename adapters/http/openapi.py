@@ -103,6 +103,11 @@ _SCHEMAS: dict[str, Any] = {
             "attempt": {"type": "integer", "minimum": 1},
             "due": {"type": "number"},
             "hop": {"type": "integer", "minimum": 1},
+            "trace": {
+                "type": "string",
+                "description": "W3C traceparent of the run's span (optional; a malformed one "
+                "is ignored).",
+            },
         },
     },
     "Run": {

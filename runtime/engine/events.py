@@ -68,6 +68,17 @@ TERMINAL_EVENT_TYPES = frozenset(
 )
 
 
+ATTEMPT_OUTCOME = MappingProxyType(
+    {
+        EventType.STEP_COMPLETED: "completed",
+        EventType.STEP_FAILED: "failed",
+        EventType.STEP_RETRYING: "retrying",
+    }
+)
+"""How a step attempt ended, by the event that records it: the `outcome` of an attempt in a
+run's timeline (runtime/describe.py) and of its trace span (engine/tracing.py) alike."""
+
+
 class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -189,6 +200,9 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                 "workflow_name": Attr(TEXT, "the workflow's registered name"),
                 "parent_run_id": Attr(
                     (str, type(None)), "the run whose step started this one", required=False
+                ),
+                "trace": Attr(
+                    TEXT, "W3C traceparent of the run's span (engine/tracing.py)", required=False
                 ),
             },
             payload="the call's arguments: {args, kwargs}",
