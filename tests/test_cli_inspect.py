@@ -102,6 +102,7 @@ async def test_cli_shows_what_the_api_serves_on_a_deployed_stack(stack) -> None:
     assert events == served_events["events"] == [event_json(e) for e in await run.events()]
 
 
+@pytest.mark.slow  # the --json shapes are checked by the test above; these are the tables
 async def test_cli_tables_and_a_missing_stream_on_a_deployed_stack(stack) -> None:
     world, emu = stack
     run = await started_with_live_hook(world, emu, "o-8")

@@ -176,3 +176,60 @@ asyncio.run(main())
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False", "False", "False"]
+
+
+@pytest.mark.slow  # bounded version: test_a_message_handled_in_another_process_joins_the_run_trace
+async def test_one_trace_across_processes_on_a_moto_server(
+    spans: InMemorySpanExporter, moto_server
+) -> None:
+    """The run is started here; another process (the Lambda handler, its own global tracer
+    provider) runs every invocation from the real queue: its spans join this run span."""
+    import asyncio
+    import os
+
+    from runtime.client import Client
+    from runtime.world import RealClock
+    from tests.conftest import aws_server_world
+
+    world = await aws_server_world(RealClock())
+    try:
+        run = await Client(world).start(obs.fan_out_three, "o-4")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("STEPLANE_")},
+            "PYTHONPATH": str(ROOT),
+            "STEPLANE_WORLD": "aws",
+            "STEPLANE_MODULES": "tests.observed_workflows",
+            "STEPLANE_STACK": world.config.prefix,  # server_stack_world names it so
+            "AWS_ENDPOINT_URL": world.config.endpoint_url or "",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": world.config.region,
+        }
+        host = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.trace_host",
+            run.run_id,
+            "60",
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(host.communicate(), 90)
+        assert host.returncode == 0, err.decode()
+        assert await run.status() == "completed"
+    finally:
+        await world.close()
+    [run_span] = spans.get_finished_spans()  # this process made the run span only
+    remote = [json.loads(line) for line in out.decode().splitlines()]
+    run_trace, run_span_id = f"{run_span.context.trace_id:032x}", f"{run_span.context.span_id:016x}"
+    assert {s["trace_id"] for s in remote} == {run_trace}  # one trace across the two processes
+    invocations = {s["span_id"] for s in remote if s["name"].startswith("steplane.invocation")}
+    steps = [s for s in remote if s["name"].startswith("steplane.step")]
+    assert len(invocations) >= 3 and len(steps) == 3  # a workflow + two fanned-out step invocations
+    for span in remote:
+        if span["span_id"] in invocations:
+            assert span["parent_id"] == run_span_id  # run > invocation
+        else:
+            assert span["parent_id"] in invocations  # invocation > step attempt
