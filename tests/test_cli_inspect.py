@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from runtime.describe import event_json
 from runtime.world import RealClock
 from tests import observed_workflows as obs
 from tests.conftest import MotoServer, aws_server_world
+from tests.test_cli import STEPLANE
 from tests.test_cli import steplane as steplane_in
 from tests.test_cli_repair import steplane
 
@@ -164,3 +166,18 @@ def test_web_prints_the_url_of_the_running_dev(tmp_path: Path) -> None:
     )
     done = steplane_in("web", cwd=tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, "http://127.0.0.1:8787/\n", "")
+
+    opened = tmp_path / "opened.txt"  # `--open` hands the URL to $BROWSER (webbrowser's rule)
+    browser = f"{sys.executable} -c \"import sys; open('{opened}', 'w').write(sys.argv[1])\" %s"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPLANE_")}
+    done = subprocess.run(
+        [STEPLANE, "web", "--open"],
+        cwd=tmp_path,
+        env=env | {"BROWSER": browser},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "http://127.0.0.1:8787/\n"
+    assert opened.read_text() == "http://127.0.0.1:8787/"
