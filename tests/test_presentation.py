@@ -40,6 +40,13 @@ async def api(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+def at(iso: str) -> datetime:
+    """A shown time back as a datetime (always ISO 8601 with its UTC offset)."""
+    parsed = datetime.fromisoformat(iso)
+    assert parsed.tzinfo is not None
+    return parsed
+
+
 async def wait_for_live_hook(emu: Emulator, run: Run, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while not any(e.run_id == run.run_id for e in (await emu.world.hooks.list()).items):
@@ -87,7 +94,7 @@ async def test_run_events_timeline_and_hooks_are_the_same_dicts_through_the_api(
     assert all(s["status"] == "completed" for s in served["steps"])
     for step in served["steps"]:
         for attempt in step["attempts"]:
-            assert attempt["started_at"] <= attempt["ended_at"]  # ISO strings of one format
+            assert at(attempt["started_at"]) <= at(attempt["ended_at"])
     [hook_row] = served["hooks"]
     assert hook_row["payloads"] == 1 and hook_row["disposed_at"] is not None
     assert (await api.get("/v1/hooks")).json()["hooks"] == []  # disposed with the run
@@ -124,3 +131,27 @@ async def test_the_api_refuses_a_bad_hook_cursor_and_pages(
     assert (await api.get("/v1/hooks", headers={"Authorization": "Bearer no"})).status_code == 401
     for run in runs:
         await run.cancel()
+
+
+async def test_the_timeline_shows_waits_and_a_step_that_failed_for_good() -> None:
+    from runtime.errors import WorkflowFailedError
+    from tests.engine import workflows as wf
+
+    async with Emulator(
+        modules=["tests.engine.workflows"], world="memory", virtual_time=True
+    ) as emu:
+        slept = await emu.runtime_client.start(wf.sleep_then_step)
+        assert await slept.result(timeout=20) == 42
+        failed = await emu.runtime_client.start(wf.step_failure_uncaught)
+        with pytest.raises(WorkflowFailedError):
+            await failed.result(timeout=20)
+        waited, broke = await slept.timeline(), await failed.timeline()
+    [wait] = waited["waits"]
+    assert at(wait["resume_at"]) <= at(wait["completed_at"])
+    [step] = waited["steps"]
+    assert step["status"] == "completed" and at(step["created_at"]) >= at(wait["completed_at"])
+    [step] = broke["steps"]
+    assert step["status"] == "failed" and step["ended_at"] is not None
+    [attempt] = step["attempts"]
+    assert attempt["outcome"] == "failed" and attempt["error_type"].endswith("ConnectionResetError")
+    assert attempt["retry_at"] is None
