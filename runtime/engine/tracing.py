@@ -204,7 +204,10 @@ class RunTraces:
         if run_id in self._known:
             self._known.move_to_end(run_id)
             return self._known[run_id]
-        log = await world.log.read(run_id)
+        try:
+            log = await world.log.read(run_id)
+        except Exception:  # tracing must not fail a message: the invocation meets it itself
+            return None
         first = log[0] if log else None
         found = valid_traceparent(first.attrs.get("trace")) if first is not None else None
         self._known[run_id] = found
