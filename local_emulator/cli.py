@@ -23,6 +23,7 @@ from steplane.runtime.errors import WorkflowFailedError
 from steplane.runtime.extras import MissingExtraError
 from steplane.runtime.registry import workflow_def_of
 
+from .cli_inspect import announce_ui, list_hooks, streams, web
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
 from .dev import serve_dev
@@ -134,7 +135,8 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
 @click.argument("modules", nargs=-1, required=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
-def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
+@click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
+def dev(modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: bool) -> None:
     """Run the emulator with the HTTP handlers until interrupted (other commands find it)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -144,7 +146,15 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
         except ImportError as error:
             raise click.ClickException(f"cannot import {module!r}: {error}") from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_dev(list(modules), port, virtual_time, lambda line: stderr.print(line)))
+        asyncio.run(
+            serve_dev(
+                list(modules),
+                port,
+                virtual_time,
+                lambda line: stderr.print(line),
+                on_ready=lambda url: announce_ui(url, open_browser),
+            )
+        )
 
 
 @cli.command()
@@ -194,6 +204,9 @@ def deploy(
 
 
 runs.add_command(repair)
+runs.add_command(streams)
+hooks.add_command(list_hooks)
+cli.add_command(web)
 cli.add_command(runs)
 cli.add_command(hooks)
 cli.add_command(dlq)

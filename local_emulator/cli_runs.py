@@ -23,7 +23,7 @@ from steplane.adapters.worlds import register as register_worlds
 from steplane.runtime.attributes import parse_filter
 from steplane.runtime.client import Client
 from steplane.runtime.config import world_from_env
-from steplane.runtime.describe import SUMMARY_FIELDS, event_json, run_summary
+from steplane.runtime.describe import SUMMARY_FIELDS, event_json, run_summary, run_values
 from steplane.runtime.engine.audit import record_decrypt
 from steplane.runtime.engine.events import RunStatus
 from steplane.runtime.errors import ConfigurationError
@@ -159,25 +159,30 @@ def list_runs(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--decrypt", is_flag=True, help="Include input and result (audited).")
 def show_run(run_id: str, as_json: bool, decrypt: bool) -> None:
-    """One run: status, timestamps, and with --decrypt its input and result."""
+    """One run: status, timestamps, its steps (attempts, outcomes), and with --decrypt its
+    input and result."""
 
     async def action(client: Client) -> dict[str, Any]:
-        shown = run_summary(await client.get_run(run_id).record())
+        run = client.get_run(run_id)
+        shown = run_summary(await run.record())
         if decrypt:
-            events = await read_events(client, run_id, decrypt=True)
-            created = next((e for e in events if e["type"] == "run_created"), None)
-            last = events[-1] if events else None
-            shown["input"] = created.get("data") if created else None
-            if last is not None and last["type"] in ("run_completed", "run_failed"):
-                shown["outcome"] = last.get("data")
+            shown |= run_values(await read_events(client, run_id, decrypt=True))
+        shown["steps"] = (await run.timeline())["steps"]
         return shown
 
     shown = with_client(action)
     if as_json:
         print_json(shown)
         return
+    steps = shown.pop("steps")
     for key, value in shown.items():
         console.print(f"[bold]{key}[/bold]: {json.dumps(value, ensure_ascii=False)}")
+    for step in steps:
+        tries = len(step["attempts"])
+        console.print(
+            f"  step {step['step_name']} ({step['step_id']}): {step['status']}"
+            + (f" after {tries} attempts" if tries > 1 else "")
+        )
 
 
 @runs.command("events")
@@ -231,7 +236,7 @@ def fork_run(run_id: str, from_step: int) -> None:
 
 @click.group()
 def hooks() -> None:
-    """Deliver payloads to hooks."""
+    """List live hooks, deliver payloads to them."""
 
 
 @hooks.command("resume")

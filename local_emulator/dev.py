@@ -36,9 +36,14 @@ def free_port() -> int:
 
 
 async def serve_dev(
-    modules: list[str], port: int, virtual_time: bool, say: Callable[[str], None]
+    modules: list[str],
+    port: int,
+    virtual_time: bool,
+    say: Callable[[str], None],
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Run until interrupted (Ctrl-C / SIGTERM)."""
+    """Run until interrupted (Ctrl-C / SIGTERM). `on_ready` gets the web UI's URL once
+    everything answers (`steplane dev --open` prints and opens it)."""
     with requires_extra("local"):
         import uvicorn
 
@@ -80,6 +85,8 @@ async def serve_dev(
                 say(f"steplane dev: run API {api_url}/v1/runs (openapi: {api_url}/openapi.json)")
                 say(f"steplane dev: emulated AWS at {endpoint}; state in {path}")
                 say("steplane dev: `steplane runs list` from this directory sees these runs")
+                if on_ready is not None:
+                    on_ready(f"{api_url}/")
                 await serving
             finally:
                 trimmer.cancel()

@@ -26,6 +26,7 @@ from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
 from .engine.run_bytes import RunBudget
 from .engine.starting import StartRequest, start_run
+from .engine.tracing import run_traces
 from .errors import HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
@@ -116,7 +117,8 @@ class Client:
         )
         await record_hook_payload(world, codec, owner, data, key_hash=digest)
         record = await self.get_run(owner.run_id).record()
-        await self._wake(owner.run_id, record.workflow_name)
+        trace = await run_traces(world).of(world, owner.run_id)  # None unless tracing is on
+        await self._wake(owner.run_id, record.workflow_name, trace)
         return owner.run_id
 
     async def list(
@@ -156,9 +158,10 @@ class Client:
         await run.cancel()
         return await run.status()
 
-    async def _wake(self, run_id: str, workflow_name: str) -> None:
-        """Send the workflow invocation that picks up what was just recorded."""
-        message = WorkflowMessage(run_id, workflow_name)
+    async def _wake(self, run_id: str, workflow_name: str, trace: str | None = None) -> None:
+        """Send the workflow invocation that picks up what was just recorded (carrying the
+        run's trace context, engine/tracing.py, when there is one)."""
+        message = WorkflowMessage(run_id, workflow_name, trace=trace)
         await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
 
 

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .describe import describe_event
+from .describe import describe_event, timeline
 from .engine.codec import codecs_for
 from .engine.endings import run_ending
 from .engine.events import EventType
@@ -106,7 +106,8 @@ class Run:
     async def events(self, start: int = 0, *, decrypt: bool = True) -> list[dict[str, Any]]:
         """The run's log from position `start`: one dict per event with `type`, `created_at`,
         ids, attributes and `data` (the user value the event carries, if any: decrypted, or
-        with `decrypt=False` a summary of its ciphertext). See runtime/describe.py.
+        with `decrypt=False` a summary of its ciphertext). runtime/describe.py makes them, for
+        the HTTP API and the CLI too; docs/api.md ("Shapes") lists the fields.
 
         Tools that show decrypted values to people (the CLI, the HTTP API) first leave an audit
         record (runtime/engine/audit.py); this method does not, as code in the process may read its
@@ -115,3 +116,9 @@ class Run:
         codec = await codecs_for(self.world).get(self.run_id) if decrypt else None
         log = await self.world.log.read(self.run_id, start)
         return [await describe_event(event, codec) for event in log]
+
+    async def timeline(self) -> dict[str, Any]:
+        """The run's steps (each attempt with its start, end and outcome), waits and hooks,
+        from the plaintext part of its log: nothing is decrypted (runtime/describe.py)."""
+        await self.record()
+        return timeline(await self.world.log.read(self.run_id))

@@ -89,6 +89,20 @@ class HookOwner:
     token: str = field(repr=False)
     run_id: str
     hook_id: str
+    created_at: float | None = field(default=None, compare=False)
+    """When the hook claimed the token (World clock), kept for listings; not part of who
+    the owner is, so a replayed claim with a later time is the same owner."""
+
+
+@dataclass(frozen=True)
+class HookEntry:
+    """A live hook as `HookRegistry.list` gives it: its token only by `token_fingerprint`.
+    `created_at` is None for a token claimed before registries kept the time."""
+
+    fingerprint: str
+    run_id: str
+    hook_id: str
+    created_at: float | None = None
 
 
 @dataclass
@@ -281,6 +295,11 @@ class HookRegistry(Protocol):
 
     async def release(self, owner: HookOwner) -> None:
         """Free the token if `owner` holds it; a no-op otherwise (never frees someone else's)."""
+
+    async def list(self, *, limit: int = 50, cursor: str | None = None) -> Page:
+        """One page of the live hooks (`HookEntry` items, in no promised order); pass
+        `next_cursor` back for the next. For inspection (CLI, UI), never the hot path: on
+        AWS it is a Scan. `ValueError` for a cursor this registry did not hand out."""
 
 
 class BlobStore(Protocol):

@@ -63,6 +63,8 @@ ROUTES = [
     ("POST", "/v1/runs/{run_id}/cancel", None),
     ("GET", "/v1/runs/{run_id}/events?decrypt=true", None),
     ("GET", "/v1/runs/{run_id}/streams/default", None),
+    ("GET", "/v1/runs/{run_id}/timeline", None),
+    ("GET", "/v1/hooks", None),
 ]
 
 

@@ -404,6 +404,38 @@ async def test_hook_release_only_by_owner(world: World) -> None:
     assert await world.hooks.lookup(token) == rival
 
 
+async def test_hook_list_pages_through_live_hooks_by_fingerprint(world: World) -> None:
+    owners = [
+        HookOwner(token=new_id("tok"), run_id=new_id(), hook_id=f"hook_{i}", created_at=100.0 + i)
+        for i in range(5)
+    ]
+    for owner in owners:
+        await world.hooks.claim(owner)
+    await world.hooks.claim(HookOwner(owners[0].token, owners[0].run_id, "hook_0", created_at=999))
+    await world.hooks.release(owners[4])
+
+    seen, cursor = [], None
+    for _ in range(20):  # bounded: 4 live hooks, pages of 2
+        page = await world.hooks.list(limit=2, cursor=cursor)
+        assert len(page.items) <= 2
+        seen.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert cursor is None
+    by_hook = {entry.hook_id: entry for entry in seen}
+    assert sorted(by_hook) == ["hook_0", "hook_1", "hook_2", "hook_3"]  # the released one is gone
+    assert len(seen) == 4  # each once
+    for owner in owners[:4]:
+        entry = by_hook[owner.hook_id]
+        assert entry.run_id == owner.run_id
+        assert entry.created_at == owner.created_at  # the first claim's time, not the replay's
+        assert entry.fingerprint.startswith("tok_") and owner.token not in repr(entry)
+    assert (await world.hooks.lookup(owners[1].token)).created_at == 101.0
+    with pytest.raises(ValueError, match="invalid cursor"):
+        await world.hooks.list(cursor="not a cursor!")
+
+
 async def test_hook_lookup_unknown(world: World) -> None:
     assert await world.hooks.lookup(new_id("tok")) is None
 

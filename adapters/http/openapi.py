@@ -17,6 +17,7 @@ from ..signing import NONCE_HEADER, RECEIVE_COUNT_HEADER, SIGNATURE_HEADER, TIME
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING = {"type": "string"}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
 _API_KEY = [{"apiKey": []}]
 
 
@@ -102,6 +103,11 @@ _SCHEMAS: dict[str, Any] = {
             "attempt": {"type": "integer", "minimum": 1},
             "due": {"type": "number"},
             "hop": {"type": "integer", "minimum": 1},
+            "trace": {
+                "type": "string",
+                "description": "W3C traceparent of the run's span (optional; a malformed one "
+                "is ignored).",
+            },
         },
     },
     "Run": {
@@ -143,7 +149,7 @@ _SCHEMAS: dict[str, Any] = {
         "description": (
             "One log entry; the event's plaintext attributes appear as extra properties. "
             "`data` is the decrypted value (tagged JSON) with `decrypt=true`, else a summary "
-            "of the ciphertext: {encrypted: true, size, blob?}."
+            "of the ciphertext (SealedValue)."
         ),
         "properties": {
             "seq": {"type": "integer"},
@@ -154,6 +160,67 @@ _SCHEMAS: dict[str, Any] = {
             "data": {},
         },
     },
+    "SealedValue": {
+        "type": "object",
+        "required": ["encrypted", "size"],
+        "description": "An event's value without the key: where its ciphertext is, how big.",
+        "properties": {
+            "encrypted": {"const": True},
+            "size": {"type": "integer", "description": "Ciphertext bytes."},
+            "blob": {"type": "string", "description": "Blob store key, for a large value."},
+        },
+    },
+    "Attempt": _object(
+        ("attempt", "outcome"),
+        attempt={"type": "integer", "minimum": 1},
+        started_at=_TIME,
+        ended_at=_TIME,
+        outcome={"enum": ["completed", "failed", "retrying", None]},
+        error_type={"type": ["string", "null"]},
+        retry_at=_TIME,
+    ),
+    "Timeline": _object(
+        ("steps", "waits", "hooks"),
+        run_id=_STRING,
+        steps={
+            "type": "array",
+            "items": _object(
+                ("step_id", "step_name", "status", "attempts"),
+                step_id=_STRING,
+                step_name=_STRING,
+                status={"enum": ["pending", "running", "retrying", "completed", "failed"]},
+                created_at=_TIME,
+                ended_at=_TIME,
+                attempts={"type": "array", "items": _ref("Attempt")},
+            ),
+        },
+        waits={
+            "type": "array",
+            "items": _object(
+                ("wait_id",), wait_id=_STRING, created_at=_TIME, resume_at=_TIME, completed_at=_TIME
+            ),
+        },
+        hooks={
+            "type": "array",
+            "items": _object(
+                ("hook_id",),
+                hook_id=_STRING,
+                created_at=_TIME,
+                payloads={"type": "integer"},
+                disposed_at=_TIME,
+                conflict={"type": ["string", "null"]},
+            ),
+        },
+    ),
+    "Hook": _object(
+        ("token_fingerprint", "run_id", "hook_id"),
+        token_fingerprint={"type": "string", "description": "`tok_` + 8 hex: never the token."},
+        run_id=_STRING,
+        hook_id=_STRING,
+        workflow={"type": ["string", "null"]},
+        created_at=_TIME,
+        age_seconds={"type": ["number", "null"]},
+    ),
 }
 
 
@@ -359,6 +426,43 @@ def _paths() -> dict[str, Any]:
                     "401": _UNAUTHORIZED,
                     "403": _error("This API key may not decrypt."),
                     "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/runs/{run_id}/timeline": {
+            "get": {
+                "summary": "The run's steps with their attempts, waits and hooks (no values)",
+                "security": _API_KEY,
+                "parameters": [_RUN_ID],
+                "responses": {
+                    "200": _json(_ref("Timeline"), "From the plaintext part of the log."),
+                    "401": _UNAUTHORIZED,
+                    "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/hooks": {
+            "get": {
+                "summary": "Live hooks, by token fingerprint",
+                "security": _API_KEY,
+                "parameters": [
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
+                        "Page size (a page may hold fewer and still have a next cursor).",
+                    ),
+                    _query("cursor", {"type": "string"}, "`next_cursor` of the previous page."),
+                ],
+                "responses": {
+                    "200": _json(
+                        _object(
+                            hooks={"type": "array", "items": _ref("Hook")},
+                            next_cursor={"type": ["string", "null"]},
+                        ),
+                        "One page of live hooks.",
+                    ),
+                    "400": _error("Bad limit or cursor."),
+                    "401": _UNAUTHORIZED,
                 },
             }
         },

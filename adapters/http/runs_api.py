@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from steplane.runtime import serde
 from steplane.runtime.attributes import parse_filter
-from steplane.runtime.describe import event_json, run_summary
+from steplane.runtime.describe import event_json, hook_listing, run_summary
 from steplane.runtime.engine.audit import record_decrypt
 from steplane.runtime.engine.events import RunStatus
 from steplane.runtime.errors import (
@@ -192,6 +192,21 @@ def routes(ctx: AppContext) -> list[Route]:
         events = [event_json(e) for e in await run.events(start_at, decrypt=decrypt)]
         return JSONResponse({"run_id": run_id, "events": events})
 
+    async def run_timeline(request: Request) -> Response:
+        run, _ = await _run(ctx, request.path_params["run_id"])
+        return JSONResponse({"run_id": run.run_id, **await run.timeline()})
+
+    async def list_hooks(request: Request) -> Response:
+        try:
+            page = await hook_listing(
+                ctx.world,
+                limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
+                cursor=request.query_params.get("cursor") or None,
+            )
+        except ValueError as error:  # a cursor this World did not hand out
+            raise ApiError(400, str(error)) from None
+        return JSONResponse({"hooks": page.items, "next_cursor": page.next_cursor})
+
     async def resume(request: Request) -> Response:
         token = request.path_params["token"]
         enforce_rate_limits(request, token, ctx.webhook_client_limiter, ctx.webhook_token_limiter)
@@ -218,6 +233,10 @@ def routes(ctx: AppContext) -> list[Route]:
         Route("/v1/runs/{run_id}/result", guard(get_result), methods=["GET"], name="run_result"),
         Route("/v1/runs/{run_id}/cancel", guard(cancel_run), methods=["POST"], name="cancel_run"),
         Route("/v1/runs/{run_id}/events", guard(list_events), methods=["GET"], name="run_events"),
+        Route(
+            "/v1/runs/{run_id}/timeline", guard(run_timeline), methods=["GET"], name="run_timeline"
+        ),
+        Route("/v1/hooks", guard(list_hooks), methods=["GET"], name="list_hooks"),
         # No API key: the unguessable token is the credential (docs/invariants.md #6).
         Route("/v1/hooks/{token:path}", resume, methods=["POST"], name="resume_hook"),
     ]

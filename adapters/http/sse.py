@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from steplane.runtime import serde
+from steplane.runtime.describe import chunk_json
 from steplane.runtime.errors import RunNotFoundError
 from steplane.runtime.streams import stream_name
 
@@ -46,8 +46,10 @@ def _start_index(request: Request) -> int:
 
 
 def format_event(index: int, chunk: Any) -> bytes:
-    """One SSE event: `id: <index>` and the chunk as one line of tagged JSON."""
-    return f"id: {index}\ndata: {compact_json(serde.to_jsonable(chunk))}\n\n".encode()
+    """One SSE event: `id: <index>` and the chunk as one line of tagged JSON (the `index` and
+    `data` of `runtime.describe.chunk_json`, as `steplane runs streams --json` prints them)."""
+    shown = chunk_json(index, chunk)
+    return f"id: {shown['index']}\ndata: {compact_json(shown['data'])}\n\n".encode()
 
 
 async def sse_events(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from .. import serde
@@ -18,9 +19,31 @@ from ..errors import CorruptedDataError, RunNotFoundError
 from ..ids import new_id
 from ..world import World
 from .crypto import DataKeyCipher, aad
-from .events import Event, check_new
+from .events import BLOB_ATTR, BLOB_SIZE_ATTR, Event, check_new
 
 _KEY_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class SealedValue:
+    """Where an event's sealed value is and how big its ciphertext is: all that can be said
+    about it without the run's data key. `blob` is the blob store key, None when inline."""
+
+    size: int
+    blob: str | None = None
+
+
+def sealed_value(event: Event) -> SealedValue | None:
+    """What `event` seals (None: no value). The codec decides where a value goes and names the
+    attributes that say so; readers (run_bytes, the presentation in runtime/describe.py) ask
+    here instead of reading them."""
+    blob = event.attrs.get(BLOB_ATTR)
+    if isinstance(blob, str):
+        size = event.attrs.get(BLOB_SIZE_ATTR)
+        return SealedValue(size if isinstance(size, int) else 0, blob)
+    if event.payload is not None:
+        return SealedValue(len(event.payload))
+    return None
 
 
 class RunCodec:
@@ -59,8 +82,8 @@ class RunCodec:
             if len(sealed) > limit:
                 key = f"{self.run_id}/{event_id}"
                 await self.world.blobs.put(key, sealed)
-                attrs["blob"] = key
-                attrs["blob_size"] = len(sealed)
+                attrs[BLOB_ATTR] = key
+                attrs[BLOB_SIZE_ATTR] = len(sealed)
             else:
                 payload = sealed
                 if inline_budget is not None:
@@ -73,10 +96,11 @@ class RunCodec:
     async def open_bytes(self, event: Event) -> bytes | None:
         """The serialized payload of `event`, decrypted (None when it has none)."""
         context = f"run {self.run_id}, event {event.event_id} ({event.type})"
-        blob_key = event.attrs.get("blob")
-        sealed = await self._blob(blob_key, context) if blob_key else event.payload
-        if sealed is None:
+        where = sealed_value(event)
+        if where is None:
             return None
+        sealed = await self._blob(where.blob, context) if where.blob else event.payload
+        assert sealed is not None
         return self._cipher.decrypt(sealed, aad(self.run_id, event.event_id), context=context)
 
     async def _blob(self, key: str, context: str) -> bytes:

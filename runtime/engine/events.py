@@ -71,6 +71,17 @@ TERMINAL_EVENT_TYPES = frozenset(
 )
 
 
+ATTEMPT_OUTCOME = MappingProxyType(
+    {
+        EventType.STEP_COMPLETED: "completed",
+        EventType.STEP_FAILED: "failed",
+        EventType.STEP_RETRYING: "retrying",
+    }
+)
+"""How a step attempt ended, by the event that records it: the `outcome` of an attempt in a
+run's timeline (runtime/describe.py) and of its trace span (engine/tracing.py) alike."""
+
+
 class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
@@ -91,7 +102,13 @@ STATUS_OF_TERMINAL_EVENT = {
     EventType.RUN_CANCELLED: RunStatus.CANCELLED,
 }
 
-STORAGE_ATTRS = frozenset({"blob", "blob_size", "run_bytes"})
+BLOB_ATTR = "blob"
+"""Set by the codec (engine/codec.py) on an event whose sealed payload went to the blob store:
+the blob's key. The codec owns this name; everything else asks it (`codec.sealed_value`)."""
+BLOB_SIZE_ATTR = "blob_size"
+"""Set by the codec beside `BLOB_ATTR`: the sealed payload's size in bytes."""
+
+STORAGE_ATTRS = frozenset({BLOB_ATTR, BLOB_SIZE_ATTR, "run_bytes"})
 """Attributes of storage, not of the run: where the codec offloaded a payload (engine/codec.py)
 and the run's payload total (engine/run_bytes.py)."""
 
@@ -119,7 +136,7 @@ class Event:
     @property
     def has_payload(self) -> bool:
         """Whether the event carries a sealed value, inline or in the blob store."""
-        return self.payload is not None or "blob" in self.attrs
+        return self.payload is not None or BLOB_ATTR in self.attrs
 
     @property
     def public_attrs(self) -> dict[str, Any]:
@@ -197,6 +214,9 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                     NUMBER, "epoch seconds after which the run fails TIMED_OUT", required=False
                 ),
                 "forked_from": Attr(TEXT, "the run whose recorded steps it reused", required=False),
+                "trace": Attr(
+                    TEXT, "W3C traceparent of the run's span (engine/tracing.py)", required=False
+                ),
             },
             payload="the call's arguments: {args, kwargs}",
         ),
@@ -302,8 +322,8 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
 )
 
 _STORAGE = {
-    "blob": Attr(TEXT, "blob store key of the sealed payload"),
-    "blob_size": Attr((int,), "size of the sealed payload in bytes"),
+    BLOB_ATTR: Attr(TEXT, "blob store key of the sealed payload"),
+    BLOB_SIZE_ATTR: Attr((int,), "size of the sealed payload in bytes"),
 }
 _RUN_TOTAL = {"run_bytes": Attr((int,), "the run's stored payload bytes through this event")}
 

@@ -27,6 +27,7 @@ from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import (
     Message,
+    StepMessage,
     TimerMessage,
     WorkflowMessage,
     parse_message,
@@ -35,6 +36,8 @@ from .messages import (
 from .recovery import rewake
 from .step_invocation import run_step_message
 from .streams import StreamWriter
+from .tracing import enabled as tracing_enabled
+from .tracing import invocation_span, run_traces, stamp
 from .workflow_invocation import WorkflowInvocation
 
 
@@ -89,6 +92,19 @@ class FunctionHost:
                 get_step(message.step)
         except WorkflowNotFoundError as error:
             raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
+        if not tracing_enabled():
+            await self._dispatch(message, receive_count, inline_seconds)
+            return
+        trace = message.trace
+        if trace is None:  # sent without one: the run's, from its run_created event
+            trace = await run_traces(self.world).of(self.world, message.run_id)
+        target = message.step if isinstance(message, StepMessage) else message.workflow
+        with invocation_span(message.kind, message.run_id, target, trace, receive_count):
+            await self._dispatch(message, receive_count, inline_seconds)
+
+    async def _dispatch(
+        self, message: Message, receive_count: int, inline_seconds: float | None
+    ) -> None:
         if isinstance(message, TimerMessage):
             await self._hop(message)
         elif isinstance(message, WorkflowMessage):
@@ -107,7 +123,7 @@ class FunctionHost:
 
     async def send(self, message: Message, delay: float) -> None:
         await self.world.queue.send(
-            message.body(), delay=delay, idempotency_key=message.idempotency_key
+            stamp(message.body()), delay=delay, idempotency_key=message.idempotency_key
         )
 
     async def _hop(self, timer: TimerMessage) -> None:

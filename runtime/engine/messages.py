@@ -13,16 +13,22 @@ message) without reading the run: a month of sleep costs about 2,900 queue hops,
 workflow invocations that each may replay the run. `hop` numbers the chain, so a duplicated
 hop's re-send has the same idempotency key as the original's (a queue that enforces keys drops
 it), and `wake_message()` below is the one place that decides between the two shapes.
+
+Any message may carry `"trace": traceparent`, the W3C trace context of its run's span
+(engine/tracing.py), so that one run reads as one trace across processes. It is optional (a
+message without it, or from before it existed, is handled the same) and a malformed one is
+dropped, not an error; it is not part of what makes two messages the same.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidMessageError
+from .tracing import valid_traceparent
 
 VERSION = 1
 
@@ -33,15 +39,19 @@ class WorkflowMessage:
     run_id: str
     workflow: str
     wake: str | None = None
+    trace: str | None = field(default=None, compare=False)
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "workflow",
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "wake": self.wake,
-        }
+        return _traced(
+            {
+                "v": VERSION,
+                "kind": "workflow",
+                "run_id": self.run_id,
+                "workflow": self.workflow,
+                "wake": self.wake,
+            },
+            self.trace,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -56,17 +66,21 @@ class StepMessage:
     step: str
     hint: int = 0
     attempt: int = 1
+    trace: str | None = field(default=None, compare=False)
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "step",
-            "run_id": self.run_id,
-            "step_id": self.step_id,
-            "step": self.step,
-            "hint": self.hint,
-            "attempt": self.attempt,
-        }
+        return _traced(
+            {
+                "v": VERSION,
+                "kind": "step",
+                "run_id": self.run_id,
+                "step_id": self.step_id,
+                "step": self.step,
+                "hint": self.hint,
+                "attempt": self.attempt,
+            },
+            self.trace,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -81,17 +95,21 @@ class TimerMessage:
     wake: str
     due: float
     hop: int = 1
+    trace: str | None = field(default=None, compare=False)
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "timer",
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "wake": self.wake,
-            "due": self.due,
-            "hop": self.hop,
-        }
+        return _traced(
+            {
+                "v": VERSION,
+                "kind": "timer",
+                "run_id": self.run_id,
+                "workflow": self.workflow,
+                "wake": self.wake,
+                "due": self.due,
+                "hop": self.hop,
+            },
+            self.trace,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -99,6 +117,12 @@ class TimerMessage:
 
 
 Message = WorkflowMessage | StepMessage | TimerMessage
+
+
+def _traced(body: dict[str, Any], trace: str | None) -> dict[str, Any]:
+    if trace is not None:
+        body["trace"] = trace
+    return body
 
 
 def wake_message(
@@ -141,15 +165,18 @@ def parse_message(raw: Any) -> Message:
     if not run_id.startswith("run_"):
         raise InvalidMessageError(f"malformed message: {run_id!r} is not a run id")
     kind = raw.get("kind")
+    trace = valid_traceparent(raw.get("trace"))
     if kind == "workflow":
-        return WorkflowMessage(run_id, _text(raw, "workflow"), _text(raw, "wake", optional=True))
+        wake = _text(raw, "wake", optional=True)
+        return WorkflowMessage(run_id, _text(raw, "workflow"), wake, trace)
     if kind == "step":
         hint, attempt = raw.get("hint", 0), raw.get("attempt", 1)
         if not isinstance(hint, int) or hint < 0 or not isinstance(attempt, int) or attempt < 1:
             raise InvalidMessageError(
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
-        return StepMessage(run_id, _text(raw, "step_id"), _text(raw, "step"), hint, attempt)
+        step_id, step = _text(raw, "step_id"), _text(raw, "step")
+        return StepMessage(run_id, step_id, step, hint, attempt, trace)
     if kind == "timer":
         due, hop = raw.get("due"), raw.get("hop")
         if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
@@ -157,5 +184,5 @@ def parse_message(raw: Any) -> Message:
         if not isinstance(hop, int) or isinstance(hop, bool) or hop < 1:
             raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
         workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
-        return TimerMessage(run_id, workflow, wake, float(due), hop)
+        return TimerMessage(run_id, workflow, wake, float(due), hop, trace)
     raise InvalidMessageError(f"malformed message: unknown kind {kind!r}")

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..errors import RunTooLargeError
+from .codec import sealed_value
 from .crypto import SEAL_OVERHEAD
 from .events import Event
 
@@ -29,10 +30,8 @@ RUN_BYTES = "run_bytes"
 
 def stored_bytes(event: Event) -> int:
     """How many payload bytes `event` stores (inline or in the blob store)."""
-    if event.payload is not None:
-        return len(event.payload)
-    size = event.attrs.get("blob_size", 0)
-    return size if isinstance(size, int) else 0
+    sealed = sealed_value(event)
+    return 0 if sealed is None else sealed.size
 
 
 def total_after(events: Iterable[Event], total: int = 0) -> int:

@@ -20,6 +20,7 @@ from .events import Event, EventType, RunStatus
 from .instance import ChildCommand
 from .messages import WorkflowMessage, wake_message
 from .run_bytes import RunBudget, stamp, total_after
+from .tracing import run_span, run_traces
 
 TIMEOUT_WAKE = "timeout"
 """The `wake` of the delayed workflow message that ends a run past its timeout."""
@@ -79,12 +80,16 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
         if record.status != RunStatus.PENDING:
             return False
         codec = await codecs.get(run_id)
+    trace = None
     if record is None or not await world.log.read(run_id):
         attrs = {
             "workflow_name": request.workflow_name,
             "parent_run_id": request.parent_run_id,
             **request.attrs,
         }
+        trace = run_span(run_id, request.workflow_name)  # None unless tracing is on
+        if trace is not None:
+            attrs["trace"] = trace
         created = await codec.event(
             EventType.RUN_CREATED, attrs=attrs, data=request.data, created_at=request.now
         )
@@ -95,7 +100,9 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
                 raise  # a fresh run id is ours alone
         if copy_events is not None:  # a fork: fresh id, nobody else writes before its wake
             await _append_all(world, run_id, [created], await copy_events(codec))
-    await send_first_messages(world, run_id, request.workflow_name, request.attrs)
+    if trace is None:  # a repeated start: the trace its first start recorded, if any
+        trace = await run_traces(world).of(world, run_id)
+    await send_first_messages(world, run_id, request.workflow_name, request.attrs, trace)
     return True
 
 
@@ -141,10 +148,15 @@ async def start_children(world: World, parent_run_id: str, children: list[ChildC
 
 
 async def send_first_messages(
-    world: World, run_id: str, workflow_name: str, attrs: dict[str, Any]
+    world: World,
+    run_id: str,
+    workflow_name: str,
+    attrs: dict[str, Any],
+    trace: str | None = None,
 ) -> None:
-    """The workflow invocation that picks the run up, and its timeout's timer, if any."""
-    message = WorkflowMessage(run_id, workflow_name)
+    """The workflow invocation that picks the run up (carrying the run's trace context,
+    engine/tracing.py, when there is one), and its timeout's timer, if any."""
+    message = WorkflowMessage(run_id, workflow_name, trace=trace)
     await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
     timeout_at = attrs.get("timeout_at")
     if timeout_at is not None:

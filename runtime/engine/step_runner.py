@@ -25,8 +25,10 @@ from ..errors import (
     StepTimeoutError,
 )
 from .codec import RunCodec
-from .events import Event, EventType
+from .events import ATTEMPT_OUTCOME, Event, EventType
 from .run_bytes import RunBudget
+from .tracing import attempt_span
+from .tracing import enabled as tracing_enabled
 
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 60.0
@@ -91,7 +93,27 @@ async def run_attempt(
 ) -> StepOutcome:
     """Run the step function once and classify the result (never raises for user errors).
     A result over the payload limit, or over what the run may still store (`budget`), fails
-    the step before anything is written."""
+    the step before anything is written. Traced as one `steplane.step` span (engine/tracing.py)."""
+    call = (step, args_value, step_id, attempt, workflow, clock_time, open_writer)
+    if not tracing_enabled():
+        return await _attempt(*call, max_payload_bytes, budget)
+    with attempt_span(workflow.run_id, step.name, step_id, attempt) as ended:
+        outcome = await _attempt(*call, max_payload_bytes, budget)
+        ended(ATTEMPT_OUTCOME[outcome.kind])
+    return outcome
+
+
+async def _attempt(
+    step: StepDef,
+    args_value: dict[str, Any],
+    step_id: str,
+    attempt: int,
+    workflow: WorkflowMetadata,
+    clock_time: Callable[[], float],
+    open_writer: Callable[[str | None], Any],
+    max_payload_bytes: int,
+    budget: RunBudget,
+) -> StepOutcome:
     started_at = clock_time()
     metadata = StepMetadata(workflow.run_id, step_id, step.name, attempt, utc(started_at))
     context = step_context(StepContext(metadata, workflow, clock_time, open_writer))

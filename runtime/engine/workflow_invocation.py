@@ -251,7 +251,7 @@ class WorkflowInvocation:
             )
         if isinstance(command, HookCommand):
             assert command.hook is not None
-            owner = HookOwner(command.hook.token, self.run_id, cid)
+            owner = HookOwner(command.hook.token, self.run_id, cid, created_at=now)
             try:
                 await self.world.hooks.claim(owner)
                 self.claimed.append(owner)
