@@ -194,6 +194,24 @@ def cancel_run(run_id: str) -> None:
     click.echo(f"{run_id}: {with_client(lambda client: client.cancel(run_id))}")
 
 
+@runs.command("rerun")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rerun_run(run_id: str, as_json: bool) -> None:
+    """Start a new run of RUN_ID's workflow with the same input, linked to it (rerun_of)."""
+
+    async def action(client: Client) -> dict[str, Any]:
+        run = await client.rerun(run_id)
+        record = await run.record()
+        return {"run_id": run.run_id, "rerun_of": run_id, "workflow": record.workflow_name}
+
+    started = with_client(action)
+    if as_json:
+        click.echo(json.dumps(started))
+    else:
+        click.echo(f"{started['run_id']}: rerun of {run_id} ({started['workflow']})")
+
+
 @click.group()
 def hooks() -> None:
     """Deliver payloads to hooks."""

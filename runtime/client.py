@@ -23,7 +23,7 @@ from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
 from .engine.messages import WorkflowMessage
 from .engine.run_bytes import RunBudget, stamp
-from .errors import AppendConflictError, HookNotFoundError
+from .errors import AppendConflictError, CorruptedDataError, HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
 from .runs import Run
@@ -107,6 +107,33 @@ class Client:
                     raise  # a fresh run id is ours alone
         await self._wake(run_id, definition.name)
         return self.get_run(run_id)
+
+    async def rerun(self, run_id: str) -> Run:
+        """A new run of `run_id`'s workflow with the same input, linked to it: the new run's
+        `run_created` event carries `rerun_of=run_id`. RunNotFoundError for an unknown run.
+
+        Needs no workflow code in this process (the CLI and the web UI have none): the input
+        is copied as the stored bytes, opened with the old run's key and sealed under the new
+        run's own, so nothing is decoded and no class is built (docs/invariants.md #9)."""
+        world = self.world
+        old = await self.get_run(run_id).record()
+        codecs = codecs_for(world)
+        first = next(iter(await world.log.read(run_id)), None)
+        if first is None or first.type != EventType.RUN_CREATED:
+            raise CorruptedDataError(f"run {run_id} has no run_created event to re-run")
+        data = await (await codecs.get(run_id)).open_bytes(first)
+        now = world.clock.time()
+        new_run_id = new_id("run", now)
+        codec, encrypted_key = await codecs.create(new_run_id)
+        name = old.workflow_name
+        await world.runs.create(
+            RunRecord(new_run_id, name, RunStatus.PENDING, now, now, None, encrypted_key)
+        )
+        attrs = {"workflow_name": name, "parent_run_id": None, "rerun_of": run_id}
+        created = await codec.event(EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now)
+        await world.log.append(new_run_id, 0, stamp(new_run_id, [created], 0, None))
+        await self._wake(new_run_id, name)
+        return self.get_run(new_run_id)
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""

@@ -184,6 +184,11 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                 "parent_run_id": Attr(
                     (str, type(None)), "the run whose step started this one", required=False
                 ),
+                "rerun_of": Attr(
+                    TEXT,
+                    "the run this one re-runs with the same input (Client.rerun)",
+                    required=False,
+                ),
             },
             payload="the call's arguments: {args, kwargs}",
         ),
