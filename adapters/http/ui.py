@@ -1,6 +1,6 @@
 """The web UI: `create_app(..., ui=True)` serves it at `/` (and `/ui`), `steplane dev` does.
 
-Plain HTML, one script and one style sheet from the package (`adapters/http/ui/`): no build
+Plain HTML, one script and one style sheet from the package (`adapters/http/static/`): no build
 step, nothing fetched from elsewhere. The page is a shell; everything it shows comes from the
 run API, which the browser calls with the session cookie that the login page sets
 (session.py). Without a session the shell and the script answer with the login page, and the
@@ -24,7 +24,7 @@ from starlette.routing import Route
 from .context import AppContext
 from .session import COOKIE, clear_session, session_key, set_session
 
-ASSETS = Path(__file__).resolve().parent / "ui"
+ASSETS = Path(__file__).resolve().parent / "static"
 PUBLIC_ASSETS = {"style.css": "text/css"}
 SESSION_ASSETS = {"app.js": "text/javascript"}
 SECURITY_HEADERS = {
