@@ -38,6 +38,17 @@ def wait_for(driver: Any, condition: Callable[[], Any], what: str, timeout: floa
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(attempt, message=what)
 
 
+def shoot(driver: Any, path: Path) -> None:
+    """A screenshot of the whole page (the window is made as tall as the page for it)."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    full = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(full + 140, height), 4000))
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(width, height)
+
+
 def texts(driver: Any, selector: str) -> list[str]:
     return [element.text for element in driver.find_elements(By.CSS_SELECTOR, selector)]
 
@@ -102,7 +113,7 @@ def test_login_takes_the_key(
     assert error == "That API key is not valid."
     browser.get_log("browser")  # the 401 answer of the refused login is logged; expected
     browser.find_element(By.ID, "key").send_keys(dev.api_key)
-    browser.save_screenshot(str(screenshots / "login.png"))
+    shoot(browser, screenshots / "login.png")
     browser.find_element(By.ID, "login-submit").click()
     wait_for(browser, lambda: browser.find_elements(By.ID, "runs-body"), "runs page")
     browser.get_log("browser")
@@ -130,7 +141,7 @@ def test_runs_list_shows_status_workflow_duration_and_steps(
     wait_for(browser, lambda: row(fresh), "a new run shows up by itself")
     dev.wait_status(fresh, {"completed"})
     wait_for(browser, lambda: row(fresh).get_attribute("data-status") == "completed", "updated")
-    browser.save_screenshot(str(screenshots / "runs.png"))
+    shoot(browser, screenshots / "runs.png")
 
 
 def listed(browser: Any) -> list[str]:
@@ -226,7 +237,7 @@ def test_a_failed_run_shows_its_retries_and_errors(
         lambda: "card declined for o-2" in browser.find_element(By.ID, "errors").text,
         "decrypted error messages",
     )
-    browser.save_screenshot(str(screenshots / "run-failed.png"))
+    shoot(browser, screenshots / "run-failed.png")
 
 
 def test_values_stay_encrypted_until_decrypted_and_each_decrypt_is_audited(
@@ -247,7 +258,7 @@ def test_values_stay_encrypted_until_decrypted_and_each_decrypt_is_audited(
     [record] = [r for r in after if r not in before]
     assert (record["audit"], record["run_id"], record["via"]) == ("decrypt", run_id, "ui")
     assert record["actor"].startswith("api key key_")
-    browser.save_screenshot(str(screenshots / "run-decrypted.png"))
+    shoot(browser, screenshots / "run-decrypted.png")
 
 
 def test_hooks_page_lists_live_hooks_by_fingerprint(
@@ -265,7 +276,7 @@ def test_hooks_page_lists_live_hooks_by_fingerprint(
     assert (workflow, run, received) == ("ui.hold", runs["hold"], "0")
     assert age.endswith(("ms", "s"))
     assert row(runs["hook"])[1] == "ui.approval"
-    browser.save_screenshot(str(screenshots / "hooks.png"))
+    shoot(browser, screenshots / "hooks.png")
 
 
 def test_resume_a_hook_from_its_form(
@@ -274,7 +285,7 @@ def test_resume_a_hook_from_its_form(
     run_id = runs["hook"]
     open_run(browser, dev, run_id)
     form = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, ".hook-form"), "form")
-    browser.save_screenshot(str(screenshots / "run-hook.png"))
+    shoot(browser, screenshots / "run-hook.png")
     field = form.find_element(By.TAG_NAME, "textarea")
     field.clear()
     field.send_keys('{"approved": true, "by": "ada"}')
@@ -347,7 +358,7 @@ def test_a_stream_resumes_across_a_reload_without_gaps_or_repeats(
     )
     assert 3 <= seen_at_reload < count  # the reload really came mid-stream
     assert chunks() == [f"chunk-{i:02d}" for i in range(count)]
-    browser.save_screenshot(str(screenshots / "run-stream.png"))
+    shoot(browser, screenshots / "run-stream.png")
 
 
 # --- small screens and keyboards ------------------------------------------------------------
@@ -369,7 +380,7 @@ def test_390px_wide_and_keyboard_only(
         browser.get(f"{dev.url}/#/runs")
         wait_for(browser, lambda: runs["failed"] in listed(browser), "list")
         assert not page_overflows(browser)
-        browser.save_screenshot(str(screenshots / "runs-390.png"))
+        shoot(browser, screenshots / "runs-390.png")
         body = browser.find_element(By.TAG_NAME, "body")
         body.send_keys(Keys.TAB)  # from the page, by keyboard only: to a run and into it
         target = f"#/runs/{runs['failed']}"
@@ -387,7 +398,7 @@ def test_390px_wide_and_keyboard_only(
         for control in ("cancel", "rerun", "decrypt"):
             element = browser.find_element(By.ID, control)
             assert element.tag_name == "button" and element.is_displayed()
-        browser.save_screenshot(str(screenshots / "run-390.png"))
+        shoot(browser, screenshots / "run-390.png")
     finally:
         browser.set_window_size(1280, 900)
 
