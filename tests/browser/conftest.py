@@ -134,8 +134,8 @@ def dev_process() -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
             yield process, state, port
         finally:
             process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
+            try:  # a clean stop is tests/test_cli.py's business; here it only costs time
+                process.wait(3)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()

@@ -66,6 +66,15 @@ def runs(dev: Dev) -> dict[str, str]:
     return started
 
 
+def visit(browser: Any, dev: Dev, fragment: str) -> None:
+    """Open a page of the UI, signing in first if this session has not (a test run alone)."""
+    browser.get(f"{dev.url}/{fragment}")
+    if "/ui/login" in browser.current_url:
+        browser.find_element(By.ID, "key").send_keys(dev.api_key, Keys.ENTER)
+        wait_for(browser, lambda: "/ui/login" not in browser.current_url, "signed in")
+        browser.get(f"{dev.url}/{fragment}")
+
+
 @pytest.fixture
 def console_clean(browser: Any) -> Iterator[None]:
     browser.get_log("browser")  # what earlier tests left
@@ -75,7 +84,7 @@ def console_clean(browser: Any) -> Iterator[None]:
 
 
 def open_run(browser: Any, dev: Dev, run_id: str) -> None:
-    browser.get(f"{dev.url}/#/runs/{run_id}")
+    visit(browser, dev, f"#/runs/{run_id}")
     wait_for(browser, lambda: run_id in browser.find_element(By.ID, "run-header").text, "run page")
 
 
@@ -125,7 +134,7 @@ def test_login_takes_the_key(
 def test_runs_list_shows_status_workflow_duration_and_steps(
     browser: Any, dev: Dev, runs: dict[str, str], screenshots: Path, console_clean: None
 ) -> None:
-    browser.get(f"{dev.url}/#/runs")
+    visit(browser, dev, "#/runs")
 
     def row(run_id: str) -> Any:
         return browser.find_element(By.CSS_SELECTOR, f'tr[data-run-id="{run_id}"]')
@@ -152,7 +161,7 @@ def listed(browser: Any) -> list[str]:
 def test_filters_and_pages(
     browser: Any, dev: Dev, runs: dict[str, str], console_clean: None
 ) -> None:
-    browser.get(f"{dev.url}/#/runs")
+    visit(browser, dev, "#/runs")
     wait_for(browser, lambda: runs["failed"] in listed(browser), "list")
     Select(browser.find_element(By.ID, "filter-status")).select_by_value("failed")
     wait_for(browser, lambda: listed(browser) == [runs["failed"]], "status filter")
@@ -167,7 +176,7 @@ def test_filters_and_pages(
     wait_for(browser, lambda: set(runs.values()) <= set(listed(browser)), "time filter")
     everything = dev.api("GET", "/v1/runs?limit=100")["runs"]
     newest_first = [r["run_id"] for r in everything]
-    browser.get(f"{dev.url}/#/runs?limit=2")
+    visit(browser, dev, "#/runs?limit=2")
     wait_for(browser, lambda: listed(browser) == newest_first[:2], "first page of 2")
     browser.find_element(By.ID, "page-next").click()
     wait_for(browser, lambda: listed(browser) == newest_first[2:4], "second page")
@@ -264,7 +273,7 @@ def test_values_stay_encrypted_until_decrypted_and_each_decrypt_is_audited(
 def test_hooks_page_lists_live_hooks_by_fingerprint(
     browser: Any, dev: Dev, runs: dict[str, str], screenshots: Path, console_clean: None
 ) -> None:
-    browser.get(f"{dev.url}/#/hooks")
+    visit(browser, dev, "#/hooks")
 
     def row(run_id: str) -> list[str]:
         cells = browser.find_elements(By.CSS_SELECTOR, f'#hooks-body tr[data-run-id="{run_id}"] td')
@@ -377,7 +386,7 @@ def test_390px_wide_and_keyboard_only(
 ) -> None:
     browser.set_window_size(390, 844)
     try:
-        browser.get(f"{dev.url}/#/runs")
+        visit(browser, dev, "#/runs")
         wait_for(browser, lambda: runs["failed"] in listed(browser), "list")
         assert not page_overflows(browser)
         shoot(browser, screenshots / "runs-390.png")
@@ -391,6 +400,10 @@ def test_390px_wide_and_keyboard_only(
             active.send_keys(Keys.TAB)
         else:
             raise AssertionError("the run's link is not reachable with Tab")
+        fresh = dev.start("ui.checkout", "o-keyboard")  # the live list re-renders meanwhile
+        wait_for(browser, lambda: fresh in listed(browser), "the new run listed")
+        active = browser.switch_to.active_element
+        assert (active.get_attribute("href") or "").endswith(target)  # focus kept
         active.send_keys(Keys.ENTER)
         wait_for(browser, lambda: browser.current_url.endswith(target), "run page by keyboard")
         wait_for(browser, lambda: len(gantt(browser)) == 2, "timeline")

@@ -106,6 +106,19 @@ function confirmAction(text, yesLabel) {
 
 function setLive(text) { liveNote.textContent = text; }
 
+/** Re-render `container` with `render()` without losing the keyboard focus: a focused link
+ * or button inside a row marked `data-run-id` is focused again in the new row. */
+function keepFocus(container, render) {
+  const active = document.activeElement;
+  const row = active && container.contains(active) ? active.closest("[data-run-id]") : null;
+  const id = row ? row.getAttribute("data-run-id") : null;
+  const role = active ? active.className : "";
+  render();
+  if (id === null) return;
+  const again = container.querySelector(`[data-run-id="${CSS.escape(id)}"] .${CSS.escape(role.split(" ")[0] || "x")}`);
+  if (again) again.focus();
+}
+
 /** Call `tick` now and then every `ms` until stopped; one call at a time. */
 function poller(tick, ms) {
   let timer = null, stopped = false;
@@ -216,7 +229,7 @@ function runsPage(params) {
         h("td", { class: "mono hide-narrow" }, run.run_id), h("td", {}, when(run.created_at)),
         h("td", {}, runDuration(run)), h("td", { class: "num" }, run.steps ?? ""));
     });
-    body.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs."))]));
+    keepFocus(body, () => body.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs."))])));
     datalist.replaceChildren(...[...workflows].sort().map((w) => h("option", { value: w })));
     pager.replaceChildren(
       cursor ? h("button", { class: "quiet", id: "page-first", onclick: () => go({ cursor: "" }) }, "← Newest") : "",
@@ -538,11 +551,11 @@ function hooksPage() {
   return poller(async () => {
     const { hooks } = await api("/v1/hooks");
     const now = Date.now() / 1000;
-    body.replaceChildren(...(hooks.length ? hooks.map((hook) => h("tr", { "data-run-id": hook.run_id, "data-hook-id": hook.hook_id },
+    keepFocus(body, () => body.replaceChildren(...(hooks.length ? hooks.map((hook) => h("tr", { "data-run-id": hook.run_id, "data-hook-id": hook.hook_id },
       h("td", { class: "mono" }, hook.token_fingerprint || "—"), h("td", {}, hook.workflow),
-      h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(hook.run_id)}`, class: "mono" }, hook.run_id)),
+      h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(hook.run_id)}`, class: "run-link mono" }, hook.run_id)),
       h("td", { class: "mono hide-narrow" }, hook.hook_id), h("td", {}, duration(now - seconds(hook.created_at))),
-      h("td", { class: "num" }, hook.received))) : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No live hooks."))]));
+      h("td", { class: "num" }, hook.received))) : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No live hooks."))])));
     setLive(`live · updated ${new Date().toLocaleTimeString()}`);
   }, 3000);
 }
