@@ -249,3 +249,26 @@ async def test_list_since_and_steps(emu, client) -> None:
     for bad in ("yesterday", "2000-01-01T00:00:00"):
         response = await client.get(f"/v1/runs?since={bad}", headers=AUTH)
         assert response.status_code == 400 and "since" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/runs/{run_id}/rerun"),
+        ("GET", "/v1/runs/{run_id}/timeline"),
+        ("GET", "/v1/runs/{run_id}/streams"),
+        ("GET", "/v1/hooks"),
+        ("POST", "/v1/runs/{run_id}/hooks/hook_1/resume"),
+    ],
+)
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, UI], ids=["none", "wrong", "ui-header"]
+)
+async def test_the_ui_routes_need_a_key(emu, client, method, path, headers) -> None:
+    run = await Client(emu.world).start(uw.hold, "guarded-token")
+    await _wait_for_event(run, "hook_created")
+    before = len((await emu.world.runs.list(limit=100)).items), await run.events()
+    response = await client.request(method, path.format(run_id=run.run_id), json=1, headers=headers)
+    assert response.status_code == 401 and "API key" in response.json()["error"]
+    assert (len((await emu.world.runs.list(limit=100)).items), await run.events()) == before
+    assert await run.status() == "running"

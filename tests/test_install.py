@@ -230,7 +230,10 @@ def _closure(requirements: list[str], extras: dict[str, list[str]]) -> set[str]:
 @pytest.mark.slow
 def test_the_installed_package_has_the_web_ui_files(installed: Installed, tmp_path: Path) -> None:
     """The UI is served from package data (no build step, nothing downloaded)."""
-    code = "from steplane.adapters.http.ui import ASSETS; print(sorted(p.name for p in ASSETS.iterdir()))"
+    code = (
+        "from steplane.adapters.http.ui import ASSETS; "
+        "print(sorted(p.name for p in ASSETS.iterdir()))"
+    )
     done = installed.run("python", "-c", code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['app.js', 'index.html', 'login.html', 'style.css']"

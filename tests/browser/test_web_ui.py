@@ -367,6 +367,9 @@ def test_a_stream_resumes_across_a_reload_without_gaps_or_repeats(
     )
     assert 3 <= seen_at_reload < count  # the reload really came mid-stream
     assert chunks() == [f"chunk-{i:02d}" for i in range(count)]
+    dev.wait_status(run_id, {"completed"})
+    wait_for(browser, lambda: status_on_page(browser) == "completed", "the run completes")
+    wait_for(browser, lambda: len(gantt(browser)) == 1, "its step on the timeline")
     shoot(browser, screenshots / "run-stream.png")
 
 

@@ -355,7 +355,8 @@ function renderErrors(box, events, decrypted) {
       : sealedNote(data.value);
     return h("tr", { class: "error-row" }, h("td", { title: e.step_name || "" }, e.step_name ? shortName(e.step_name) : "(run)"),
       h("td", { class: "num" }, e.attempt ?? ""), h("td", {}, e.type.replace("_", " ")),
-      h("td", {}, e.error_type || e.code || ""), h("td", { class: "error-message" }, message));
+      h("td", { title: e.error_type || "" }, e.error_type ? shortName(e.error_type) : e.code || ""),
+      h("td", { class: "error-message" }, message));
   });
   box.replaceChildren(h("div", { class: "scroll" }, h("table", { id: "errors-table" },
     h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", { class: "num" }, "Attempt"),
