@@ -8,6 +8,7 @@ browser tests skip, saying what to install (`.ci/run` installs it where apt can)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -75,18 +76,16 @@ class Dev:
             assert time.monotonic() < deadline, f"{run_id} is still {status}, not {wanted}"
             time.sleep(0.1)
 
-    def audit_records(self, run_id: str) -> list[dict[str, Any]]:
-        """The decrypt audit records of `run_id`, read from the emulated S3 bucket."""
+    @functools.cached_property
+    def _s3(self) -> tuple[Any, str]:
+        """An S3 client of the emulated AWS, and the deployment's bucket (made once)."""
         import boto3
 
         from adapters.aws.stack_outputs import config_from_stack
 
+        credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
         config = config_from_stack(
-            self.prefix,
-            endpoint_url=self.endpoint_url,
-            region=self.region,
-            access_key_id="testing",
-            secret_access_key="testing",
+            self.prefix, endpoint_url=self.endpoint_url, region=self.region, **credentials
         )
         s3 = boto3.client(
             "s3",
@@ -95,9 +94,14 @@ class Dev:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        listed = s3.list_objects_v2(Bucket=config.bucket, Prefix=f"audit/{run_id}/")
+        return s3, config.bucket
+
+    def audit_records(self, run_id: str) -> list[dict[str, Any]]:
+        """The decrypt audit records of `run_id`, read from the emulated S3 bucket."""
+        s3, bucket = self._s3
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"audit/{run_id}/")
         return [
-            json.loads(s3.get_object(Bucket=config.bucket, Key=item["Key"])["Body"].read())
+            json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
             for item in listed.get("Contents", [])
         ]
 

@@ -346,7 +346,7 @@ def test_rerun_starts_a_linked_run_with_the_same_input(
 def test_a_stream_resumes_across_a_reload_without_gaps_or_repeats(
     browser: Any, dev: Dev, screenshots: Path, console_clean: None
 ) -> None:
-    count = 24
+    count = 20
     run_id = dev.start("ui.streaming", count, 0.2)
     open_run(browser, dev, run_id)
 

@@ -237,7 +237,7 @@ function runsPage(params) {
       h("span", { class: "muted", id: "runs-count" }, `${data.runs.length} run${data.runs.length === 1 ? "" : "s"} on this page`));
     document.getElementById("page-error").textContent = "";
   };
-  return poller(tick, 2000);
+  return poller(tick, 1500);
 }
 
 // --- one run ---------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ function runPage(runId) {
     await watchStreams(streams, runId, state);
     setLive(state.ended ? `run ${run.status}` : `live · updated ${new Date().toLocaleTimeString()}`);
   };
-  const poll = poller(async () => { await refresh(); if (state.ended && state.streamsSettled) poll.stop(); }, 1500);
+  const poll = poller(async () => { await refresh(); if (state.ended && state.streamsSettled) poll.stop(); }, 1000);
   return { stop() { poll.stop(); for (const s of state.streams.values()) s.stop(); } };
 }
 
