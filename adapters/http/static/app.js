@@ -251,7 +251,7 @@ function runPage(runId) {
   const gantt = h("div", { class: "gantt", id: "gantt", role: "img", "aria-label": "Timeline of the run" });
   const errors = h("div", { id: "errors" });
   const hooks = h("div", { id: "hooks" });
-  const streams = h("div", { id: "streams" });
+  const streams = h("div", { id: "streams" }, h("p", { class: "muted", id: "no-streams" }, "No streams."));
   const events = h("tbody", { id: "events-body" });
   const notice = h("p", { class: "notice", id: "notice", "aria-live": "polite" });
   main.append(
@@ -393,7 +393,7 @@ function renderEvents(body, events, decrypted) {
   body.replaceChildren(...events.map((e) => {
     const attrs = Object.fromEntries(Object.entries(e).filter(([k]) => !skip.has(k)));
     const details = h("div", {}, Object.keys(attrs).length ? h("code", {}, JSON.stringify(attrs)) : "");
-    if ("data" in e) details.append(valueCell(e, decrypted));
+    if ("data" in e) details.append(h("div", {}, valueCell(e, decrypted)));
     return h("tr", { "data-type": e.type }, h("td", { class: "num" }, e.seq),
       h("td", { class: "mono" }, new Date(e.created_at).toISOString().slice(11, 23)),
       h("td", {}, e.type), h("td", { class: "mono hide-narrow" }, e.correlation_id || ""), h("td", {}, details));
@@ -457,7 +457,6 @@ function renderGantt(box, timeline) {
 /** Keep one viewer per stream of the run; new streams appear as the run writes them. */
 async function watchStreams(box, runId, state) {
   const { streams } = await api(`/v1/runs/${runId}/streams`);
-  if (!streams.length && !box.childElementCount) box.append(h("p", { class: "muted", id: "no-streams" }, "No streams."));
   for (const name of streams) {
     if (state.streams.has(name)) continue;
     const placeholder = document.getElementById("no-streams");
