@@ -196,7 +196,7 @@ def chrome(dev_process: Any) -> Iterator[Any]:
         "--lang=en-US",
     ):
         options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     session = webdriver.Chrome(service=Service(driver), options=options)
     session.set_page_load_timeout(30)
     try:

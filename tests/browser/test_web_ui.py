@@ -344,33 +344,48 @@ def test_rerun_starts_a_linked_run_with_the_same_input(
 
 
 def test_a_stream_resumes_across_a_reload_without_gaps_or_repeats(
-    browser: Any, dev: Dev, screenshots: Path, console_clean: None
+    browser: Any, dev: Dev, screenshots: Path, tmp_path: Path, console_clean: None
 ) -> None:
-    count = 20
-    run_id = dev.start("ui.streaming", count, 0.2)
+    stop = tmp_path / "stop-streaming"  # the stream goes on until this file exists
+    run_id = dev.start("ui.streaming", 3, 0.1, str(stop))
     open_run(browser, dev, run_id)
 
     def chunks() -> list[str]:
         return texts(browser, '.stream[data-stream="default"] li')
 
+    def status() -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, ".stream-status").text)
+
     wait_for(browser, lambda: len(chunks()) >= 3, "first chunks", timeout=30)
+    browser.get_log("performance")  # only the requests after the reload count below
     browser.refresh()
-    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, ".stream li"), "restored")
-    resumed = browser.find_element(By.CSS_SELECTOR, ".stream-status").text
-    seen_at_reload = len(chunks())
-    assert resumed.startswith("resumed after chunk") or resumed.startswith("ended"), resumed
-    wait_for(
-        browser,
-        lambda: browser.find_element(By.CSS_SELECTOR, ".stream-status").text.startswith("ended"),
-        "the stream ends",
-        timeout=30,
-    )
-    assert 3 <= seen_at_reload < count  # the reload really came mid-stream
-    assert chunks() == [f"chunk-{i:02d}" for i in range(count)]
-    dev.wait_status(run_id, {"completed"})
+    wait_for(browser, lambda: status().startswith("resumed after chunk"), "resumed", timeout=30)
+    resumed_after = int(status().split()[3])
+    assert chunks()[: resumed_after + 1] == [f"chunk-{i:02d}" for i in range(resumed_after + 1)]
+    assert stream_requests(browser) == [str(resumed_after)]  # one request, resuming
+    wait_for(browser, lambda: len(chunks()) > resumed_after + 2, "chunks after the reload")
+    stop.touch()
+    wait_for(browser, lambda: status().startswith("ended"), "the stream ends", timeout=30)
+    total = dev.api("GET", f"/v1/runs/{run_id}/result?timeout=30")["result"]
+    assert chunks() == [f"chunk-{i:02d}" for i in range(total)]  # each once, in order
+    assert status() == f"ended · {total} chunks"
     wait_for(browser, lambda: status_on_page(browser) == "completed", "the run completes")
     wait_for(browser, lambda: len(gantt(browser)) == 1, "its step on the timeline")
     shoot(browser, screenshots / "run-stream.png")
+
+
+def stream_requests(browser: Any) -> list[str | None]:
+    """The `Last-Event-ID` of each stream request the page made (Chromium's network log)."""
+    found = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        request = message.get("params", {}).get("request", {})
+        if message["method"] == "Network.requestWillBeSent" and "/streams/" in request.get(
+            "url", ""
+        ):
+            headers = {k.lower(): v for k, v in request.get("headers", {}).items()}
+            found.append(headers.get("last-event-id"))
+    return found
 
 
 # --- small screens and keyboards ------------------------------------------------------------

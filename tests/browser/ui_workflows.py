@@ -4,6 +4,7 @@ after retries, one waiting on a hook, one streaming, one that waits to be cancel
 from __future__ import annotations
 
 import asyncio
+import os
 
 from runtime import RetryableError, create_hook, get_writable, step, workflow
 
@@ -49,18 +50,22 @@ async def approval(order: str) -> dict:
 
 
 @step
-async def write_chunks(count: int, gap: float) -> int:
+async def write_chunks(count: int, gap: float, until: str | None = None) -> int:
+    """`count` chunks `gap` seconds apart; with `until` (a file path), at least `count` and
+    then more until that file exists (at most 300), so a test decides when the stream ends."""
     writer = get_writable()
-    for index in range(count):
+    index = 0
+    while index < count or (until is not None and not os.path.exists(until) and index < 300):
         await writer.write(f"chunk-{index:02d}")
+        index += 1
         await asyncio.sleep(gap)
     await writer.close()
-    return count
+    return index
 
 
 @workflow(name="ui.streaming")
-async def streaming(count: int, gap: float) -> int:
-    return await write_chunks(count, gap)
+async def streaming(count: int, gap: float, until: str | None = None) -> int:
+    return await write_chunks(count, gap, until)
 
 
 @workflow(name="ui.hold")
