@@ -270,6 +270,17 @@ def test_values_stay_encrypted_until_decrypted_and_each_decrypt_is_audited(
     shoot(browser, screenshots / "run-decrypted.png")
 
 
+def test_a_hostile_value_is_shown_as_text(browser: Any, dev: Dev, console_clean: None) -> None:
+    hostile = "<img src=x onerror=window.pwned=1><script>window.pwned=2</script>"
+    run_id = dev.start("ui.checkout", hostile)
+    dev.wait_status(run_id, {"completed"})
+    open_run(browser, dev, run_id)
+    browser.find_element(By.ID, "decrypt").click()
+    wait_for(browser, lambda: hostile in browser.find_element(By.ID, "input").text, "as text")
+    assert browser.execute_script("return window.pwned") is None
+    assert browser.find_elements(By.CSS_SELECTOR, "#main img, #main script") == []
+
+
 def test_hooks_page_lists_live_hooks_by_fingerprint(
     browser: Any, dev: Dev, runs: dict[str, str], screenshots: Path, console_clean: None
 ) -> None:
