@@ -272,3 +272,33 @@ async def test_the_ui_routes_need_a_key(emu, client, method, path, headers) -> N
     assert response.status_code == 401 and "API key" in response.json()["error"]
     assert (len((await emu.world.runs.list(limit=100)).items), await run.events()) == before
     assert await run.status() == "running"
+
+
+def test_the_timeline_of_waits_hooks_and_a_step_in_flight() -> None:
+    from adapters.http.timeline import build_timeline
+    from runtime.engine.events import Event
+
+    def event(seq: int, type: str, at: float, key: str | None = None, **attrs: object) -> Event:
+        return Event(type, f"evt_{seq}", at, key, attrs, seq=seq)
+
+    log = [
+        event(0, "run_created", 100.0, workflow_name="wf"),
+        event(1, "wait_created", 101.0, "wait_1", resume_at=105.0),
+        event(2, "wait_completed", 105.2, "wait_1"),
+        event(3, "hook_created", 106.0, "hook_2"),
+        event(4, "hook_received", 107.0, "hook_2"),
+        event(5, "hook_received", 108.0, "hook_2"),
+        event(6, "hook_disposed", 108.5, "hook_2"),
+        event(7, "step_created", 109.0, "step_3", step_name="m:slow"),
+    ]
+    timeline = build_timeline(log, now=120.0)
+    assert (timeline["start"], timeline["end"], timeline["ended"]) == (100.0, 120.0, False)
+    wait, hook, step = timeline["rows"]
+    assert (wait["kind"], wait["start"], wait["end"], wait["open"]) == ("wait", 101.0, 105.2, False)
+    assert wait["resume_at"] == 105.0
+    assert (hook["kind"], hook["received"], hook["end"]) == ("hook", [107.0, 108.0], 108.5)
+    assert (step["name"], step["open"], step["end"]) == ("m:slow", True, 120.0)
+    assert step["attempts"] == [{"attempt": 1, "start": 109.0, "end": 120.0, "outcome": "running"}]
+    ended = build_timeline([*log, event(8, "run_cancelled", 110.0)], now=500.0)
+    assert (ended["end"], ended["ended"]) == (110.0, True)
+    assert ended["rows"][2]["end"] == 110.0  # open bars stop where the run ended
