@@ -236,4 +236,5 @@ def test_the_installed_package_has_the_web_ui_files(installed: Installed, tmp_pa
     )
     done = installed.run("python", "-c", code, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['app.js', 'index.html', 'login.html', 'style.css']"
+    files = ["app.js", "gantt.js", "index.html", "login.html", "stream.js", "style.css"]
+    assert done.stdout.strip() == repr(files)

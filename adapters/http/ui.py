@@ -1,7 +1,7 @@
 """The web UI: `create_app(..., ui=True)` serves it at `/` (and `/ui`), `steplane dev` does.
 
-Plain HTML, one script and one style sheet from the package (`adapters/http/static/`): no build
-step, nothing fetched from elsewhere. The page is a shell; everything it shows comes from the
+Plain HTML, three small scripts and one style sheet from the package
+(`adapters/http/static/`): no build step, nothing fetched from elsewhere. The page is a shell; everything it shows comes from the
 run API, which the browser calls with the session cookie that the login page sets
 (session.py). Without a session the shell and the script answer with the login page, and the
 run API with 401: no run, event or value is readable without an API key. Decrypting is the
@@ -26,7 +26,7 @@ from .session import COOKIE, clear_session, session_key, set_session
 
 ASSETS = Path(__file__).resolve().parent / "static"
 PUBLIC_ASSETS = {"style.css": "text/css"}
-SESSION_ASSETS = {"app.js": "text/javascript"}
+SESSION_ASSETS = {name: "text/javascript" for name in ("app.js", "gantt.js", "stream.js")}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
