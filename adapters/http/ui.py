@@ -1,11 +1,12 @@
 """The web UI: `create_app(..., ui=True)` serves it at `/` (and `/ui`), `steplane dev` does.
 
 Plain HTML, three small scripts and one style sheet from the package
-(`adapters/http/static/`): no build step, nothing fetched from elsewhere. The page is a shell; everything it shows comes from the
-run API, which the browser calls with the session cookie that the login page sets
-(session.py). Without a session the shell and the script answer with the login page, and the
-run API with 401: no run, event or value is readable without an API key. Decrypting is the
-run API's `?decrypt=true`, audited like every decrypt from outside the host.
+(`adapters/http/static/`): no build step, nothing fetched from elsewhere. The page is a
+shell; everything it shows comes from the run API, which the browser calls with the session
+cookie that the login page sets (session.py). Without a session the shell and the scripts
+answer with the login page, and the run API with 401: no run, event or value is readable
+without an API key. Decrypting is the run API's `?decrypt=true`, audited like every decrypt
+from outside the host.
 
 Every page is sent with a Content-Security-Policy that allows only this origin's script and
 style sheet (no inline script, no eval), so a value shown on a page cannot run as code.
