@@ -77,6 +77,13 @@ class _AddPth:
 setup(
     packages=packages(),
     package_dir={NAMESPACE: NAMESPACE, **{f"{NAMESPACE}.{p}": p for p in PACKAGES}},
-    package_data={f"{NAMESPACE}.infra": ["template.json"]},
+    package_data={
+        f"{NAMESPACE}.infra": ["template.json"],
+        f"{NAMESPACE}.adapters.http": [
+            "static/*.html",
+            "static/*.js",
+            "static/*.css",
+        ],  # the web UI
+    },
     cmdclass={"build_py": BuildWithPth, "editable_wheel": EditableWithPth},
 )

@@ -234,6 +234,24 @@ def fork_run(run_id: str, from_step: int) -> None:
     click.echo(f"forked {run_id} from step {from_step}: {run.run_id}")
 
 
+@runs.command("rerun")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def rerun_run(run_id: str, as_json: bool) -> None:
+    """Start a new run of RUN_ID's workflow with the same input, linked to it (rerun_of)."""
+
+    async def action(client: Client) -> dict[str, Any]:
+        run = await client.rerun(run_id)
+        record = await run.record()
+        return {"run_id": run.run_id, "rerun_of": run_id, "workflow": record.workflow_name}
+
+    started = with_client(action)
+    if as_json:
+        click.echo(json.dumps(started))
+    else:
+        click.echo(f"{started['run_id']}: rerun of {run_id} ({started['workflow']})")
+
+
 @click.group()
 def hooks() -> None:
     """List live hooks, deliver payloads to them."""

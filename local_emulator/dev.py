@@ -66,7 +66,9 @@ async def serve_dev(
     world = EmulatedAwsWorld(config)
     try:
         async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
-            app = create_app(world, host=emu.host)  # secrets: STEPLANE_SECRETS_ARN, as deployed
+            app = create_app(
+                world, host=emu.host, ui=True
+            )  # secrets: STEPLANE_SECRETS_ARN, as deployed
             server = uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
@@ -82,6 +84,7 @@ async def serve_dev(
                 path = write_state(
                     DevState(os.getpid(), endpoint, PREFIX, config.region, api_url, api_key)
                 )
+                say(f"steplane dev: web UI {api_url}/ (sign in with the API key in {path})")
                 say(f"steplane dev: run API {api_url}/v1/runs (openapi: {api_url}/openapi.json)")
                 say(f"steplane dev: emulated AWS at {endpoint}; state in {path}")
                 say("steplane dev: `steplane runs list` from this directory sees these runs")

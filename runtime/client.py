@@ -19,7 +19,7 @@ from .config import get_world
 from .context import current_instance, current_step
 from .definitions import StartOptions
 from .engine.codec import codecs_for
-from .engine.events import RunStatus
+from .engine.events import EventType, RunStatus
 from .engine.fork import fork_run
 from .engine.idempotency import key_hash, run_id_for_key
 from .engine.lifecycle import record_hook_payload
@@ -27,7 +27,7 @@ from .engine.messages import WorkflowMessage
 from .engine.run_bytes import RunBudget
 from .engine.starting import StartRequest, start_run
 from .engine.tracing import run_traces
-from .errors import HookNotFoundError
+from .errors import CorruptedDataError, HookNotFoundError
 from .ids import new_id
 from .registry import workflow_def_of
 from .runs import Run
@@ -89,6 +89,25 @@ class Client:
         )
         await start_run(world, request)
         return self.get_run(run_id)
+
+    async def rerun(self, run_id: str) -> Run:
+        """A new run of `run_id`'s workflow with the same input, linked to it: the new run's
+        `run_created` event carries `rerun_of=run_id`. RunNotFoundError for an unknown run.
+
+        Needs no workflow code in this process (the CLI and the web UI have none): the input
+        is copied as the stored bytes, opened with the old run's key and sealed under the new
+        run's own, so nothing is decoded and no class is built (docs/invariants.md #9)."""
+        world = self.world
+        old = await self.get_run(run_id).record()
+        first = next(iter(await world.log.read(run_id)), None)
+        if first is None or first.type != EventType.RUN_CREATED:
+            raise CorruptedDataError(f"run {run_id} has no run_created event to re-run")
+        data = await (await codecs_for(world).get(run_id)).open_bytes(first)
+        now = world.clock.time()
+        new_run_id = new_id("run", now)
+        request = StartRequest(new_run_id, old.workflow_name, data, now, attrs={"rerun_of": run_id})
+        await start_run(world, request)
+        return self.get_run(new_run_id)
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""

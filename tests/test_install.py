@@ -129,6 +129,15 @@ def test_the_wheel_holds_our_packages_under_steplane_only(installed: Installed) 
     }
     assert sources <= names  # every subpackage, including ones added later
     assert {"steplane.pth", "steplane/aliases.py", "steplane/infra/template.json"} <= names
+    ui = {
+        f"steplane/{path.relative_to(ROOT).as_posix()}"
+        for path in (ROOT / "adapters" / "http" / "static").iterdir()
+    }
+    assert {
+        "steplane/adapters/http/static/index.html",
+        "steplane/adapters/http/static/app.js",
+    } <= ui
+    assert ui <= names  # the web UI's pages, script and style sheet
     tops = {name.split("/")[0] for name in names if not name.startswith("steplane-")}
     assert tops == {"steplane", "steplane.pth"}
 
@@ -216,3 +225,16 @@ def _closure(requirements: list[str], extras: dict[str, list[str]]) -> set[str]:
             if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in wanted):
                 pending.append(sub)
     return found
+
+
+@pytest.mark.slow
+def test_the_installed_package_has_the_web_ui_files(installed: Installed, tmp_path: Path) -> None:
+    """The UI is served from package data (no build step, nothing downloaded)."""
+    code = (
+        "from steplane.adapters.http.ui import ASSETS; "
+        "print(sorted(p.name for p in ASSETS.iterdir()))"
+    )
+    done = installed.run("python", "-c", code, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    files = ["app.js", "gantt.js", "index.html", "login.html", "stream.js", "style.css"]
+    assert done.stdout.strip() == repr(files)

@@ -10,6 +10,7 @@ Routes (see `/openapi.json` for the full description):
 - `GET /v1/runs/{run_id}/streams/{name}`  streams as Server-Sent Events, API key required
 - `POST /v1/hooks/{token}`                the hook webhook, token only
 - `GET /openapi.json`                     the API description
+- `/`, `/ui/...`                          the web UI, with `ui=True` (adapters/http/ui.py)
 
 Every route is behind the same input limits (adapters/http/limits.py, json_input.py): a body
 over `max_body_bytes` gets 413 before it is read, JSON nested too deep gets 400, and every
@@ -28,7 +29,8 @@ from steplane.runtime.engine.host import FunctionHost
 from steplane.runtime.world import World
 
 from ..signing import DEFAULT_TOLERANCE
-from . import invoke, openapi, runs_api, sse
+from . import inspect_api, invoke, openapi, runs_api, sse
+from . import ui as web_ui
 from .context import AppContext
 from .limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from .ratelimit import (
@@ -57,6 +59,7 @@ def create_app(
     webhook_token_rate: Rate | str | None = "env",
     webhook_client_rate: Rate | str | None = "env",
     debug: bool = False,
+    ui: bool = False,
 ) -> Starlette:
     """Build the app.
 
@@ -72,7 +75,8 @@ def create_app(
     `webhook_token_rate` and `webhook_client_rate`: the webhook's per-token and per-client
     limits (a `Rate`, None for none; default from `STEPLANE_WEBHOOK_TOKEN_RATE` /
     `..._CLIENT_RATE`, else 10/s burst 20 per token and 50/s burst 100 per client), per
-    process.
+    process. `ui`: also serve the web UI at `/` (its login page takes an API key and sets a
+    session cookie that the run API then accepts; adapters/http/ui.py).
     """
     if webhook_token_rate == "env":
         webhook_token_rate = rate_from_env(TOKEN_RATE_ENV, DEFAULT_TOKEN_RATE)
@@ -89,13 +93,16 @@ def create_app(
         webhook_client_limiter=_limiter(webhook_client_rate),
         webhook_token_limiter=_limiter(webhook_token_rate),
     )
+    ctx.ui = ui
     app = Starlette(
         debug=debug,
         routes=[
             *invoke.routes(ctx),
             *runs_api.routes(ctx),
+            *inspect_api.routes(ctx),
             *sse.routes(ctx, sse_heartbeat),
-            *openapi.routes(),
+            *openapi.routes(ui),
+            *(web_ui.routes(ctx) if ui else []),
         ],
         middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
         exception_handlers={

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from .context import AppContext
 from .responses import ApiError
+from .session import request_session_key
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -29,10 +30,16 @@ def bearer_token(request: Request) -> str | None:
 
 
 def require_api_key(ctx: AppContext, request: Request) -> str:
-    """The caller's API key; ApiError(401) unless it is one of the configured keys."""
+    """The caller's API key; ApiError(401) unless it is one of the configured keys. With the
+    web UI on, a valid session cookie stands for the key it was made with (session.py)."""
     if not ctx.api_keys:
         raise ApiError(401, "the run API is disabled: no API keys configured", _CHALLENGE)
     token = bearer_token(request)
+    if token is None and ctx.ui:
+        key = request_session_key(request, ctx.api_keys)
+        if key is not None:
+            request.state.via = "ui"
+            return key
     if token is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", _CHALLENGE)
     if not ctx.is_api_key(token):

@@ -59,6 +59,8 @@ class AppContext:
     webhook_client_limiter: RateLimiter | None = None
     webhook_token_limiter: RateLimiter | None = None
     replay_guard: ReplayGuard = field(default_factory=lambda: ReplayGuard(DEFAULT_TOLERANCE))
+    ui: bool = False
+    """The web UI is served: its session cookie is accepted in place of a bearer key."""
     webhook_checks: dict[tuple[str, str], object] = field(default_factory=dict, repr=False)
     """(run_id, hook_id) -> its recorded WebhookCheck or None: immutable once recorded."""
     _world: World | None = None

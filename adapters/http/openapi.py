@@ -127,6 +127,42 @@ _SCHEMAS: dict[str, Any] = {
                 "additionalProperties": {"type": "string"},
                 "description": "What set_attributes() recorded: plaintext, not encrypted.",
             },
+            "steps": {"type": "integer", "description": "With `steps=true` only."},
+        },
+    },
+    "TimelineRow": {
+        "type": "object",
+        "description": (
+            "A bar of the run's timeline: a step (its `attempts` with outcome completed, "
+            "retrying, failed or running, and the `backoff` between them), a wait (sleep) or "
+            "a hook (`received`: delivery times). Times are epoch seconds; `open`: still going."
+        ),
+        "required": ["kind", "id", "name", "start", "end", "open"],
+        "properties": {
+            "kind": {"enum": ["step", "wait", "hook"]},
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "start": {"type": "number"},
+            "end": {"type": "number"},
+            "open": {"type": "boolean"},
+            "attempts": {"type": "array", "items": {"type": "object"}},
+            "backoff": {"type": "array", "items": {"type": "object"}},
+            "received": {"type": "array", "items": {"type": "number"}},
+            "resume_at": {"type": "number"},
+        },
+    },
+    "LiveHook": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "workflow": {"type": "string"},
+            "hook_id": {"type": "string"},
+            "token_fingerprint": {
+                "type": ["string", "null"],
+                "description": "`tok_...`: names the token without revealing it.",
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+            "received": {"type": "integer", "description": "Payloads delivered so far."},
         },
     },
     "RunResult": {
@@ -325,6 +361,17 @@ def _paths() -> dict[str, Any]:
                         "style": "form",
                         "explode": True,
                     },
+                    _query(
+                        "since",
+                        {"type": "string"},
+                        "Only runs created at or after this time (ISO 8601 with a zone, or "
+                        "epoch seconds).",
+                    ),
+                    _query(
+                        "steps",
+                        {"type": "boolean", "default": False},
+                        "Add `steps`, how many steps each run has called (reads each log).",
+                    ),
                 ],
                 "responses": {
                     "200": _json(
@@ -532,6 +579,93 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/runs/{run_id}/rerun": {
+            "post": {
+                "summary": "Start a new run of the same workflow with the same input",
+                "description": "The new run's `run_created` event carries `rerun_of`.",
+                "security": _API_KEY,
+                "parameters": [_RUN_ID],
+                "responses": {
+                    "201": _json(
+                        _object(("run_id", "rerun_of"), run_id=_STRING, rerun_of=_STRING),
+                        "Started; `Location` names the new run.",
+                    ),
+                    "401": _UNAUTHORIZED,
+                    "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/runs/{run_id}/timeline": {
+            "get": {
+                "summary": "The run's steps, attempts, waits and hooks on one time axis",
+                "security": _API_KEY,
+                "parameters": [_RUN_ID],
+                "responses": {
+                    "200": _json(
+                        _object(
+                            run_id=_STRING,
+                            start={"type": "number"},
+                            end={"type": "number"},
+                            ended={"type": "boolean"},
+                            rows={"type": "array", "items": _ref("TimelineRow")},
+                        ),
+                        "The timeline, rows in the order the workflow made them.",
+                    ),
+                    "401": _UNAUTHORIZED,
+                    "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/runs/{run_id}/streams": {
+            "get": {
+                "summary": "The names of the run's streams",
+                "security": _API_KEY,
+                "parameters": [_RUN_ID],
+                "responses": {
+                    "200": _json(
+                        _object(run_id=_STRING, streams={"type": "array", "items": _STRING}),
+                        "Stream names (`default` for the default stream).",
+                    ),
+                    "401": _UNAUTHORIZED,
+                    "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/hooks": {
+            "get": {
+                "summary": "Live hooks of running runs",
+                "security": _API_KEY,
+                "parameters": [_query("run_id", {"type": "string"}, "Only this run's hooks.")],
+                "responses": {
+                    "200": _json(
+                        _object(hooks={"type": "array", "items": _ref("LiveHook")}),
+                        "Live hooks, newest run first.",
+                    ),
+                    "401": _UNAUTHORIZED,
+                    "404": _NO_RUN,
+                },
+            }
+        },
+        "/v1/runs/{run_id}/hooks/{hook_id}/resume": {
+            "post": {
+                "summary": "Deliver a payload to the run's live hook `hook_id` (no token needed)",
+                "security": _API_KEY,
+                "parameters": [_RUN_ID, _path_param("hook_id", "The hook's id (`hook_...`).")],
+                "requestBody": {
+                    "required": False,
+                    "description": "Plain JSON, delivered as it is (no tags are decoded).",
+                    "content": {"application/json": {"schema": {}}},
+                },
+                "responses": {
+                    "200": _json(
+                        _object(run_id=_STRING, hook_id=_STRING), "Delivered to the hook."
+                    ),
+                    "400": _error("The body is not valid JSON."),
+                    "401": _UNAUTHORIZED,
+                    "404": _error("No such run, or it has no live hook of that id."),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -542,7 +676,52 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(server_url: str = "/") -> dict[str, Any]:
+def _ui_paths() -> dict[str, Any]:
+    page = {"200": {"description": "HTML.", "content": {"text/html": {}}}}
+    shell = {
+        "get": {
+            "summary": "The web UI (303 to the login page without a session)",
+            "security": [],
+            "responses": {**page, "303": {"description": "Sign in first."}},
+        }
+    }
+    return {
+        "/": shell,
+        "/ui": shell,
+        "/ui/login": {
+            "get": {"summary": "The login page", "security": [], "responses": page},
+            "post": {
+                "summary": "Sign in with an API key (form field `key`); sets the session cookie",
+                "security": [],
+                "responses": {
+                    "303": {"description": "Signed in."},
+                    "401": {"description": "Not a valid key.", "content": {"text/html": {}}},
+                },
+            },
+        },
+        "/ui/logout": {
+            "post": {
+                "summary": "Sign out (clears the session cookie)",
+                "security": [],
+                "responses": {"303": {"description": "Signed out."}},
+            }
+        },
+        "/ui/assets/{name}": {
+            "get": {
+                "summary": "The UI's style sheet and script (the script needs a session)",
+                "security": [],
+                "parameters": [_path_param("name", "`style.css` or `app.js`.")],
+                "responses": {
+                    "200": {"description": "The file."},
+                    "401": {"description": "Sign in first."},
+                    "404": {"description": "No such file."},
+                },
+            }
+        },
+    }
+
+
+def openapi_document(server_url: str = "/", ui: bool = False) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -551,7 +730,7 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
             "description": "Invocation endpoint and run API of a steplane function host.",
         },
         "servers": [{"url": server_url}],
-        "paths": _paths(),
+        "paths": {**_paths(), **(_ui_paths() if ui else {})},
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {
@@ -580,8 +759,8 @@ def openapi_document(server_url: str = "/") -> dict[str, Any]:
     }
 
 
-def routes() -> list[Route]:
+def routes(ui: bool = False) -> list[Route]:
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document(request.scope.get("root_path") or "/"))
+        return JSONResponse(openapi_document(request.scope.get("root_path") or "/", ui))
 
     return [Route("/openapi.json", openapi, methods=["GET"], name="openapi")]

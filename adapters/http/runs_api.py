@@ -12,6 +12,8 @@ the token is known to be live.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -22,7 +24,7 @@ from steplane.runtime import serde
 from steplane.runtime.attributes import parse_filter
 from steplane.runtime.describe import event_json, hook_listing, run_summary
 from steplane.runtime.engine.audit import record_decrypt
-from steplane.runtime.engine.events import RunStatus
+from steplane.runtime.engine.events import EventType, RunStatus
 from steplane.runtime.errors import (
     HookNotFoundError,
     PayloadTooLargeError,
@@ -33,7 +35,7 @@ from steplane.runtime.errors import (
 )
 from steplane.runtime.registry import get_workflow
 from steplane.runtime.runs import Run
-from steplane.runtime.world import RunRecord
+from steplane.runtime.world import RunRecord, World
 
 from .auth import api_key_required
 from .context import AppContext, key_id
@@ -70,6 +72,36 @@ def _status_param(request: Request) -> RunStatus | None:
         raise ApiError(400, f"unknown status {raw!r}: expected one of {allowed}") from None
 
 
+def _since_param(request: Request) -> float | None:
+    """`since`: only runs created at or after it (ISO 8601 with a zone, or epoch seconds)."""
+    raw = request.query_params.get("since") or None
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(400, "query parameter 'since' must be epoch seconds or ISO 8601 with a zone")
+    return moment.timestamp()
+
+
+async def step_counts(world: World, run_ids: list[str]) -> list[int]:
+    """How many steps each run has called (its `step_created` events), a few runs at a time."""
+    limit = asyncio.Semaphore(8)
+
+    async def count(run_id: str) -> int:
+        async with limit:
+            log = await world.log.read(run_id)
+        return sum(event.type == EventType.STEP_CREATED for event in log)
+
+    return list(await asyncio.gather(*(count(run_id) for run_id in run_ids)))
+
+
 def _flag(request: Request, name: str) -> bool:
     raw = request.query_params.get(name, "false").lower()
     if raw not in ("true", "false", "1", "0", ""):
@@ -86,11 +118,11 @@ def _decode_value(value: Any, what: str) -> Any:
         raise ApiError(400, f"{what} is not valid tagged JSON: {error}") from None
 
 
-def _value_error(error: SerializationError) -> ApiError:
+def value_error(error: SerializationError) -> ApiError:
     return ApiError(413 if isinstance(error, PayloadTooLargeError) else 400, str(error))
 
 
-async def _run(ctx: AppContext, run_id: str) -> tuple[Run, RunRecord]:
+async def find_run(ctx: AppContext, run_id: str) -> tuple[Run, RunRecord]:
     """The app's handle on the run and its record; 404 for a run the app's World lacks."""
     run = ctx.client.get_run(run_id)
     try:
@@ -128,14 +160,15 @@ def routes(ctx: AppContext) -> list[Route]:
         try:
             run = await ctx.client.start(target, *args, **kwargs)
         except SerializationError as error:
-            raise _value_error(error) from None
+            raise value_error(error) from None
         except TypeError as error:  # the arguments do not fit the workflow's signature
             raise ApiError(400, str(error)) from None
         location = f"{request.scope.get('root_path', '')}/v1/runs/{run.run_id}"
         return JSONResponse({"run_id": run.run_id}, status_code=201, headers={"Location": location})
 
     async def list_runs(request: Request) -> Response:
-        status = _status_param(request)
+        status, since = _status_param(request), _since_param(request)
+        with_steps = _flag(request, "steps")
         try:
             attributes = dict(parse_filter(a) for a in request.query_params.getlist("attr"))
             page = await ctx.client.list(
@@ -147,21 +180,30 @@ def routes(ctx: AppContext) -> list[Route]:
             )
         except ValueError as error:  # a cursor this World did not hand out, a bad attr
             raise ApiError(400, str(error)) from None
-        runs = [run_summary(record) for record in page.items]
-        return JSONResponse({"runs": runs, "next_cursor": page.next_cursor})
+        records, next_cursor = page.items, page.next_cursor
+        if since is not None:  # newest first: past the first older run, every run is older
+            records = [record for record in records if record.created_at >= since]
+            if len(records) < len(page.items):
+                next_cursor = None
+        runs = [run_summary(record) for record in records]
+        if with_steps:
+            counts = await step_counts(ctx.world, [record.run_id for record in records])
+            for summary, count in zip(runs, counts, strict=True):
+                summary["steps"] = count
+        return JSONResponse({"runs": runs, "next_cursor": next_cursor})
 
     async def get_run(request: Request) -> Response:
-        _, record = await _run(ctx, request.path_params["run_id"])
+        _, record = await find_run(ctx, request.path_params["run_id"])
         return JSONResponse(run_summary(record))
 
     async def get_result(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         timeout = min(_int_param(request, "timeout", 0, 0, 2**31), ctx.max_result_wait)
-        run, record = await _run(ctx, run_id)
+        run, record = await find_run(ctx, run_id)
         if not record.status.is_terminal and timeout == 0:
             return _not_finished(record)
-        try:
-            value = await run.result(timeout=timeout)
+        try:  # an ended run answers at once (a zero timeout would expire at the first read)
+            value = await run.result(timeout=None if record.status.is_terminal else timeout)
         except TimeoutError:
             return _not_finished(await run.record())
         except WorkflowFailedError as failure:
@@ -173,7 +215,7 @@ def routes(ctx: AppContext) -> list[Route]:
 
     async def cancel_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        await _run(ctx, run_id)
+        await find_run(ctx, run_id)
         return JSONResponse({"run_id": run_id, "status": await ctx.client.cancel(run_id)})
 
     async def list_events(request: Request) -> Response:
@@ -183,17 +225,18 @@ def routes(ctx: AppContext) -> list[Route]:
         if decrypt and not ctx.may_decrypt(api_key):
             raise ApiError(403, "this API key may not decrypt event data")
         start_at = _int_param(request, "start", 0, 0, 2**31)
-        run, _ = await _run(ctx, run_id)
+        run, _ = await find_run(ctx, run_id)
         if decrypt:
             client = request.client.host if request.client else "unknown client"
+            via = getattr(request.state, "via", "http")  # "ui": through a web UI session
             await record_decrypt(
-                ctx.world, run_id, actor=f"api key {key_id(api_key)} from {client}", via="http"
+                ctx.world, run_id, actor=f"api key {key_id(api_key)} from {client}", via=via
             )
         events = [event_json(e) for e in await run.events(start_at, decrypt=decrypt)]
         return JSONResponse({"run_id": run_id, "events": events})
 
     async def run_timeline(request: Request) -> Response:
-        run, _ = await _run(ctx, request.path_params["run_id"])
+        run, _ = await find_run(ctx, request.path_params["run_id"])
         return JSONResponse({"run_id": run.run_id, **await run.timeline()})
 
     async def list_hooks(request: Request) -> Response:
@@ -222,7 +265,7 @@ def routes(ctx: AppContext) -> list[Route]:
         except HookNotFoundError:
             raise ApiError(404, "no live hook has this token") from None
         except SerializationError as error:
-            raise _value_error(error) from None
+            raise value_error(error) from None
         return JSONResponse({"run_id": run_id})
 
     guard = lambda endpoint: api_key_required(ctx, endpoint)  # noqa: E731

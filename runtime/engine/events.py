@@ -217,6 +217,11 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                 "trace": Attr(
                     TEXT, "W3C traceparent of the run's span (engine/tracing.py)", required=False
                 ),
+                "rerun_of": Attr(
+                    TEXT,
+                    "the run this one re-runs with the same input (Client.rerun)",
+                    required=False,
+                ),
             },
             payload="the call's arguments: {args, kwargs}",
         ),
