@@ -8,6 +8,8 @@ line that says so when one is missing.
   Python has boto3.
 - `local`: the embedded emulator of `steplane run`, `steplane dev`, `Emulator(world="aws")`
   and `Emulator(invoke="http")` (boto3, moto and its server, uvicorn, httpx).
+- `agents`: durable Pydantic AI agents, `steplane.agents.SteplaneAgent` (pydantic-ai-slim
+  with its OpenAI-compatible provider).
 - `dev`: working on steplane itself (`local` plus the test and lint tools).
 
 Code that needs an extra imports its modules inside `requires_extra(...)`. The entry point
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 EXTRAS: dict[str, frozenset[str]] = {
     "aws": frozenset({"boto3", "botocore"}),
     "local": frozenset({"boto3", "botocore", "moto", "werkzeug", "uvicorn", "httpx"}),
+    "agents": frozenset({"pydantic_ai", "pydantic", "pydantic_core", "openai"}),
 }
 """The top-level modules that each extra brings and our code imports (pyproject.toml's
 optional-dependencies install them; a test keeps the two in step)."""

@@ -216,3 +216,15 @@ def _closure(requirements: list[str], extras: dict[str, list[str]]) -> set[str]:
             if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in wanted):
                 pending.append(sub)
     return found
+
+
+@pytest.mark.slow
+def test_durable_agents_without_the_agents_extra_name_it(
+    installed: Installed, tmp_path: Path
+) -> None:
+    done = installed.run("python", "-c", "import steplane.agents", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "steplane.runtime.extras.MissingExtraError: pydantic_ai is not installed: "
+        'pip install "steplane[agents]"'
+    )
