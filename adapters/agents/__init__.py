@@ -25,8 +25,8 @@ from .steps import announce
 __all__ = [
     "AgentNotFoundError",
     "SteplaneAgent",
-    "announce",
     "SteplaneDurability",
+    "announce",
     "answer",
     "approval_required",
     "model_event",

@@ -33,9 +33,12 @@ def model_event(event: AgentStreamEvent, attempt: int) -> dict[str, Any] | None:
         if event.part.content:
             return {"type": "text_delta", "delta": event.part.content, "attempt": attempt}
         return None
-    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
-        if event.delta.content_delta:
-            return {"type": "text_delta", "delta": event.delta.content_delta, "attempt": attempt}
+    if (
+        isinstance(event, PartDeltaEvent)
+        and isinstance(event.delta, TextPartDelta)
+        and event.delta.content_delta
+    ):
+        return {"type": "text_delta", "delta": event.delta.content_delta, "attempt": attempt}
     return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic_ai.exceptions import ApprovalRequired, CallDeferred, ModelHTTPError, ModelRetry
 from pydantic_ai.messages import ToolReturn
 from pydantic_ai.models import Model, infer_model
+from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.tools import RunContext
 from pydantic_ai.toolsets import CombinedToolset
 from pydantic_ai.usage import RunUsage
@@ -77,6 +78,8 @@ async def model_request(
     writer = get_writable()
     attempt = get_step_metadata().attempt
     try:
+        if isinstance(model, FunctionModel) and model.stream_function is None:
+            raise NotImplementedError  # it says so with an AssertionError
         async with model.request_stream(history, settings, request) as streamed:  # type: ignore[arg-type]
             async for event in streamed:
                 chunk = events.model_event(event, attempt)
@@ -87,7 +90,9 @@ async def model_request(
         response = await model.request(history, settings, request)  # type: ignore[arg-type]
     except ModelHTTPError as error:
         if 400 <= error.status_code < 500 and error.status_code not in (408, 409, 429):
-            raise FatalError(f"{error.model_name}: HTTP {error.status_code}: {error.body}") from error
+            raise FatalError(
+                f"{error.model_name}: HTTP {error.status_code}: {error.body}"
+            ) from error
         raise
     return codec.dump_response(response)
 

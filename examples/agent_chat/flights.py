@@ -61,7 +61,7 @@ async def chat(first_message: str) -> dict[str, Any]:
     """One chat session: answer a message, then wait on a hook for the next one."""
     history: list[Any] = []
     message, turns = first_message, 0
-    for turns in range(1, MAX_TURNS + 1):  # noqa: B007
+    for turns in range(1, MAX_TURNS + 1):
         result = await durable.run(message, message_history=history)
         history = result.all_messages()
         next_message = create_hook(metadata={"kind": "next_message"})
@@ -72,4 +72,3 @@ async def chat(first_message: str) -> dict[str, Any]:
             return {"turns": turns, "last_answer": result.output}
         message = str(payload["message"])
     return {"turns": turns, "last_answer": "session ended"}
-

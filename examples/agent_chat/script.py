@@ -23,7 +23,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
 
 
-def _returns(messages: list[ModelMessage]) -> dict[str, Any]:
+def returns(messages: list[ModelMessage]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for message in messages:
         if isinstance(message, ModelRequest):
@@ -44,7 +44,7 @@ def _prompt(messages: list[ModelMessage]) -> str:
 
 def next_move(messages: list[ModelMessage]) -> ToolCallPart | str:
     """The tool to call next, or the final answer."""
-    done = _returns(messages)
+    done = returns(messages)
     prompt = _prompt(messages)
     route = re.search(r"from ([A-Z][\w ]*?) to ([A-Z][\w]*)", prompt)
     origin, destination = route.groups() if route else ("Paris", "Tokyo")
