@@ -1,7 +1,7 @@
 """The example's flight agent, instrumented for tests: every model request and every tool
 call that really runs is journaled (in `calls`, and in the file `AGENT_CALL_LOG` names, for
-host processes), and `AGENT_KILL_AT=<what>:<n>` SIGKILLs the host process when the n-th
-<what> ("model" or a tool name) is about to run, once (a marker file remembers)."""
+host processes), and `AGENT_KILL_AT=<what>:<n>,...` SIGKILLs the host process when the n-th
+<what> ("model" or a tool name) is about to run, once each (marker files remember)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,14 @@ calls: list[str] = []
 
 def journal(what: str) -> None:
     seen = 1 + sum(1 for c in _all_calls() if c == what)
-    kill_at = os.environ.get("AGENT_KILL_AT")
-    marker = Path(os.environ.get("AGENT_CALL_LOG", "/nonexistent") + ".killed")
-    if kill_at == f"{what}:{seen}" and not marker.exists():
-        marker.write_text("killed")
-        os.kill(os.getpid(), signal.SIGKILL)
-    calls.append(what)
+    point = f"{what}:{seen}"
     log = os.environ.get("AGENT_CALL_LOG")
+    if log and point in os.environ.get("AGENT_KILL_AT", "").split(","):
+        marker = Path(f"{log}.killed-{point.replace(':', '-')}")
+        if not marker.exists():
+            marker.write_text("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+    calls.append(what)
     if log:
         with open(log, "a") as out:
             out.write(what + "\n")
