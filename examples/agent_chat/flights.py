@@ -62,6 +62,7 @@ async def chat(first_message: str) -> dict[str, Any]:
     history: list[Any] = []
     message, turns = first_message, 0
     for turns in range(1, MAX_TURNS + 1):
+        await announce({"type": "user_message", "message": message})  # every browser shows it
         result = await durable.run(message, message_history=history)
         history = result.all_messages()
         next_message = create_hook(metadata={"kind": "next_message"})

@@ -22,7 +22,7 @@ from tests.agents import flight_agent
 from tests.agents.booking import book_and_approve, read_and_approve
 from tests.conftest import aws_server_world
 
-KILL_AT = [k for k in os.environ.get("TEST_KILL_AT", "search_flights:1,model:3").split(",") if k]
+KILL_AT = ["search_flights:1", "model:3"]
 """Between model request 1 and tool call 1; between tool call 2 and model request 3."""
 
 
