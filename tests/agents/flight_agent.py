@@ -84,7 +84,7 @@ async def book(prompt: str) -> str:
 
 @workflow(name="test-book-flight-inline")
 async def book_inline(prompt: str) -> str:
-    """The form API.md shows: the wrapper made inside the workflow."""
+    """The form docs/api.md shows: the wrapper made inside the workflow."""
     return (await SteplaneAgent(agent).run(prompt)).output
 
 
