@@ -9,12 +9,14 @@ import functools
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from examples.agent_chat import flights, script
 from runtime import create_hook, sleep, workflow
@@ -120,3 +122,53 @@ async def wait_then_ask(seconds: int) -> Any:
 @workflow(name="test-waiter")
 async def wait_a_while() -> str:
     return (await SteplaneAgent(waiting_agent).run("wait")).output
+
+
+# --- a toolset that lists its tools with I/O (as an MCP server does) ------------------------
+
+listings: list[str] = []
+
+
+class RemoteTools(AbstractToolset[Any]):
+    """Lists one tool "remotely" (counted), and answers calls to it."""
+
+    def __init__(self, id: str) -> None:
+        self._id = id
+        self._tools = FunctionToolset([self.echo])
+
+    @staticmethod
+    async def echo(text: str) -> str:
+        return f"echo: {text}"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def get_tools(self, ctx: Any) -> dict[str, Any]:
+        listings.append("list")
+        tools = await self._tools.get_tools(ctx)
+        return {name: replace(tool, toolset=self) for name, tool in tools.items()}
+
+    async def call_tool(self, name: str, tool_args: dict[str, Any], ctx: Any, tool: Any) -> Any:
+        return await self._tools.call_tool(name, tool_args, ctx, tool)
+
+
+remote_agent = Agent(
+    FunctionModel(
+        lambda messages, info: (
+            ModelResponse(
+                parts=[script.TextPart("remote said " + str(script.returns(messages)["echo"]))]
+            )
+            if "echo" in script.returns(messages)
+            else ModelResponse(parts=[script.ToolCallPart("echo", {"text": "hi"})])
+        ),
+        model_name="scripted-remote",
+    ),
+    name="test-remote",
+    toolsets=[RemoteTools(id="remote")],
+)
+
+
+@workflow(name="test-remote-tools")
+async def use_remote_tools() -> str:
+    return (await SteplaneAgent(remote_agent).run("go")).output

@@ -154,3 +154,15 @@ async def test_a_host_killed_at_a_boundary_changes_nothing(
         assert output == uninterrupted
         assert flight_agent.calls == expected_calls  # no model request or tool call ran twice
         assert text_of(chunks) == output
+
+
+async def test_a_toolset_that_lists_with_io_lists_in_a_step_once() -> None:
+    """Like an MCP server's: its listing is a recorded step, not repeated on replay."""
+    flight_agent.listings.clear()
+    async with Emulator(world="memory", modules=["tests.agents.flight_agent"], cache_size=0):
+        run = await start(flight_agent.use_remote_tools)
+        assert await run.result(timeout=20) == "remote said echo: hi"
+        names = [e.get("step_name") for e in await run.events() if e["type"] == "step_completed"]
+    assert names.count(steps.GET_TOOLS) == 2  # one listing per model request, each recorded
+    # the two recorded listings, plus one inside each tool call's step (it finds the tool)
+    assert flight_agent.listings == ["list"] * 3
