@@ -12,7 +12,7 @@ Outside a workflow `run()` is the wrapped agent's own `run()`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class SteplaneDurability(AbstractCapability[Any]):
     run id. `SteplaneAgent` adds it to each run it makes inside a workflow."""
 
     agent_name: str = ""
-    _unused: list[Any] = field(default_factory=list, repr=False)
 
     def get_wrapper_model(self, model: Model) -> Model | None:
         return model if isinstance(model, SteplaneModel) else SteplaneModel(model, self.agent_name)
