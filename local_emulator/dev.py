@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import secrets
@@ -19,7 +20,10 @@ from typing import TYPE_CHECKING
 from steplane.runtime.extras import requires_extra
 
 if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
     from steplane.adapters.aws import AwsConfig
+    from steplane.runtime import Client
 
 from .dev_state import DevState, clear_state, write_state
 from .emulator import Emulator
@@ -69,6 +73,7 @@ async def serve_dev(
             app = create_app(
                 world, host=emu.host, ui=True
             )  # secrets: STEPLANE_SECRETS_ARN, as deployed
+            app.router.routes[:0] = module_routes(modules, emu.runtime_client)
             server = uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
@@ -97,6 +102,18 @@ async def serve_dev(
     finally:
         await world.close()
         moto_server.stop()
+
+
+def module_routes(modules: list[str], client: Client) -> list[BaseRoute]:
+    """Routes a served module adds to the app (its own pages and endpoints, e.g. the chat
+    page of examples/agent_chat): a module-level `http_routes(client)` returning Starlette
+    routes, given the emulator's `runtime.Client`."""
+    routes: list[BaseRoute] = []
+    for name in modules:
+        make = getattr(importlib.import_module(name), "http_routes", None)
+        if callable(make):
+            routes += make(client)
+    return routes
 
 
 def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:

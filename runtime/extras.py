@@ -10,6 +10,8 @@ line that says so when one is missing.
   and `Emulator(invoke="http")` (boto3, moto and its server, uvicorn, httpx).
 - `otel`: OpenTelemetry spans (runtime/engine/tracing.py). Nothing asks for it: without it
   tracing is off, and nothing of it is imported.
+- `agents`: durable Pydantic AI agents, `steplane.agents.SteplaneAgent` (pydantic-ai-slim
+  with its OpenAI-compatible provider).
 - `dev`: working on steplane itself (`local` plus the test and lint tools).
 
 Code that needs an extra imports its modules inside `requires_extra(...)`. The entry point
@@ -26,6 +28,7 @@ EXTRAS: dict[str, frozenset[str]] = {
     "aws": frozenset({"boto3", "botocore"}),
     "local": frozenset({"boto3", "botocore", "moto", "werkzeug", "uvicorn", "httpx"}),
     "otel": frozenset({"opentelemetry"}),
+    "agents": frozenset({"pydantic_ai", "pydantic", "pydantic_core", "openai"}),
 }
 """The top-level modules that each extra brings and our code imports (pyproject.toml's
 optional-dependencies install them; a test keeps the two in step)."""

@@ -238,3 +238,14 @@ def test_the_installed_package_has_the_web_ui_files(installed: Installed, tmp_pa
     assert done.returncode == 0, done.stderr
     files = ["app.js", "gantt.js", "index.html", "login.html", "stream.js", "style.css"]
     assert done.stdout.strip() == repr(files)
+
+
+def test_durable_agents_without_the_agents_extra_name_it(
+    installed: Installed, tmp_path: Path
+) -> None:
+    done = installed.run("python", "-c", "import steplane.agents", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "steplane.runtime.extras.MissingExtraError: pydantic_ai is not installed: "
+        'pip install "steplane[agents]"'
+    )

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import contextvars
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -49,7 +50,9 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
         if self._running:
             raise RuntimeError("the workflow loop is already running")
         outer = asyncio.events._get_running_loop()
+        outer_hooks = sys.get_asyncgen_hooks()
         asyncio.events._set_running_loop(self)
+        sys.set_asyncgen_hooks(firstiter=_keep_asyncgen, finalizer=_drop_asyncgen)
         self._running = True
         try:
             while self._ready:
@@ -58,6 +61,7 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
                     handle._run()
         finally:
             self._running = False
+            sys.set_asyncgen_hooks(*outer_hooks)
             asyncio.events._set_running_loop(outer)
 
     def has_ready(self) -> bool:
@@ -162,6 +166,18 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
 
     def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
         raise RuntimeError(_IO_MESSAGE.format(what="run_in_executor / to_thread"))
+
+
+def _keep_asyncgen(agen: Any) -> None:
+    """An async generator first iterated by workflow code belongs to the workflow loop, not to
+    the host's loop: left to the host's (sys's default hooks), the host's loop would `aclose()`
+    it at shutdown, inside a coroutine waiting on this loop's futures, and hang there."""
+
+
+def _drop_asyncgen(agen: Any) -> None:
+    """A workflow's async generator collected unfinished is dropped without its cleanup, like
+    the suspended workflow itself (`WorkflowInstance.discard`): running it at garbage-collection
+    time would put work at a point of the replay no log records."""
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
