@@ -17,6 +17,7 @@ from . import serde
 from .config import get_world
 from .context import current_instance, current_step
 from .definitions import StartOptions
+from .deployment import current_deployment_id
 from .engine.codec import codecs_for
 from .engine.events import EventType, RunStatus
 from .engine.idempotency import key_hash, run_id_for_key
@@ -55,7 +56,8 @@ class Client:
         (record written, first message not sent). A retry's arguments are ignored once the
         first start recorded its own (as Stripe does: the original request wins)."""
         definition = workflow_def_of(workflow)
-        key = workflow.idempotency_key if isinstance(workflow, StartOptions) else None
+        options = workflow if isinstance(workflow, StartOptions) else None
+        key = options.idempotency_key if options is not None else None
         if current_instance() is not None:
             raise RuntimeError("start() cannot be called from workflow code; call it from a @step")
         definition.check_arguments(args, kwargs)
@@ -65,6 +67,7 @@ class Client:
         serde.check_size(data, world.limits.max_payload_bytes, what, call=True)
         step = current_step()
         parent_run_id = step.metadata.run_id if step is not None else None
+        deployment = await self._deployment_for(options, parent_run_id)
         now = world.clock.time()
         run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)
         RunBudget(run_id, 0, world.limits.max_run_bytes).check(data, f"the {what}")
@@ -82,6 +85,7 @@ class Client:
                         now,
                         parent_run_id,
                         encrypted_key,
+                        deployment=deployment,
                     )
                 )
             except ValueError:
@@ -95,8 +99,11 @@ class Client:
             if record.status != RunStatus.PENDING:
                 return self.get_run(run_id)
             codec = await codecs.get(run_id)
+            deployment = record.deployment
         if record is None or not await world.log.read(run_id):
             attrs = {"workflow_name": definition.name, "parent_run_id": parent_run_id}
+            if deployment is not None:
+                attrs["deployment"] = deployment
             created = await codec.event(
                 EventType.RUN_CREATED, attrs=attrs, data=data, created_at=now
             )
@@ -105,8 +112,21 @@ class Client:
             except AppendConflictError:
                 if key is None:
                     raise  # a fresh run id is ours alone
-        await self._wake(run_id, definition.name)
+        await self._wake(run_id, definition.name, deployment)
         return self.get_run(run_id)
+
+    async def _deployment_for(
+        self, options: StartOptions | None, parent_run_id: str | None
+    ) -> str | None:
+        """The deployment a new run is pinned to: the one asked for, else (a child run
+        started by a step) its parent's, else this process's (runtime/deployment.py)."""
+        if options is not None and options.deployment is not None:
+            return options.deployment
+        if parent_run_id is not None:
+            parent = await self.world.runs.get(parent_run_id)
+            if parent is not None and parent.deployment is not None:
+                return parent.deployment
+        return current_deployment_id()
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""
@@ -135,7 +155,7 @@ class Client:
         )
         await record_hook_payload(world, codec, owner, data, key_hash=digest)
         record = await self.get_run(owner.run_id).record()
-        await self._wake(owner.run_id, record.workflow_name)
+        await self._wake(owner.run_id, record.workflow_name, record.deployment)
         return owner.run_id
 
     async def list(
@@ -145,6 +165,7 @@ class Client:
         workflow: Any = None,
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
+        deployment: str | None = None,
     ) -> Page:
         """Run records (`RunRecord`: metadata only), newest first, optionally only those with
         `status` or of `workflow` (the workflow function, or its registered name). Pass the
@@ -157,6 +178,7 @@ class Client:
             workflow_name=workflow,
             limit=limit,
             cursor=cursor,
+            deployment=deployment,
         )
 
     async def cancel(self, run_id: str) -> str:
@@ -166,9 +188,10 @@ class Client:
         await run.cancel()
         return await run.status()
 
-    async def _wake(self, run_id: str, workflow_name: str) -> None:
-        """Send the workflow invocation that picks up what was just recorded."""
-        message = WorkflowMessage(run_id, workflow_name)
+    async def _wake(self, run_id: str, workflow_name: str, deployment: str | None) -> None:
+        """Send the workflow invocation that picks up what was just recorded, to the hosts
+        of the run's deployment."""
+        message = WorkflowMessage(run_id, workflow_name, dep=deployment)
         await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
 
 

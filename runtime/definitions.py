@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .ids import check_deployment_id
+
 _cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
 
 
@@ -59,12 +61,17 @@ class StepDef:
 
 @dataclass(frozen=True)
 class StartOptions:
-    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
+    """`wf.with_options(idempotency_key=..., deployment=...)`: what `start()` accepts in place
+    of `wf`. `deployment` pins the new run to that deployment instead of the default
+    (runtime/deployment.py; a child run started from a step: its parent's)."""
 
     definition: WorkflowDef
     idempotency_key: str | None = None
+    deployment: str | None = None
 
     def __post_init__(self) -> None:
+        if self.deployment is not None:
+            check_deployment_id(self.deployment)
         key = self.idempotency_key
         if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
             raise ValueError(

@@ -69,6 +69,9 @@ class RunRecord:
     encrypted_data_key: bytes | None = None
     error_code: str | None = None
     completed_at: float | None = None
+    deployment: str | None = None
+    """The deployment the run is pinned to (runtime/deployment.py); None: unpinned (a run
+    started before steplane knew deployments), which any host may run."""
 
 
 @dataclass
@@ -170,6 +173,7 @@ class RunQuery:
     limit: int = 50
     cursor: str | None = None
     updated_before: float | None = None
+    deployment: str | None = None
 
     def __post_init__(self) -> None:
         check_at_least_one("limit", self.limit)
@@ -221,12 +225,20 @@ class RunStore(Protocol):
         limit: int = 50,
         cursor: str | None = None,
         updated_before: float | None = None,
+        deployment: str | None = None,
     ) -> Page:
         """Run records newest first, filtered by status and/or workflow name, and with
         `updated_before` to records last updated strictly before that time (the reconciler's
-        stalled-run candidates). A store implements `query`; this checks the arguments once
-        for every World."""
-        return await self.query(RunQuery(status, workflow_name, limit, cursor, updated_before))
+        stalled-run candidates), and with `deployment` to the runs pinned to it. A store
+        implements `query`; this checks the arguments once for every World."""
+        return await self.query(
+            RunQuery(status, workflow_name, limit, cursor, updated_before, deployment)
+        )
+
+    async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
+        """Pin a live run to `deployment` (`steplane runs upgrade`): one conditional write,
+        done only while the record still names `expected` and the run has not ended; False
+        otherwise. `RunNotFoundError` for an unknown run."""
 
     async def query(self, query: RunQuery) -> Page:
         """One page of the records `query` selects; `ValueError` for a cursor this store did
@@ -322,6 +334,11 @@ class Queue(Protocol):
     def redrive(self) -> int:
         """Move every dead letter back to the queue, visible now; returns how many (blocking;
         0 for a queue that keeps no dead letters)."""
+
+    async def has_route(self, deployment: str) -> bool:
+        """Whether `send` delivers a body with `"dep": deployment` to that deployment's own
+        hosts (the AWS World: a queue per live deployment, docs/deployments.md). False for a
+        queue every host shares (memory): then no host may hand a foreign message on."""
 
 
 class KeyProvider(Protocol):

@@ -58,6 +58,16 @@ class MemoryRunStore(RunStore):
                 record.completed_at = updated_at
             return True
 
+    async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
+        with self._lock:
+            record = self._records.get(run_id)
+            if record is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            if record.status.is_terminal or record.deployment != expected:
+                return False
+            record.deployment = deployment
+            return True
+
     async def query(self, query: RunQuery) -> Page:
         after = _decode_cursor(query.cursor) if query.cursor is not None else None
         with self._lock:
@@ -68,6 +78,7 @@ class MemoryRunStore(RunStore):
                 and (query.workflow_name is None or record.workflow_name == query.workflow_name)
                 and (after is None or _sort_key(record) < after)
                 and (query.updated_before is None or record.updated_at < query.updated_before)
+                and (query.deployment is None or record.deployment == query.deployment)
             ]
             matches.sort(key=_sort_key, reverse=True)
             items = [replace(record) for record in matches[: query.limit]]

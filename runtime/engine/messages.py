@@ -13,16 +13,23 @@ message) without reading the run: a month of sleep costs about 2,900 queue hops,
 workflow invocations that each may replay the run. `hop` numbers the chain, so a duplicated
 hop's re-send has the same idempotency key as the original's (a queue that enforces keys drops
 it), and `wake_message()` below is the one place that decides between the two shapes.
+
+Every kind may carry `"dep": deployment`, the deployment the run is pinned to
+(runtime/deployment.py): a host of another deployment hands the message on instead of running
+it, and a queue may route by it (the AWS World: one queue per live deployment). A message
+without `dep` (from a steplane before deployments, or of an unpinned run) is accepted by any
+host. The host stamps it on every message it sends (`with_deployment`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InvalidMessageError
+from ..ids import check_deployment_id
 
 VERSION = 1
 
@@ -33,15 +40,19 @@ class WorkflowMessage:
     run_id: str
     workflow: str
     wake: str | None = None
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "workflow",
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "wake": self.wake,
-        }
+        return _stamped(
+            {
+                "v": VERSION,
+                "kind": "workflow",
+                "run_id": self.run_id,
+                "workflow": self.workflow,
+                "wake": self.wake,
+            },
+            self.dep,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -56,17 +67,21 @@ class StepMessage:
     step: str
     hint: int = 0
     attempt: int = 1
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "step",
-            "run_id": self.run_id,
-            "step_id": self.step_id,
-            "step": self.step,
-            "hint": self.hint,
-            "attempt": self.attempt,
-        }
+        return _stamped(
+            {
+                "v": VERSION,
+                "kind": "step",
+                "run_id": self.run_id,
+                "step_id": self.step_id,
+                "step": self.step,
+                "hint": self.hint,
+                "attempt": self.attempt,
+            },
+            self.dep,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -81,17 +96,21 @@ class TimerMessage:
     wake: str
     due: float
     hop: int = 1
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "kind": "timer",
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "wake": self.wake,
-            "due": self.due,
-            "hop": self.hop,
-        }
+        return _stamped(
+            {
+                "v": VERSION,
+                "kind": "timer",
+                "run_id": self.run_id,
+                "workflow": self.workflow,
+                "wake": self.wake,
+                "due": self.due,
+                "hop": self.hop,
+            },
+            self.dep,
+        )
 
     @property
     def idempotency_key(self) -> str:
@@ -99,6 +118,19 @@ class TimerMessage:
 
 
 Message = WorkflowMessage | StepMessage | TimerMessage
+
+
+def _stamped(body: dict[str, Any], dep: str | None) -> dict[str, Any]:
+    if dep is not None:
+        body["dep"] = dep
+    return body
+
+
+def with_deployment(message: Message, dep: str | None) -> Message:
+    """`message` pinned to `dep` (unchanged when it already names one, or `dep` is None)."""
+    if dep is None or message.dep is not None:
+        return message
+    return replace(message, dep=dep)
 
 
 def wake_message(
@@ -140,6 +172,18 @@ def parse_message(raw: Any) -> Message:
     run_id = _text(raw, "run_id")
     if not run_id.startswith("run_"):
         raise InvalidMessageError(f"malformed message: {run_id!r} is not a run id")
+    message = _parse_kind(raw, run_id)
+    dep = raw.get("dep")
+    if dep is None:
+        return message  # a message from before deployments, or of an unpinned run
+    try:
+        check_deployment_id(dep)
+    except ValueError as error:
+        raise InvalidMessageError(f"malformed message: 'dep': {error}") from None
+    return replace(message, dep=dep)
+
+
+def _parse_kind(raw: dict[str, Any], run_id: str) -> Message:
     kind = raw.get("kind")
     if kind == "workflow":
         return WorkflowMessage(run_id, _text(raw, "workflow"), _text(raw, "wake", optional=True))

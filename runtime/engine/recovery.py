@@ -30,7 +30,7 @@ from ..errors import RunNotFoundError
 from .events import Event, EventType, RunStatus
 from .hook_records import hook_owners
 from .lifecycle import apply_run_ending
-from .messages import Message, StepMessage, WorkflowMessage, wake_message
+from .messages import Message, StepMessage, WorkflowMessage, wake_message, with_deployment
 from .services import RunServices
 from .step_invocation import StepState
 
@@ -145,8 +145,8 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
         stale_after,
         world.queue.max_delay,
     )
-    for message, delay in outbox:
-        await services.send(message, delay)
+    for message, delay in outbox:  # the run's own deployment handles them (engine/messages.py)
+        await services.send(with_deployment(message, record.deployment), delay)
     if outbox:
         log.info("re-woke run %s: %d message(s)", run_id, len(outbox))
     return len(outbox)

@@ -58,6 +58,15 @@ GIVE_WAY_EVERY = FRESH_SECONDS
 (a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
 
 
+class RunMoved(Exception):
+    """The log says the run was upgraded to another deployment than the message's: this
+    invocation hands it on instead of running it here."""
+
+    def __init__(self, deployment: str) -> None:
+        super().__init__(deployment)
+        self.deployment = deployment
+
+
 class WorkflowInvocation:
     def __init__(
         self,
@@ -98,6 +107,10 @@ class WorkflowInvocation:
         keep = False
         try:
             keep = await self._advance()
+        except RunMoved as moved:  # `runs upgrade` pinned the run to another deployment
+            await self.services.send(
+                WorkflowMessage(self.run_id, self.message.workflow, dep=moved.deployment), 0.0
+            )
         except ReplayDivergence as divergence:
             await self._fail(ErrorCode.REPLAY_DIVERGENCE, str(divergence))
         except CorruptedDataError as error:  # retrying cannot repair the log
@@ -147,6 +160,9 @@ class WorkflowInvocation:
         self.seen_head_at = asyncio.get_running_loop().time()
         for event in events:
             await self._feed(event)
+        upgrades = [e for e in events if e.type == EventType.RUN_UPGRADED]
+        if upgrades and upgrades[-1].attrs.get("deployment") != self.message.dep:
+            raise RunMoved(str(upgrades[-1].attrs["deployment"]))  # the last one is the pin
         return events
 
     async def _feed(self, event: Event) -> None:
