@@ -34,6 +34,7 @@ __all__ = [
     "code_deployment_id",
     "current_deployment_id",
     "set_deployment_id",
+    "swap_deployment_id",
 ]
 
 DEPLOYMENT_ENV = "STEPLANE_DEPLOYMENT_ID"
@@ -44,6 +45,13 @@ def set_deployment_id(deployment: str | None) -> None:
     """Make `deployment` this process's id (None: back to the environment / code hash)."""
     global _explicit
     _explicit = None if deployment is None else check_deployment_id(deployment)
+
+
+def swap_deployment_id(deployment: str | None) -> str | None:
+    """`set_deployment_id(deployment)`, returning the explicit id it replaces (to restore)."""
+    previous = _explicit
+    set_deployment_id(deployment)
+    return previous
 
 
 def code_deployment_id(modules: Iterable[str] | None = None) -> str | None:

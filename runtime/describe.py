@@ -36,6 +36,7 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
         "completed_at": _iso(record.completed_at),
         "parent_run_id": record.parent_run_id,
         "error_code": record.error_code,
+        "deployment": record.deployment,
     }
 
 

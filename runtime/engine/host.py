@@ -23,6 +23,7 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from ..context import WorkflowMetadata, utc
@@ -95,8 +96,10 @@ class FunctionHost:
         keep starting steps inline (Lambda passes what its function timeout leaves)."""
         message = parse_message(raw)
         if message.dep is not None and message.dep != self.deployment:
-            await self.hand_on(message)
-            return
+            claimed = await self._foreign(message)
+            if claimed is None:
+                return
+            message = claimed
         self._pin(message.run_id, message.dep)
         try:
             if isinstance(message, WorkflowMessage | TimerMessage):
@@ -129,19 +132,23 @@ class FunctionHost:
             self._deployment = current_deployment_id()
         return self._deployment
 
-    async def hand_on(self, message: Message, delay: float = 0.0) -> None:
-        """Send a message pinned to another deployment on towards that deployment's hosts."""
+    async def _foreign(self, message: Message) -> Message | None:
+        """A message pinned to another deployment: sent on towards that deployment's hosts
+        when the queue routes by deployment (None: done here). Without a route, a message
+        of a run since upgraded to this deployment (a stale wake-up) is this host's to run
+        (returned, re-pinned); of an ended run, dropped; else `ForeignDeploymentError`."""
         assert message.dep is not None
-        if not await self.world.queue.has_route(message.dep):
-            record = await self.world.runs.get(message.run_id)
-            if record is None or record.status.is_terminal:
-                return  # nothing left for any deployment to do
-            raise ForeignDeploymentError(
-                f"the message of run {message.run_id} is for deployment {message.dep!r}, "
-                f"this host runs {self.deployment!r} and its queue has no route to it"
-            )
-        await self.world.queue.send(
-            message.body(), delay=delay, idempotency_key=message.idempotency_key
+        if await self.world.queue.has_route(message.dep):
+            await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
+            return None
+        record = await self.world.runs.get(message.run_id)
+        if record is None or record.status.is_terminal:
+            return None  # nothing left for any deployment to do
+        if record.deployment == self.deployment:
+            return replace(message, dep=self.deployment)
+        raise ForeignDeploymentError(
+            f"the message of run {message.run_id} is for deployment {message.dep!r}, "
+            f"this host runs {self.deployment!r} and its queue has no route to it"
         )
 
     def _pin(self, run_id: str, deployment: str | None) -> None:
