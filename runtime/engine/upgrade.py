@@ -29,7 +29,7 @@ from ..registry import get_workflow
 from ..world import World
 from .audit import record_decrypt
 from .codec import codecs_for
-from .events import Event, EventType
+from .events import Event, EventType, RunStatus
 from .instance import ReplayDivergence, WorkflowInstance
 from .lifecycle import append_at_head
 from .messages import WorkflowMessage
@@ -162,3 +162,28 @@ async def upgrade_run(world: World, run_id: str, to: str, *, actor: str = "cli")
     message = WorkflowMessage(run_id, record.workflow_name, dep=to)
     await world.queue.send(message.body(), idempotency_key=f"upgrade:{run_id}:{to}")
     return report
+
+
+LIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+MAX_COUNT_PAGES = 1000
+
+
+async def live_runs_by_deployment(world: World, *, page_size: int = 500) -> dict[str | None, int]:
+    """How many runs that have not ended each deployment holds (None: unpinned runs).
+
+    An operator's listing (`steplane deployments list`, `deploy --prune`), not a hot path:
+    it pages through the World's non-terminal runs (bounded at `MAX_COUNT_PAGES` pages a
+    status; past that a RuntimeError rather than a count too low to prune by)."""
+    counts: dict[str | None, int] = {}
+    for status in LIVE_STATUSES:
+        cursor: str | None = None
+        for _ in range(MAX_COUNT_PAGES):
+            page = await world.runs.list(status=status, limit=page_size, cursor=cursor)
+            for record in page.items:
+                counts[record.deployment] = counts.get(record.deployment, 0) + 1
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        else:
+            raise RuntimeError(f"more than {MAX_COUNT_PAGES * page_size} {status} runs to count")
+    return counts
