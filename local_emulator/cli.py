@@ -23,6 +23,7 @@ from steplane.runtime.errors import WorkflowFailedError
 from steplane.runtime.extras import MissingExtraError
 from steplane.runtime.registry import workflow_def_of
 
+from .cli_deployments import deployments, replay_check, upgrade
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
 from .dev import serve_dev
@@ -154,6 +155,7 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
 @click.option("--region", help="Default: the AWS configuration's region.")
 @click.option("--delete", is_flag=True, help="Remove the stack (and its data).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Template parameter.")
+@click.option("--prune", is_flag=True, help="Remove older deployments without live runs.")
 def deploy(
     stack: str,
     modules: tuple[str, ...],
@@ -161,6 +163,7 @@ def deploy(
     region: str | None,
     delete: bool,
     params: tuple[str, ...],
+    prune: bool,
 ) -> None:
     """Build the function zip (with MODULES), upload it, create or update the stack, and print
     its outputs as JSON. Re-running with no change changes nothing."""
@@ -184,17 +187,23 @@ def deploy(
             progress=lambda line: stderr.print(line),
             modules=modules,
             parameters=parameters,
+            prune=prune,
         )
     except DeployError as error:
         raise click.ClickException(str(error)) from None
     if delete:
         click.echo(json.dumps({"stack": stack, "deleted": done.deleted}))
     else:
-        click.echo(json.dumps({"stack": stack, "changed": done.changed, **done.outputs}, indent=2))
+        summary = {"stack": stack, "changed": done.changed, "deployment": done.deployment}
+        summary |= {"deployments": done.deployments, "pruned": done.pruned}
+        click.echo(json.dumps(summary | done.outputs, indent=2))
 
 
 runs.add_command(repair)
+runs.add_command(upgrade)
 cli.add_command(runs)
+cli.add_command(deployments)
+cli.add_command(replay_check)
 cli.add_command(hooks)
 cli.add_command(dlq)
 

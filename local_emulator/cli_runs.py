@@ -114,24 +114,30 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--workflow", "workflow_name", help="Only runs of this workflow.")
+@click.option("--deployment", help="Only runs pinned to this deployment.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def list_runs(status: str | None, workflow_name: str | None, limit: int, as_json: bool) -> None:
+def list_runs(
+    status: str | None, workflow_name: str | None, deployment: str | None, limit: int, as_json: bool
+) -> None:
     """Runs, newest first."""
 
     async def action(client: Client) -> list[dict[str, Any]]:
-        page = await client.list(status=status, workflow=workflow_name, limit=limit)
+        page = await client.list(
+            status=status, workflow=workflow_name, limit=limit, deployment=deployment
+        )
         return [run_summary(record) for record in page.items]
 
     print_rows(
         with_client(action),
         as_json,
-        ("run", "workflow", "status", "created", "error"),
+        ("run", "workflow", "status", "created", "deployment", "error"),
         lambda r: [
             r["run_id"],
             r["workflow"],
             r["status"],
             r["created_at"][:19].replace("T", " "),
+            r["deployment"] or "",
             r["error_code"] or "",
         ],
         empty="no runs",
