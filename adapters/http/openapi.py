@@ -116,6 +116,7 @@ _SCHEMAS: dict[str, Any] = {
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
             "parent_run_id": {"type": ["string", "null"]},
             "error_code": {"type": ["string", "null"]},
+            "deployment": {"type": ["string", "null"]},
         },
     },
     "RunResult": {
@@ -237,6 +238,9 @@ def _paths() -> dict[str, Any]:
                         "Only runs in this status.",
                     ),
                     _query("workflow", {"type": "string"}, "Only runs of this workflow."),
+                    _query(
+                        "deployment", {"type": "string"}, "Only runs pinned to this deployment."
+                    ),
                     _query(
                         "limit",
                         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
