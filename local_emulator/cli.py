@@ -135,7 +135,12 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
 @click.argument("modules", nargs=-1, required=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
-def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Watch the code: a change starts a new deployment beside the old.",
+)
+def dev(modules: tuple[str, ...], port: int, virtual_time: bool, reload: bool) -> None:
     """Run the emulator with the HTTP handlers until interrupted (other commands find it)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -145,7 +150,8 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool) -> None:
         except ImportError as error:
             raise click.ClickException(f"cannot import {module!r}: {error}") from None
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_dev(list(modules), port, virtual_time, lambda line: stderr.print(line)))
+        say = lambda line: stderr.print(line)  # noqa: E731
+        asyncio.run(serve_dev(list(modules), port, virtual_time, say, reload=reload))
 
 
 @cli.command()

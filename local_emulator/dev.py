@@ -3,6 +3,9 @@
 A moto server on 127.0.0.1 plays DynamoDB, S3, SQS and KMS; the emulator's function host drains
 its queue; the HTTP app (run API, hook webhooks, streams) is served by uvicorn. The state file
 (`dev_state.py`) tells `steplane runs ...` where all of it is.
+
+With `reload=True` the workflow code runs in one host process per deployment instead, and a
+change of the code starts a new deployment (local_emulator/dev_reload.py).
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from steplane.runtime.extras import requires_extra
 
 if TYPE_CHECKING:
     from steplane.adapters.aws import AwsConfig
+    from steplane.runtime.engine.host import FunctionHost
+
+    from .dev_reload import Reloader
 
 from .dev_state import DevState, clear_state, write_state
 from .emulator import Emulator
@@ -36,9 +42,17 @@ def free_port() -> int:
 
 
 async def serve_dev(
-    modules: list[str], port: int, virtual_time: bool, say: Callable[[str], None]
+    modules: list[str],
+    port: int,
+    virtual_time: bool,
+    say: Callable[[str], None],
+    reload: bool = False,
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM)."""
+    if reload and virtual_time:
+        raise ValueError(
+            "--reload runs each deployment's host in its own process: no --virtual-time"
+        )
     with requires_extra("local"):
         import uvicorn
 
@@ -58,16 +72,22 @@ async def serve_dev(
     except BaseException:
         moto_server.stop()
         raise
-    world = EmulatedAwsWorld(config)
+    if reload:
+        from steplane.adapters.aws import AwsWorld
+
+        world: AwsWorld = AwsWorld(config)  # SQS times the messages: several processes consume
+    else:
+        world = EmulatedAwsWorld(config)
     try:
-        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
-            app = create_app(world, host=emu.host)  # secrets: STEPLANE_SECRETS_ARN, as deployed
+        async with _serving(world, modules, virtual_time, reload, say) as (host, reloader):
+            app = create_app(world, host=host)  # secrets: STEPLANE_SECRETS_ARN, as deployed
             server = uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
             api_url = f"http://127.0.0.1:{port}"
             serving = asyncio.create_task(server.serve())
             trimmer = asyncio.create_task(_trim_forever(lambda: trim(world)))
+            watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
             try:
                 while not server.started:  # announce only what already answers
                     if serving.done():
@@ -83,10 +103,37 @@ async def serve_dev(
                 await serving
             finally:
                 trimmer.cancel()
+                if watcher is not None:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
                 clear_state(os.getpid())
     finally:
         await world.close()
         moto_server.stop()
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    world: Any, modules: list[str], virtual_time: bool, reload: bool, say: Callable[[str], None]
+) -> AsyncIterator[tuple[FunctionHost | None, Reloader | None]]:
+    """The in-process emulator (its host serves `/invoke`), or with `reload` the reloader
+    whose host processes run the code (the app's `/invoke` then makes a host of its own)."""
+    if not reload:
+        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
+            yield emu.host, None
+        return
+    import boto3
+
+    from .dev_reload import Reloader, stack_updater
+
+    cloudformation = boto3.client("cloudformation", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    update = stack_updater(cloudformation, PREFIX, {"Prefix": PREFIX, "WithFunction": "false"})
+    env = dict(os.environ) | {
+        "STEPLANE_WORLD": "aws",
+        "STEPLANE_STACK": PREFIX,
+        "STEPLANE_LOG_LEVEL": os.environ.get("STEPLANE_LOG_LEVEL", "WARNING"),
+    }
+    yield None, Reloader(modules, world, env, update, say)
 
 
 def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:
