@@ -17,7 +17,7 @@ from . import serde
 from .config import get_world
 from .context import current_instance, current_step
 from .definitions import StartOptions
-from .deployment import current_deployment_id
+from .deployment import explicit_deployment_id
 from .engine.codec import codecs_for
 from .engine.events import EventType, RunStatus
 from .engine.idempotency import key_hash, run_id_for_key
@@ -119,14 +119,15 @@ class Client:
         self, options: StartOptions | None, parent_run_id: str | None
     ) -> str | None:
         """The deployment a new run is pinned to: the one asked for, else (a child run
-        started by a step) its parent's, else this process's (runtime/deployment.py)."""
+        started by a step) its parent's, else the one this process was given; None: the
+        first host to run it pins it (runtime/deployment.py)."""
         if options is not None and options.deployment is not None:
             return options.deployment
         if parent_run_id is not None:
             parent = await self.world.runs.get(parent_run_id)
             if parent is not None and parent.deployment is not None:
                 return parent.deployment
-        return current_deployment_id()
+        return explicit_deployment_id()
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""

@@ -13,8 +13,9 @@ The id of the code a process runs, in order:
 3. a hash of the sources of the modules that registered workflows and steps (locally: the
    same code gives the same id in every process, changed code a new one).
 
-None when none applies (no workflow registered): such a process pins nothing and serves
-unpinned runs only (runs of a steplane before deployments, which any host may run).
+`start()` pins a new run only to an id given by 1 or 2 (or asked for, or its parent's);
+otherwise the run starts unpinned and the first host that runs it pins it to its own id
+(`RunStore.update_status(..., deployment=)`, in the write that marks it running).
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ __all__ = [
     "check_deployment_id",
     "code_deployment_id",
     "current_deployment_id",
+    "explicit_deployment_id",
     "set_deployment_id",
     "swap_deployment_id",
 ]
 
 DEPLOYMENT_ENV = "STEPLANE_DEPLOYMENT_ID"
 _explicit: str | None = None
+_code_id: str | None = None
 
 
 def set_deployment_id(deployment: str | None) -> None:
@@ -71,11 +74,25 @@ def code_deployment_id(modules: Iterable[str] | None = None) -> str | None:
     return "d-" + digest.hexdigest()[:12]
 
 
-def current_deployment_id() -> str | None:
-    """This process's deployment id (module docstring), or None."""
+def explicit_deployment_id() -> str | None:
+    """The id this process was given (`set_deployment_id`, else `STEPLANE_DEPLOYMENT_ID`),
+    or None. What `start()` pins a new run to by default: a client without one starts the
+    run unpinned and the first host to run it pins it to its own code, so a script whose
+    loaded modules differ from the deployed ones never pins runs to code nobody serves."""
     if _explicit is not None:
         return _explicit
     from_env = os.environ.get(DEPLOYMENT_ENV)
-    if from_env:
-        return check_deployment_id(from_env)
-    return code_deployment_id()
+    return check_deployment_id(from_env) if from_env else None
+
+
+def current_deployment_id() -> str | None:
+    """This process's deployment id (module docstring), or None. The code hash is taken
+    once, the first time it is asked for, and kept: every host and client of the process
+    agree on it, and no later import changes it."""
+    global _code_id
+    explicit = explicit_deployment_id()
+    if explicit is not None:
+        return explicit
+    if _code_id is None:
+        _code_id = code_deployment_id()
+    return _code_id

@@ -188,6 +188,9 @@ class StatusChange:
     status: RunStatus
     updated_at: float
     error_code: str | None = None
+    deployment: str | None = None
+    """Pin the run to this deployment in the same write if it is not pinned yet (the first
+    host to run an unpinned start, docs/deployments.md)."""
 
 
 class RunStore(Protocol):
@@ -206,12 +209,14 @@ class RunStore(Protocol):
         *,
         updated_at: float,
         error_code: str | None = None,
+        deployment: str | None = None,
     ) -> bool:
         """Move a run to `status`. A terminal status is final: returns False and changes
         nothing when the run already has a terminal status (or the same status);
-        `RunNotFoundError` for an unknown run. A store implements `change_status`."""
+        `RunNotFoundError` for an unknown run. With `deployment`, an unpinned run is pinned
+        to it in the same write. A store implements `change_status`."""
         return await self.change_status(
-            run_id, StatusChange(RunStatus(status), updated_at, error_code)
+            run_id, StatusChange(RunStatus(status), updated_at, error_code, deployment)
         )
 
     async def change_status(self, run_id: str, change: StatusChange) -> bool:

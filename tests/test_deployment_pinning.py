@@ -92,6 +92,21 @@ async def test_runs_record_their_deployment_and_a_host_refuses_foreign_ones(
         assert not any(e["type"] == "step_started" for e in await foreign.events())
 
 
+async def test_an_unpinned_start_is_pinned_by_the_first_host_to_run_it(
+    versions: tuple[str, dict[str, Path]],
+) -> None:
+    module, dirs = versions
+    wf = deploy_versions.load(dirs["v1"], module)
+    world = MemoryWorld()
+    async with Emulator(world=world, virtual_time=True) as emu:  # no id given: the code's
+        run = await Client(world).start(wf.pinned_sleeper, "ann", 1)
+        assert (await run.result(timeout=10))["version"] == "v1"
+        created = (await run.events())[0]
+        assert "deployment" not in created  # a client given no id pinned nothing
+        assert (await run.record()).deployment == emu.host.deployment == current_deployment_id()
+        assert emu.host.deployment is not None and emu.host.deployment.startswith("d-")
+
+
 async def test_replay_check_and_upgrade(versions: tuple[str, dict[str, Path]]) -> None:
     module, dirs = versions
     v1 = deploy_versions.load(dirs["v1"], module)

@@ -112,7 +112,8 @@ async def test_start_status_result_and_list(client) -> None:
 
 async def test_runs_show_and_filter_by_their_deployment(emu, client) -> None:
     run_id = await _started(client, ADDITION, 1, 1)
-    pinned = emu.host.deployment  # the API starts runs on the code that serves it
+    await client.get(f"/v1/runs/{run_id}/result?timeout=10", headers=AUTH)
+    pinned = emu.host.deployment  # started unpinned, the run is pinned by the code running it
     assert pinned is not None
     run = (await client.get(f"/v1/runs/{run_id}", headers=AUTH)).json()
     assert run["deployment"] == pinned

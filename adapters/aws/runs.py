@@ -107,6 +107,9 @@ class DynamoRunStore(RunStore):
             values[":c"] = {"S": error_code}
         if status.is_terminal:
             sets.append("fa = :u")
+        if change.deployment is not None:  # pins an unpinned run, keeps any pin it has
+            sets.append("dep = if_not_exists(dep, :dep)")
+            values[":dep"] = {"S": change.deployment}
         for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
             values[f":t{i}"] = {"S": str(ended)}
         ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))

@@ -54,6 +54,8 @@ class MemoryRunStore(RunStore):
             record.updated_at = updated_at
             if error_code is not None:
                 record.error_code = error_code
+            if change.deployment is not None and record.deployment is None:
+                record.deployment = change.deployment
             if status.is_terminal:
                 record.completed_at = updated_at
             return True

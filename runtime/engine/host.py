@@ -162,9 +162,10 @@ class FunctionHost:
     # --- messages --------------------------------------------------------------------------
 
     async def send(self, message: Message, delay: float) -> None:
-        """Send `message`, pinned to its run's deployment (the one of the message this host
-        is handling for it, or the one recovery read from the record)."""
-        message = with_deployment(message, self._pins.get(message.run_id))
+        """Send `message`, pinned to its run's deployment: the one of the message this host
+        is handling for it, or the one recovery read from the record, else this host's (a
+        run started unpinned stays on the code that ran it first)."""
+        message = with_deployment(message, self._pins.get(message.run_id) or self.deployment)
         await self.world.queue.send(
             message.body(), delay=delay, idempotency_key=message.idempotency_key
         )

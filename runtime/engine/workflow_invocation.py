@@ -208,9 +208,10 @@ class WorkflowInvocation:
         if self.instance.started:
             return []
         event = await self.codec.event(EventType.RUN_STARTED)
-        if not ending:
+        if not ending:  # a run started unpinned is pinned to the code that runs it first
+            pin = self.services.deployment if self.message.dep is None else None
             await self.world.runs.update_status(
-                self.run_id, RunStatus.RUNNING, updated_at=event.created_at
+                self.run_id, RunStatus.RUNNING, updated_at=event.created_at, deployment=pin
             )
         return [event]
 
