@@ -74,22 +74,57 @@ def deployments() -> None:
     """Deployments and their live runs."""
 
 
+def stack_deployments() -> list[str]:
+    """The live deployments of the stack the commands act on (`STEPLANE_STACK`, or the
+    `steplane dev` session's), oldest first; [] when there is no stack to ask."""
+    import boto3
+
+    from steplane.infra.deploy import deployed_deployments
+
+    from .dev_state import read_state
+
+    stack = os.environ.get("STEPLANE_STACK")
+    if stack:
+        return deployed_deployments(boto3.client("cloudformation"), stack)
+    state = read_state()
+    if state is None or os.environ.get("STEPLANE_WORLD"):
+        return []
+    cloudformation = boto3.client(
+        "cloudformation",
+        endpoint_url=state.endpoint_url,
+        region_name=state.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return deployed_deployments(cloudformation, state.prefix)
+
+
 @deployments.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_deployments(as_json: bool) -> None:
-    """Deployments with live (pending or running) runs, and how many each holds."""
+    """The stack's live deployments (newest last) and any other deployment that still has
+    runs, with how many live (pending or running) runs each holds."""
 
     async def action(client: Client) -> list[dict[str, Any]]:
         counts = await live_runs_by_deployment(client.world)
-        named = sorted((d or "", n) for d, n in counts.items())
-        return [{"deployment": d or None, "live_runs": n} for d, n in named]
+        live = stack_deployments()
+        others = sorted((d for d in counts if d not in live), key=lambda d: d or "")
+        newest = live[-1] if live else None
+        return [
+            {"deployment": d, "live_runs": counts.get(d, 0), "newest": d == newest}
+            for d in [*live, *others]
+        ]
 
     print_rows(
         with_client(action),
         as_json,
-        ("deployment", "live runs"),
-        lambda r: [r["deployment"] or "(unpinned)", str(r["live_runs"])],
-        empty="no live runs on any deployment",
+        ("deployment", "live runs", ""),
+        lambda r: [
+            r["deployment"] or "(unpinned)",
+            str(r["live_runs"]),
+            "newest" if r["newest"] else "",
+        ],
+        empty="no deployments and no live runs",
     )
 
 

@@ -10,6 +10,7 @@ runs started after complete on v2; nothing diverges; and once v1's runs have end
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -21,9 +22,11 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner, Result
 
 from infra import deploy as deploy_module
 from infra.deploy import deploy
+from local_emulator.cli import cli
 from runtime import Client
 from runtime.config import world_from_env
 from runtime.deployment import set_deployment_id
@@ -126,6 +129,11 @@ async def count(client: Client, run_id: str, event_type: str) -> int:
     return sum(e["type"] == event_type for e in await client.get_run(run_id).events())
 
 
+async def steplane_cli(*args: str) -> Result:
+    """`steplane ARGS` in this process (its World: the one `STEPLANE_STACK` names)."""
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
 def queue_names(url: str) -> set[str]:
     sqs = boto3.client("sqs", endpoint_url=url, region_name="us-east-1")
     return {u.rsplit("/", 1)[-1] for u in sqs.list_queues().get("QueueUrls", [])}
@@ -150,8 +158,12 @@ async def test_runs_finish_on_the_deployment_that_started_them(
         sleeping = await client.start(v1.pinned_sleeper, "ann", 8)
         hooked = await client.start(v1.pinned_hook, token)
         fanning = await client.start(v1.pinned_fanout, str(gate), 3)
+        movable = await client.start(v1.pinned_hook, f"{token}-moved")  # replays on v2
+        diverging = await client.start(v1.pinned_diverger, "cy", 3600)  # does not
         await until(lambda: count(client, sleeping.run_id, "wait_created"), "the sleep")
-        await until(lambda: count(client, hooked.run_id, "hook_created"), "the hook")
+        for run in (hooked, movable):
+            await until(lambda run=run: count(client, run.run_id, "hook_created"), "a hook")
+        await until(lambda: count(client, diverging.run_id, "wait_created"), "the diverger")
 
         async def in_flight() -> bool:  # all three queued, each held by v1 at its gate
             created = await count(client, fanning.run_id, "step_created")
@@ -169,6 +181,26 @@ async def test_runs_finish_on_the_deployment_that_started_them(
         set_deployment_id("v2")
         fresh = await client.start(v2.pinned_sleeper, "bob", 0.5)
         assert await count(client, sleeping.run_id, "wait_completed") == 0  # still asleep
+
+        # v2's code is what this process has loaded now: check and move v1's runs onto it.
+        checked = await steplane_cli(
+            "replay-check", "--deployment", "v2", "--module", MODULE, "--json",
+            "--runs", movable.run_id, "--runs", diverging.run_id,
+        )  # fmt: skip
+        assert checked.exit_code == 1, checked.output  # one would diverge
+        reports = {r["run_id"]: r for r in json.loads(checked.stdout)}
+        assert reports[movable.run_id]["ok"] and not reports[diverging.run_id]["ok"]
+        assert reports[diverging.run_id]["command_id"].startswith("step_1")
+        to_v2 = ("--to", "v2", "--module", MODULE)
+        refused = await steplane_cli("runs", "upgrade", diverging.run_id, *to_v2)
+        assert refused.exit_code == 1 and "not upgraded" in refused.output
+        assert "would diverge on deployment v2" in refused.output
+        moved = await steplane_cli("runs", "upgrade", movable.run_id, *to_v2, "--json")
+        assert moved.exit_code == 0, moved.output
+        assert json.loads(moved.stdout)["deployment"] == "v2"
+        await client.resume_hook(f"{token}-moved", "late")
+        assert await movable.result(timeout=60) == {"got": "late", "version": "v2"}
+        await client.cancel(diverging.run_id)  # v1 has no run left once the others end
 
         gate.touch()
         await client.resume_hook(token, {"ok": True})

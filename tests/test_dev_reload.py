@@ -86,8 +86,9 @@ def test_a_code_change_starts_a_new_deployment_and_old_runs_stay_on_theirs(
         old_record = _api(tmp_path, "GET", f"/v1/runs/{old_id}")
         listed = steplane("deployments", "list", "--json", cwd=tmp_path)
         assert listed.returncode == 0, listed.stderr
-        counts = {d["deployment"]: d["live_runs"] for d in json.loads(listed.stdout)}
-        assert counts == {old_record["deployment"]: 1}  # the sleeping run, on the old code
+        rows = json.loads(listed.stdout)
+        assert len(rows) == 2 and rows[0]["deployment"] == old_record["deployment"]
+        assert [(r["live_runs"], r["newest"]) for r in rows] == [(1, False), (0, True)]
 
         new = _api(tmp_path, "POST", "/v1/runs", {"workflow": "pinned_sleeper", "args": ["bob", 0]})
         new_id = new["run_id"]

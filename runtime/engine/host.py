@@ -63,7 +63,6 @@ class FunctionHost:
     ) -> None:
         self.world = world
         self._deployment = deployment
-        self._pins: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.inline_steps = inline_steps
         self.max_inline_seconds = max_inline_seconds
         self.codecs = codecs_for(world)
@@ -100,7 +99,6 @@ class FunctionHost:
             if claimed is None:
                 return
             message = claimed
-        self._pin(message.run_id, message.dep)
         try:
             if isinstance(message, WorkflowMessage | TimerMessage):
                 get_workflow(message.workflow)
@@ -151,21 +149,13 @@ class FunctionHost:
             f"this host runs {self.deployment!r} and its queue has no route to it"
         )
 
-    def _pin(self, run_id: str, deployment: str | None) -> None:
-        if deployment is None:
-            return
-        self._pins[run_id] = deployment
-        self._pins.move_to_end(run_id)
-        if len(self._pins) > self._cache_size * 16:
-            self._pins.popitem(last=False)
-
     # --- messages --------------------------------------------------------------------------
 
     async def send(self, message: Message, delay: float) -> None:
-        """Send `message`, pinned to its run's deployment: the one of the message this host
-        is handling for it, or the one recovery read from the record, else this host's (a
-        run started unpinned stays on the code that ran it first)."""
-        message = with_deployment(message, self._pins.get(message.run_id) or self.deployment)
+        """Send `message`, pinned to its run's deployment: the one recovery read from the
+        record when it says, else this host's, since a host runs only messages of its own
+        deployment (and unpinned ones, whose run then stays on the code that ran it first)."""
+        message = with_deployment(message, self.deployment)
         await self.world.queue.send(
             message.body(), delay=delay, idempotency_key=message.idempotency_key
         )
