@@ -82,6 +82,7 @@ SQS_ACTIONS = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",  # a deployment's own queue, looked up by name (adapters/aws/queue.py)
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
 ]
