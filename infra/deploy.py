@@ -16,12 +16,20 @@ What `steplane deploy --stack NAME` runs. Steps:
    (CloudFormation's "No updates are to be performed" is one too).
 4. Wait; a failed stack raises `DeployError` naming the failing resource and its reason.
 
+Deployments (docs/deployments.md): the code's deployment id is `d-` and the zip's hash (or
+`deployment_id`, or `STEPLANE_DEPLOYMENT_ID`). The stack keeps every live deployment (its own
+queue, Lambda version and event source mapping, `infra.template._deployment`) in the list in
+the template's Metadata; a deploy of new code adds it, new runs start on it, and runs started
+before go on on theirs. `prune=True` drops the deployments other than the new one whose runs
+have all ended (`live_runs_by_deployment`): their queue, version and mapping are deleted.
+
 `delete=True` deletes the stack instead. Note: deleting the stack deletes the tables, bucket
 and key with it (the encrypted log goes with them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import io
@@ -37,10 +45,19 @@ from pathlib import Path
 from typing import Any
 
 from steplane.adapters.aws.stack_outputs import stack_outputs
+from steplane.runtime.deployment import DEPLOYMENT_ENV
+from steplane.runtime.engine.upgrade import live_runs_by_deployment
 from steplane.runtime.extras import requires_extra
+from steplane.runtime.ids import check_deployment_id
 
 from .parameters import ParameterError, check_parameters
-from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template
+from .template import (
+    SECRET_PARAMETERS,
+    VISIBILITY_FACTOR,
+    build_template,
+    live_deployments,
+    render,
+)
 
 NAMESPACE = "steplane"
 NAMESPACE_FILES = ("__init__.py", "aliases.py")
@@ -74,6 +91,12 @@ class Deployment:
     code_bucket: str = ""
     code_key: str = ""
     deleted: bool = False
+    deployment: str = ""
+    """The id of the deployed code."""
+    deployments: list[str] = field(default_factory=list)
+    """The stack's live deployments after this deploy, oldest first."""
+    pruned: list[str] = field(default_factory=list)
+    """Deployments this deploy removed (`prune=True`)."""
 
 
 def deploy(
@@ -89,15 +112,22 @@ def deploy(
     vendor: bool = True,
     template: str | None = None,
     session: Any = None,
+    deployment_id: str | None = None,
+    prune: bool = False,
 ) -> Deployment:
     """Deploy (or, with `delete`, remove) stack `stack`; see the module docstring.
 
     `modules`: workflow modules the function imports (`STEPLANE_MODULES`), packaged with it.
     `parameters`: template parameters (`MemorySize`, `Timeout`, ...); `Prefix` defaults to
     the stack name. `vendor=False` leaves dependencies out of the zip (tests, or a layer).
-    `template` replaces infra/template.json (tests).
+    `template` replaces the built template (tests; it then keeps no deployments).
+    `deployment_id`: the code's deployment id (default: from its hash); `prune`: see the
+    module docstring.
     """
-    template = template or load_template()
+    if deployment_id is not None or os.environ.get(DEPLOYMENT_ENV):
+        deployment_id = check_deployment_id(deployment_id or os.environ[DEPLOYMENT_ENV])
+    fixed_template = template
+    template = template or render(build_template())
     values = {"Prefix": stack.lower(), "Modules": ",".join(modules), **(parameters or {})}
     if not delete:
         try:  # before anything is built, uploaded or even asked of AWS
@@ -125,12 +155,66 @@ def deploy(
     code_key = f"{stack}/{archive.stem}.zip"
     _upload(s3, code_bucket, code_key, archive, region, progress)
 
-    values |= {"CodeBucket": code_bucket, "CodeKey": code_key}
+    deployment = deployment_id or f"d-{archive.stem[:12]}"
+    deployments, pruned = [deployment], []
+    if fixed_template is None:
+        deployments = _deployments_after(cloudformation, stack, deployment)
+        if prune:
+            counts = _live_runs(cloudformation, stack, session, endpoint_url)
+            pruned = [d for d in deployments if d != deployment and not counts.get(d)]
+            deployments = [d for d in deployments if d not in pruned]
+            for gone in pruned:
+                progress(f"pruning deployment {gone}: no live runs")
+        template = render(build_template(deployments))
+    progress(f"deployment {deployment}; live: {', '.join(deployments)}")
+    values |= {"CodeBucket": code_bucket, "CodeKey": code_key, "DeploymentId": deployment}
     changed = _create_or_update(cloudformation, stack, template, values, progress)
     outputs = stack_outputs(cloudformation, stack)
     for key, value in sorted(outputs.items()):
         progress(f"  {key}: {value}")
-    return Deployment(stack, outputs, changed, code_bucket, code_key)
+    return Deployment(
+        stack, outputs, changed, code_bucket, code_key, False, deployment, deployments, pruned
+    )
+
+
+def deployed_deployments(cloudformation: Any, stack: str) -> list[str]:
+    """The live deployments the stack's template lists, oldest first ([] without a stack)."""
+    if _describe(cloudformation, stack) is None:
+        return []
+    body = cloudformation.get_template(StackName=stack)["TemplateBody"]
+    return live_deployments(json.loads(body) if isinstance(body, str) else body)
+
+
+def _deployments_after(cloudformation: Any, stack: str, deployment: str) -> list[str]:
+    """The stack's live deployments with `deployment` as the newest."""
+    return [d for d in deployed_deployments(cloudformation, stack) if d != deployment] + [
+        deployment
+    ]
+
+
+def _live_runs(
+    cloudformation: Any, stack: str, session: Any, endpoint_url: str | None
+) -> dict[str | None, int]:
+    """Live runs per deployment in the stack's World (empty without a stack)."""
+    if _describe(cloudformation, stack) is None:
+        return {}
+    from steplane.adapters.aws import AwsWorld
+    from steplane.adapters.aws.stack_outputs import config_from_outputs
+
+    config = config_from_outputs(  # credentials: boto3's usual chain, as for the deploy
+        stack_outputs(cloudformation, stack),
+        region=session.region_name,
+        endpoint_url=endpoint_url,
+    )
+
+    async def count() -> dict[str | None, int]:
+        world = AwsWorld(config)
+        try:
+            return await live_runs_by_deployment(world)
+        finally:
+            await world.close()
+
+    return asyncio.run(count())
 
 
 def check_visibility(template: str, parameters: Mapping[str, Any]) -> None:

@@ -14,7 +14,9 @@ indexes come from `adapters.aws.tables.table_definitions`, output keys from
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from steplane.adapters.aws.config import (
 )
 from steplane.adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
 from steplane.adapters.aws.tables import table_definitions
+from steplane.runtime.deployment import DEPLOYMENT_ENV
+from steplane.runtime.ids import check_deployment_id
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
 MAX_FUNCTION_TIMEOUT = 900  # Lambda's limit
@@ -38,6 +42,7 @@ SECRET_PARAMETERS = ("SigningSecret", "ApiKeys", "DecryptApiKeys")
 """NoEcho parameters: DescribeStacks shows them as "****". They only feed the Secrets Manager
 secret (`SECRET`); the function's environment holds its ARN, never the values."""
 HANDLER = "steplane.adapters.lambda_handler.handler"
+METADATA_KEY = "steplane"
 RUNTIME = "python3.11"
 
 # Logical ids of the World's resources.
@@ -77,6 +82,7 @@ SQS_ACTIONS = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",  # a deployment's own queue, looked up by name (adapters/aws/queue.py)
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
 ]
@@ -140,6 +146,13 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "Default": "unset.zip",
             "Description": "S3 key of the function's deployment zip (set by deploy)",
+        },
+        "DeploymentId": {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^[A-Za-z0-9_-]{0,40}$",
+            "Description": "The deployment the function's code is (STEPLANE_DEPLOYMENT_ID); "
+            "steplane deploy sets it to the code's content hash",
         },
         "Modules": {
             "Type": "String",
@@ -383,7 +396,15 @@ def _policy() -> dict[str, Any]:
             "Action": S3_BUCKET_ACTIONS,
             "Resource": _arn(BUCKET),
         },
-        {"Sid": "Queue", "Effect": "Allow", "Action": SQS_ACTIONS, "Resource": _arn(QUEUE)},
+        {
+            "Sid": "Queue",
+            "Effect": "Allow",
+            "Action": SQS_ACTIONS,
+            "Resource": [  # the main queue and every deployment's own (`_deployment`)
+                _arn(QUEUE),
+                _sub("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-work-*"),
+            ],
+        },
         {"Sid": "DataKeys", "Effect": "Allow", "Action": KMS_ACTIONS, "Resource": _arn(KEY)},
         {"Sid": "Secrets", "Effect": "Allow", "Action": SECRETS_ACTIONS, "Resource": _ref(SECRET)},
         {
@@ -403,6 +424,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
     environment: dict[str, Any] = {
         "STEPLANE_WORLD": "aws",
         "STEPLANE_MODULES": _ref("Modules"),
+        DEPLOYMENT_ENV: _ref("DeploymentId"),
         SECRETS_ARN_ENV: _ref(SECRET),  # the values stay in Secrets Manager
         "STEPLANE_VISIBILITY_SECONDS": _ref("VisibilityTimeout"),
         "STEPLANE_STALL_SECONDS": _ref("StallSeconds"),
@@ -531,17 +553,69 @@ def _outputs() -> dict[str, Any]:
     return dict(sorted(outputs.items()))
 
 
-def build_template() -> dict[str, Any]:
-    """The template as a dict (what `template.json` holds)."""
+def deployment_logical_id(deployment: str) -> str:
+    """A CloudFormation logical id part for a deployment id (alphanumeric only, and a hash
+    so that `v-1` and `v1` stay apart)."""
+    digest = hashlib.sha256(deployment.encode()).hexdigest()[:6]
+    return "".join(c for c in deployment if c.isalnum())[:40] + digest
+
+
+def _deployment(deployment: str, names: dict[str, Any]) -> dict[str, Any]:
+    """What keeps one deployment's runs on its code (docs/deployments.md): its own work
+    queue (`{prefix}-work-{id}`, adapters/aws/queue.py routes its runs' messages there), the
+    Lambda version its code was published as, and an event source mapping from the one to
+    the other. Kept while the deployment has live runs; `steplane deploy --prune` drops it."""
+    check_deployment_id(deployment)
+    part = deployment_logical_id(deployment)
+    queue, version = f"{QUEUE}{part}", f"Version{part}"
+    properties = copy.deepcopy(_storage(names)[QUEUE]["Properties"])
+    properties["QueueName"] = _sub(f"${{Prefix}}-work-{deployment}")
+    return {
+        queue: {"Type": "AWS::SQS::Queue", "Properties": properties},
+        version: {
+            "Type": "AWS::Lambda::Version",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "FunctionName": _ref(FUNCTION),
+                "Description": f"steplane deployment {deployment}",
+            },
+        },
+        f"{EVENT_SOURCE}{part}": {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "EventSourceArn": _arn(queue),
+                "FunctionName": _ref(version),  # the version's ARN: that code, and only it
+                "BatchSize": _ref("BatchSize"),
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        },
+    }
+
+
+def build_template(deployments: Sequence[str] = ()) -> dict[str, Any]:
+    """The template as a dict (what `template.json` holds: no deployment yet). `deployments`:
+    the live deployments, oldest first, each with its queue, version and mapping; their list
+    is kept in the template's `Metadata` so that the next deploy knows them."""
     names = _names()
+    resources = _tables(names) | _storage(names) | _function(names)
+    for deployment in deployments:
+        resources |= _deployment(deployment, names)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "steplane: durable workflows on Lambda, SQS, DynamoDB, S3 and KMS",
+        "Metadata": {METADATA_KEY: {"deployments": list(deployments)}},
         "Parameters": _parameters(),
         "Conditions": _conditions(),
-        "Resources": _tables(names) | _storage(names) | _function(names),
+        "Resources": resources,
         "Outputs": _outputs(),
     }
+
+
+def live_deployments(template: dict[str, Any]) -> list[str]:
+    """The deployments a template (as deployed) keeps, oldest first."""
+    found = template.get("Metadata", {}).get(METADATA_KEY, {}).get("deployments", [])
+    return [d for d in found if isinstance(d, str)]
 
 
 def render(template: dict[str, Any] | None = None) -> str:

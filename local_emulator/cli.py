@@ -23,6 +23,7 @@ from steplane.runtime.errors import WorkflowFailedError
 from steplane.runtime.extras import MissingExtraError
 from steplane.runtime.registry import workflow_def_of
 
+from .cli_deployments import deployments, replay_check, upgrade
 from .cli_inspect import announce_ui, list_hooks, streams, web
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
@@ -136,7 +137,14 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
 @click.option("--port", type=click.IntRange(1, 65535), default=8787, show_default=True)
 @click.option("--virtual-time", is_flag=True, help="Complete durable sleeps at once.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
-def dev(modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: bool) -> None:
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Watch the code: a change starts a new deployment beside the old.",
+)
+def dev(
+    modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: bool, reload: bool
+) -> None:
     """Run the emulator with the HTTP handlers until interrupted (other commands find it)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
@@ -153,6 +161,7 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: b
                 virtual_time,
                 lambda line: stderr.print(line),
                 on_ready=lambda url: announce_ui(url, open_browser),
+                reload=reload,
             )
         )
 
@@ -164,6 +173,7 @@ def dev(modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: b
 @click.option("--region", help="Default: the AWS configuration's region.")
 @click.option("--delete", is_flag=True, help="Remove the stack (and its data).")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Template parameter.")
+@click.option("--prune", is_flag=True, help="Remove older deployments without live runs.")
 def deploy(
     stack: str,
     modules: tuple[str, ...],
@@ -171,6 +181,7 @@ def deploy(
     region: str | None,
     delete: bool,
     params: tuple[str, ...],
+    prune: bool,
 ) -> None:
     """Build the function zip (with MODULES), upload it, create or update the stack, and print
     its outputs as JSON. Re-running with no change changes nothing."""
@@ -194,20 +205,26 @@ def deploy(
             progress=lambda line: stderr.print(line),
             modules=modules,
             parameters=parameters,
+            prune=prune,
         )
     except DeployError as error:
         raise click.ClickException(str(error)) from None
     if delete:
         click.echo(json.dumps({"stack": stack, "deleted": done.deleted}))
     else:
-        click.echo(json.dumps({"stack": stack, "changed": done.changed, **done.outputs}, indent=2))
+        summary = {"stack": stack, "changed": done.changed, "deployment": done.deployment}
+        summary |= {"deployments": done.deployments, "pruned": done.pruned}
+        click.echo(json.dumps(summary | done.outputs, indent=2))
 
 
 runs.add_command(repair)
 runs.add_command(streams)
 hooks.add_command(list_hooks)
 cli.add_command(web)
+runs.add_command(upgrade)
 cli.add_command(runs)
+cli.add_command(deployments)
+cli.add_command(replay_check)
 cli.add_command(hooks)
 cli.add_command(dlq)
 

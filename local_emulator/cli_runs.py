@@ -115,6 +115,7 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--workflow", "workflow_name", help="Only runs of this workflow.")
+@click.option("--deployment", help="Only runs pinned to this deployment.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option(
     "--attr",
@@ -125,7 +126,12 @@ def runs() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_runs(
-    status: str | None, workflow_name: str | None, limit: int, attrs: tuple[str, ...], as_json: bool
+    status: str | None,
+    workflow_name: str | None,
+    deployment: str | None,
+    limit: int,
+    attrs: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Runs, newest first."""
     try:
@@ -135,19 +141,24 @@ def list_runs(
 
     async def action(client: Client) -> list[dict[str, Any]]:
         page = await client.list(
-            status=status, workflow=workflow_name, limit=limit, attributes=attributes
+            status=status,
+            workflow=workflow_name,
+            limit=limit,
+            attributes=attributes,
+            deployment=deployment,
         )
         return [run_summary(record) for record in page.items]
 
     print_rows(
         with_client(action),
         as_json,
-        ("run", "workflow", "status", "created", "error"),
+        ("run", "workflow", "status", "created", "deployment", "error"),
         lambda r: [
             r["run_id"],
             r["workflow"],
             r["status"],
             r["created_at"][:19].replace("T", " "),
+            r["deployment"] or "",
             r["error_code"] or "",
         ],
         empty="no runs",

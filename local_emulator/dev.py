@@ -3,6 +3,9 @@
 A moto server on 127.0.0.1 plays DynamoDB, S3, SQS and KMS; the emulator's function host drains
 its queue; the HTTP app (run API, hook webhooks, streams) is served by uvicorn. The state file
 (`dev_state.py`) tells `steplane runs ...` where all of it is.
+
+With `reload=True` the workflow code runs in one host process per deployment instead, and a
+change of the code starts a new deployment (local_emulator/dev_reload.py).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from steplane.runtime.extras import requires_extra
 
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
 
     from steplane.adapters.aws import AwsConfig
     from steplane.runtime import Client
+    from steplane.runtime.engine.host import FunctionHost
+
+    from .dev_reload import Reloader
 
 from .dev_state import DevState, clear_state, write_state
 from .emulator import Emulator
@@ -45,9 +51,14 @@ async def serve_dev(
     virtual_time: bool,
     say: Callable[[str], None],
     on_ready: Callable[[str], None] | None = None,
+    reload: bool = False,
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM). `on_ready` gets the web UI's URL once
     everything answers (`steplane dev --open` prints and opens it)."""
+    if reload and virtual_time:
+        raise ValueError(
+            "--reload runs each deployment's host in its own process: no --virtual-time"
+        )
     with requires_extra("local"):
         import uvicorn
 
@@ -55,6 +66,7 @@ async def serve_dev(
         from .aws.moto_server import MotoServer
         from .aws.world import EmulatedAwsWorld
     from steplane.adapters.http import create_app
+    from steplane.runtime import Client
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server's access log
     moto_port = free_port()
@@ -67,19 +79,24 @@ async def serve_dev(
     except BaseException:
         moto_server.stop()
         raise
-    world = EmulatedAwsWorld(config)
+    if reload:
+        from steplane.adapters.aws import AwsWorld
+
+        world: AwsWorld = AwsWorld(config)  # SQS times the messages: several processes consume
+    else:
+        world = EmulatedAwsWorld(config)
     try:
-        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
-            app = create_app(
-                world, host=emu.host, ui=True
-            )  # secrets: STEPLANE_SECRETS_ARN, as deployed
-            app.router.routes[:0] = module_routes(modules, emu.runtime_client)
+        async with _serving(world, modules, virtual_time, reload, say) as (host, reloader):
+            # secrets: STEPLANE_SECRETS_ARN, as deployed
+            app = create_app(world, host=host, ui=True)
+            app.router.routes[:0] = module_routes(modules, Client(world))
             server = uvicorn.Server(
                 uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
             )
             api_url = f"http://127.0.0.1:{port}"
             serving = asyncio.create_task(server.serve())
             trimmer = asyncio.create_task(_trim_forever(lambda: trim(world)))
+            watcher = asyncio.create_task(reloader.run()) if reloader is not None else None
             try:
                 while not server.started:  # announce only what already answers
                     if serving.done():
@@ -98,6 +115,9 @@ async def serve_dev(
                 await serving
             finally:
                 trimmer.cancel()
+                if watcher is not None:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
                 clear_state(os.getpid())
     finally:
         await world.close()
@@ -114,6 +134,30 @@ def module_routes(modules: list[str], client: Client) -> list[BaseRoute]:
         if callable(make):
             routes += make(client)
     return routes
+
+
+@contextlib.asynccontextmanager
+async def _serving(
+    world: Any, modules: list[str], virtual_time: bool, reload: bool, say: Callable[[str], None]
+) -> AsyncIterator[tuple[FunctionHost | None, Reloader | None]]:
+    """The in-process emulator (its host serves `/invoke`), or with `reload` the reloader
+    whose host processes run the code (the app's `/invoke` then makes a host of its own)."""
+    if not reload:
+        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
+            yield emu.host, None
+        return
+    import boto3
+
+    from .dev_reload import Reloader, stack_updater
+
+    cloudformation = boto3.client("cloudformation", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    update = stack_updater(cloudformation, PREFIX, {"Prefix": PREFIX, "WithFunction": "false"})
+    env = dict(os.environ) | {
+        "STEPLANE_WORLD": "aws",
+        "STEPLANE_STACK": PREFIX,
+        "STEPLANE_LOG_LEVEL": os.environ.get("STEPLANE_LOG_LEVEL", "WARNING"),
+    }
+    yield None, Reloader(modules, world, env, update, say)
 
 
 def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:

@@ -22,11 +22,13 @@ from typing import Any
 
 from steplane.runtime.client import Client
 from steplane.runtime.config import set_world
+from steplane.runtime.deployment import swap_deployment_id
 from steplane.runtime.engine.give_up import Verdict
 from steplane.runtime.engine.host import FunctionHost
 from steplane.runtime.engine.recovery import reconcile
 from steplane.runtime.errors import ConfigurationError
 from steplane.runtime.extras import requires_extra
+from steplane.runtime.ids import check_deployment_id
 from steplane.runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -53,6 +55,7 @@ class Emulator:
         cache_size: int = 256,
         reconcile_every: float | None = 30.0,
         stall_seconds: float = 300.0,
+        deployment: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -69,6 +72,9 @@ class Emulator:
         self.cache_size = cache_size
         self.reconcile_every = reconcile_every
         self.stall_seconds = stall_seconds
+        self.deployment = None if deployment is None else check_deployment_id(deployment)
+        """The deployment this emulator's host serves and its starts pin runs to (default:
+        the loaded code's, runtime/deployment.py)."""
         self.clock = VirtualClock() if virtual_time else RealClock()
         self.errors: list[str] = []
         self.invocation_counts: collections.Counter[str] = RecentRunCounter()
@@ -82,6 +88,7 @@ class Emulator:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
+        self._previous_deployment: str | None = None
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -89,11 +96,12 @@ class Emulator:
         for module in self.modules:
             importlib.import_module(module)
         self.world = self._build_world()
-        self.host = FunctionHost(self.world, cache_size=self.cache_size)
+        if self.deployment is not None:
+            self._previous_deployment = swap_deployment_id(self.deployment)
+        host_options = {"cache_size": self.cache_size, "deployment": self.deployment}
+        self.host = FunctionHost(self.world, **host_options)
         self.runtime_client = Client(self.world)
-        self._twin = (
-            FunctionHost(self.world, cache_size=self.cache_size) if self.deliver_twice else None
-        )
+        self._twin = FunctionHost(self.world, **host_options) if self.deliver_twice else None
         self._previous_world = set_world(self.world)
         if self.invoke == "http":
             try:
@@ -119,6 +127,8 @@ class Emulator:
             if host is not None:
                 host.forget_instances()
         set_world(self._previous_world)
+        if self.deployment is not None:
+            swap_deployment_id(self._previous_deployment)
         if isinstance(self.world_kind, str):  # a World the caller gave stays open for them
             await self.world.close()
 

@@ -18,6 +18,7 @@ from .attributes import check_name
 from .config import get_world
 from .context import current_instance, current_step
 from .definitions import StartOptions
+from .deployment import explicit_deployment_id
 from .engine.codec import codecs_for
 from .engine.events import EventType, RunStatus
 from .engine.fork import fork_run
@@ -72,6 +73,8 @@ class Client:
         what = f"arguments of workflow {definition.name!r}"
         serde.check_size(data, world.limits.max_payload_bytes, what, call=True)
         step = current_step()
+        parent_run_id = step.metadata.run_id if step is not None else None
+        deployment = await self._deployment_for(options, parent_run_id)
         now = world.clock.time()
         run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)
         RunBudget(run_id, 0, world.limits.max_run_bytes).check(data, f"the {what}")
@@ -84,8 +87,9 @@ class Client:
             data,
             now,
             repeatable=key is not None,
-            parent_run_id=step.metadata.run_id if step is not None else None,
+            parent_run_id=parent_run_id,
             attrs=attrs,
+            deployment=deployment,
         )
         await start_run(world, request)
         return self.get_run(run_id)
@@ -105,9 +109,30 @@ class Client:
         data = await (await codecs_for(world).get(run_id)).open_bytes(first)
         now = world.clock.time()
         new_run_id = new_id("run", now)
-        request = StartRequest(new_run_id, old.workflow_name, data, now, attrs={"rerun_of": run_id})
+        request = StartRequest(
+            new_run_id,
+            old.workflow_name,
+            data,
+            now,
+            attrs={"rerun_of": run_id},
+            deployment=await self._deployment_for(None, None),  # today's code, as start()
+        )
         await start_run(world, request)
         return self.get_run(new_run_id)
+
+    async def _deployment_for(
+        self, options: StartOptions | None, parent_run_id: str | None
+    ) -> str | None:
+        """The deployment a new run is pinned to: the one asked for, else (a child run
+        started by a step) its parent's, else the one this process was given; None: the
+        first host to run it pins it (runtime/deployment.py)."""
+        if options is not None and options.deployment is not None:
+            return options.deployment
+        if parent_run_id is not None:
+            parent = await self.world.runs.get(parent_run_id)
+            if parent is not None and parent.deployment is not None:
+                return parent.deployment
+        return explicit_deployment_id()
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""
@@ -137,7 +162,7 @@ class Client:
         await record_hook_payload(world, codec, owner, data, key_hash=digest)
         record = await self.get_run(owner.run_id).record()
         trace = await run_traces(world).of(world, owner.run_id)  # None unless tracing is on
-        await self._wake(owner.run_id, record.workflow_name, trace)
+        await self._wake(owner.run_id, record.workflow_name, trace, record.deployment)
         return owner.run_id
 
     async def list(
@@ -148,6 +173,7 @@ class Client:
         limit: int = DEFAULT_LIST_LIMIT,
         cursor: str | None = None,
         attributes: dict[str, str] | None = None,
+        deployment: str | None = None,
     ) -> Page:
         """Run records (`RunRecord`: metadata only), newest first, optionally only those with
         `status` or of `workflow` (the workflow function, or its registered name). Pass the
@@ -162,6 +188,7 @@ class Client:
             limit=limit,
             cursor=cursor,
             attributes=_checked_filter(attributes),
+            deployment=deployment,
         )
 
     async def fork(self, run_id: str, from_step: int) -> Run:
@@ -177,10 +204,13 @@ class Client:
         await run.cancel()
         return await run.status()
 
-    async def _wake(self, run_id: str, workflow_name: str, trace: str | None = None) -> None:
-        """Send the workflow invocation that picks up what was just recorded (carrying the
-        run's trace context, engine/tracing.py, when there is one)."""
-        message = WorkflowMessage(run_id, workflow_name, trace=trace)
+    async def _wake(
+        self, run_id: str, workflow_name: str, trace: str | None, deployment: str | None
+    ) -> None:
+        """Send the workflow invocation that picks up what was just recorded, to the hosts
+        of the run's deployment (carrying the run's trace context, engine/tracing.py, when
+        there is one)."""
+        message = WorkflowMessage(run_id, workflow_name, trace=trace, dep=deployment)
         await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
 
 

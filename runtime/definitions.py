@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .durations import parse_duration
+from .ids import check_deployment_id
 
 _cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
 
@@ -61,15 +62,20 @@ class StepDef:
 
 @dataclass(frozen=True)
 class StartOptions:
-    """`wf.with_options(idempotency_key=..., timeout=...)`: what `start()` accepts in place of
-    `wf`. `timeout` (any `sleep` duration form) fails a run that has not ended in time with
-    `TIMED_OUT`; it is kept in seconds."""
+    """`wf.with_options(idempotency_key=..., timeout=..., deployment=...)`: what `start()`
+    accepts in place of `wf`. `timeout` (any `sleep` duration form) fails a run that has not
+    ended in time with `TIMED_OUT`; it is kept in seconds. `deployment` pins the new run to
+    that deployment instead of the default (runtime/deployment.py; a child run started from a
+    step: its parent's)."""
 
     definition: WorkflowDef
     idempotency_key: str | None = None
     timeout: Any = None
+    deployment: str | None = None
 
     def __post_init__(self) -> None:
+        if self.deployment is not None:
+            check_deployment_id(self.deployment)
         if self.timeout is not None:
             try:
                 seconds = parse_duration(self.timeout)

@@ -48,6 +48,7 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
         "parent_run_id": record.parent_run_id,
         "error_code": record.error_code,
         "attributes": dict(record.attributes),
+        "deployment": record.deployment,
     }
 
 

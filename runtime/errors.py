@@ -145,6 +145,12 @@ class InvalidMessageError(SteplaneError, ValueError):
     """A queue message the function host cannot process (malformed, or names unknown code)."""
 
 
+class ForeignDeploymentError(SteplaneError):
+    """A message of a run pinned to another deployment reached a host that cannot hand it on
+    (its World's queue has no route to that deployment): retried, it may reach the right host;
+    if none serves that deployment the give-up policy ends the run, saying so."""
+
+
 class ConfigurationError(SteplaneError):
     """steplane is used without a World, or with settings that cannot work."""
 

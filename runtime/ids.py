@@ -6,6 +6,7 @@ sort (DynamoDB sort keys, S3 listings) without a separate timestamp column.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -47,3 +48,14 @@ def _encode(value: int) -> str:
 def new_token() -> str:
     """A URL-safe random token with 192 bits of entropy (for hook tokens and the like)."""
     return secrets.token_urlsafe(24)
+
+
+_DEPLOYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def check_deployment_id(value: object) -> str:
+    """`value` as a deployment id, or a ValueError naming the problem: ids name queues and
+    Lambda versions' resources, so they are 1-40 letters, digits, `-` or `_`."""
+    if not isinstance(value, str) or not _DEPLOYMENT_ID.match(value):
+        raise ValueError(f"invalid deployment id {value!r}: use 1-40 letters, digits, '-' or '_'")
+    return value

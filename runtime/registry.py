@@ -161,3 +161,10 @@ def get_step(name: str) -> StepDef:
         raise WorkflowNotFoundError(
             f"unknown step {name!r}: import the module that defines it"
         ) from None
+
+
+def registered_modules() -> list[str]:
+    """The modules that defined the registered workflows and steps, sorted: the code a
+    deployment id is a hash of (runtime/deployment.py)."""
+    found = {definition.fn.__module__ for definition in (*_workflows.values(), *_steps.values())}
+    return sorted(found)

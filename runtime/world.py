@@ -71,6 +71,9 @@ class RunRecord:
     completed_at: float | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     """What the run's `set_attributes()` recorded (plaintext by choice, runtime/attributes.py)."""
+    deployment: str | None = None
+    """The deployment the run is pinned to (runtime/deployment.py); None: unpinned (a run
+    started before steplane knew deployments), which any host may run."""
 
 
 @dataclass
@@ -188,6 +191,7 @@ class RunQuery:
     updated_before: float | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     """Only runs with every one of these (name, value) attributes."""
+    deployment: str | None = None
 
     def __post_init__(self) -> None:
         check_at_least_one("limit", self.limit)
@@ -204,6 +208,9 @@ class StatusChange:
     status: RunStatus
     updated_at: float
     error_code: str | None = None
+    deployment: str | None = None
+    """Pin the run to this deployment in the same write if it is not pinned yet (the first
+    host to run an unpinned start, docs/deployments.md)."""
 
 
 class RunStore(Protocol):
@@ -222,12 +229,14 @@ class RunStore(Protocol):
         *,
         updated_at: float,
         error_code: str | None = None,
+        deployment: str | None = None,
     ) -> bool:
         """Move a run to `status`. A terminal status is final: returns False and changes
         nothing when the run already has a terminal status (or the same status);
-        `RunNotFoundError` for an unknown run. A store implements `change_status`."""
+        `RunNotFoundError` for an unknown run. With `deployment`, an unpinned run is pinned
+        to it in the same write. A store implements `change_status`."""
         return await self.change_status(
-            run_id, StatusChange(RunStatus(status), updated_at, error_code)
+            run_id, StatusChange(RunStatus(status), updated_at, error_code, deployment)
         )
 
     async def change_status(self, run_id: str, change: StatusChange) -> bool:
@@ -242,14 +251,16 @@ class RunStore(Protocol):
         cursor: str | None = None,
         updated_before: float | None = None,
         attributes: dict[str, str] | None = None,
+        deployment: str | None = None,
     ) -> Page:
         """Run records newest first, filtered by status and/or workflow name, and with
         `updated_before` to records last updated strictly before that time (the reconciler's
-        stalled-run candidates), and by `attributes` (every name=value given). A store
-        implements `query`; this checks the arguments once for every World."""
+        stalled-run candidates), by `attributes` (every name=value given), and with
+        `deployment` to the runs pinned to it. A store implements `query`; this checks the
+        arguments once for every World."""
         pairs = tuple(sorted((attributes or {}).items()))
         return await self.query(
-            RunQuery(status, workflow_name, limit, cursor, updated_before, pairs)
+            RunQuery(status, workflow_name, limit, cursor, updated_before, pairs, deployment)
         )
 
     async def set_attributes(
@@ -261,6 +272,11 @@ class RunStore(Protocol):
         not above the stored one changes nothing (False), so a slow host never puts back an
         older copy. RunNotFoundError for an unknown run. Listing by them
         (`list(attributes=...)`) must not read every record."""
+
+    async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
+        """Pin a live run to `deployment` (`steplane runs upgrade`): one conditional write,
+        done only while the record still names `expected` and the run has not ended; False
+        otherwise. `RunNotFoundError` for an unknown run."""
 
     async def query(self, query: RunQuery) -> Page:
         """One page of the records `query` selects; `ValueError` for a cursor this store did
@@ -361,6 +377,11 @@ class Queue(Protocol):
     def redrive(self) -> int:
         """Move every dead letter back to the queue, visible now; returns how many (blocking;
         0 for a queue that keeps no dead letters)."""
+
+    async def has_route(self, deployment: str) -> bool:
+        """Whether `send` delivers a body with `"dep": deployment` to that deployment's own
+        hosts (the AWS World: a queue per live deployment, docs/deployments.md). False for a
+        queue every host shares (memory): then no host may hand a foreign message on."""
 
 
 class KeyProvider(Protocol):

@@ -20,6 +20,7 @@ from runtime.engine.events import (
     check_recorded,
     schema_problems,
 )
+from runtime.engine.upgrade import upgrade_run
 from runtime.errors import CorruptedDataError
 from tests.engine import flow_workflows as fw
 from tests.engine import workflows as wf
@@ -91,6 +92,7 @@ async def test_every_event_the_engine_records_matches_the_schema() -> None:
         await hooked.result(timeout=10)
         cancelled = await start(wf.hold_hook, "schema-cancel")
         await _until(cancelled, "hook_created")
+        await upgrade_run(emu.world, cancelled.run_id, "schema-v2")  # run_upgraded
         await cancelled.cancel()
         seen: set[str] = set()
         for run in [*runs, failed, hooked, conflicting, cancelled]:

@@ -112,6 +112,19 @@ async def test_start_status_result_and_list(client) -> None:
     assert [r["run_id"] for r in listed.json()["runs"]] == [run_id]
 
 
+async def test_runs_show_and_filter_by_their_deployment(emu, client) -> None:
+    run_id = await _started(client, ADDITION, 1, 1)
+    await client.get(f"/v1/runs/{run_id}/result?timeout=10", headers=AUTH)
+    pinned = emu.host.deployment  # started unpinned, the run is pinned by the code running it
+    assert pinned is not None
+    run = (await client.get(f"/v1/runs/{run_id}", headers=AUTH)).json()
+    assert run["deployment"] == pinned
+    listed = (await client.get(f"/v1/runs?deployment={pinned}", headers=AUTH)).json()
+    assert [r["run_id"] for r in listed["runs"]] == [run_id]
+    other = (await client.get("/v1/runs?deployment=elsewhere", headers=AUTH)).json()
+    assert other["runs"] == []
+
+
 async def test_list_pages_with_a_cursor(client) -> None:
     started = [await _started(client, ADDITION, i, i) for i in range(3)]
     seen, cursor = [], None

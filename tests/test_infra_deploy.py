@@ -25,12 +25,13 @@ STACK = "shop"
 EVERY_RESOURCE = {
     "AWS::DynamoDB::Table": 4,
     "AWS::S3::Bucket": 1,
-    "AWS::SQS::Queue": 2,
+    "AWS::SQS::Queue": 3,  # work, dead letters, and the deployment's own work queue
     "AWS::KMS::Key": 1,
     "AWS::KMS::Alias": 1,
     "AWS::IAM::Role": 1,
     "AWS::Lambda::Function": 1,
-    "AWS::Lambda::EventSourceMapping": 1,
+    "AWS::Lambda::EventSourceMapping": 2,  # the work queue's, and the deployment's
+    "AWS::Lambda::Version": 1,  # the deployment's code, published
     "AWS::Events::Rule": 1,  # the reconciler's schedule
     "AWS::Lambda::Permission": 1,  # ... allowed to invoke the function
 }
@@ -83,10 +84,15 @@ def test_deploy_creates_every_resource_redeploy_is_a_no_op_and_delete_removes_it
     assert function["Configuration"]["Handler"] == "steplane.adapters.lambda_handler.handler"
     variables = function["Configuration"]["Environment"]["Variables"]
     assert variables["STEPLANE_QUEUE"] == first.outputs["WorkQueueUrl"]
-    (mapping,) = client("lambda", endpoint).list_event_source_mappings(
-        FunctionName="shop-function"
-    )["EventSourceMappings"]
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mappings = client("lambda", endpoint).list_event_source_mappings()["EventSourceMappings"]
+    assert {m["EventSourceArn"].rsplit(":", 1)[-1] for m in mappings} == {
+        "shop-work",
+        f"shop-work-{first.deployment}",
+    }
+    assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+    pinned = next(m for m in mappings if m["EventSourceArn"].endswith(first.deployment))
+    assert pinned["FunctionArn"].endswith(":1")  # the published version, not $LATEST
+    assert variables["STEPLANE_DEPLOYMENT_ID"] == first.deployment
     code = client("s3", endpoint).head_object(Bucket=first.code_bucket, Key=first.code_key)
     assert code["ContentLength"] > 0
 

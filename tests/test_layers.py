@@ -50,6 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "runtime.definitions",
             "runtime.context",
             "runtime.registry",
+            "runtime.deployment",
             "runtime.hook_handle",
             "runtime.hooks",
             "runtime.streams",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -315,6 +316,39 @@ async def test_list_updated_before_finds_quiet_runs(world: World) -> None:
         workflow_name="order", updated_before=160.0, cursor=by_name.next_cursor
     )
     assert [r.run_id for r in rest.items] == [quiet.run_id]
+
+
+async def test_run_records_keep_and_filter_by_deployment(world: World) -> None:
+    v1 = replace(record(created_at=100.0), deployment="v1")
+    v2 = replace(record(created_at=101.0, status=RunStatus.RUNNING), deployment="v2")
+    unpinned = record(created_at=102.0)
+    for run in (v1, v2, unpinned):
+        await world.runs.create(run)
+    got = await world.runs.get(v1.run_id)
+    assert got is not None and got.deployment == "v1"
+    assert (await world.runs.get(unpinned.run_id)).deployment is None  # type: ignore[union-attr]
+    listed = await world.runs.list(deployment="v2")
+    assert [r.run_id for r in listed.items] == [v2.run_id]
+    assert listed.items[0].deployment == "v2"
+    both = await world.runs.list(deployment="v2", status=RunStatus.RUNNING, workflow_name="order")
+    assert [r.run_id for r in both.items] == [v2.run_id]
+    assert (await world.runs.list(deployment="v3")).items == []
+
+
+async def test_set_deployment_is_conditional(world: World) -> None:
+    run = replace(record(), deployment="v1")
+    await world.runs.create(run)
+    assert not await world.runs.set_deployment(run.run_id, "v0", "v2")  # not what it names
+    assert await world.runs.set_deployment(run.run_id, "v1", "v2")
+    assert (await world.runs.get(run.run_id)).deployment == "v2"  # type: ignore[union-attr]
+    assert not await world.runs.set_deployment(run.run_id, "v1", "v3")  # lost the race
+    unpinned = record()
+    await world.runs.create(unpinned)
+    assert await world.runs.set_deployment(unpinned.run_id, None, "v2")
+    await world.runs.update_status(run.run_id, RunStatus.COMPLETED, updated_at=5.0)
+    assert not await world.runs.set_deployment(run.run_id, "v2", "v3")  # ended: final
+    with pytest.raises(RunNotFoundError):
+        await world.runs.set_deployment(new_id(), None, "v2")
 
 
 async def test_list_pagination_survives_new_runs(world: World) -> None:

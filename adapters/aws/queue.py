@@ -10,6 +10,11 @@ call). A message that arrives before its `not_before` anyway (sent by a host who
 ahead) is hidden until it is due. Idempotency keys are not enforced: standard queues cannot
 deduplicate, and the engine is safe under duplicate messages.
 
+Deployments (docs/deployments.md): each live deployment D has a queue of its own,
+`{queue}-{D}`, which only D's hosts consume (on AWS: an event source mapping to D's Lambda
+version). A body with `"dep": D` is sent to D's queue when it exists (looked up once, a miss
+again after `ROUTE_MISS_SECONDS`), else to the main queue; `has_route(D)` says which.
+
 The emulator's queue on moto (local_emulator/aws/queue.py) extends this one to follow a
 virtual clock.
 """
@@ -33,6 +38,15 @@ MAX_LONG_POLL = 20
 _POLL_SECONDS = 0.05
 _EARLY_TOLERANCE = 0.001
 _GONE = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"}
+_NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+ROUTE_MISS_SECONDS = 30.0
+"""How long a deployment without a queue of its own is remembered as such."""
+
+
+def deployment_queue_name(queue: str, deployment: str) -> str:
+    """The name of deployment `deployment`'s own queue, beside the main queue `queue` (a
+    name or a URL)."""
+    return f"{queue.rstrip('/').rsplit('/', 1)[-1]}-{deployment}"
 
 
 def whole_seconds(seconds: float, cap: int) -> int:
@@ -49,6 +63,7 @@ class SqsQueue:
         self.clock = clock
         self.max_receives = max_receives
         self._urls: dict[str, str] = {}
+        self._routes: dict[str, tuple[str | None, float]] = {}
         self._closed = False
 
     # --- protocol -------------------------------------------------------------------------
@@ -57,13 +72,18 @@ class SqsQueue:
         self, body: dict[str, Any], *, delay: float = 0.0, idempotency_key: str | None = None
     ) -> None:
         check_not_negative("delay", delay)
+        dep = body.get("dep")
         await self._aws.call(
             self._send_sync,
             json.dumps(body),
             self.clock.time() + delay,
             whole_seconds(delay, MAX_DELAY),
             idempotency_key,
+            dep if isinstance(dep, str) else None,
         )
+
+    async def has_route(self, deployment: str) -> bool:
+        return await self._aws.call(self._route_sync, deployment) is not None
 
     async def receive(
         self, *, max_messages: int = 10, wait_seconds: float = 0.0, visibility_timeout: float = 30.0
@@ -151,14 +171,35 @@ class SqsQueue:
             self._urls[which] = url
         return url
 
+    def _route_sync(self, deployment: str) -> str | None:
+        """The URL of `deployment`'s own queue, or None when it has none."""
+        url, checked_at = self._routes.get(deployment, (None, -math.inf))
+        if url is not None or time.monotonic() - checked_at < ROUTE_MISS_SECONDS:
+            return url
+        name = deployment_queue_name(self._aws.config.queue, deployment)
+        try:
+            url = self._aws.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except Exception as error:
+            if error_code(error) not in _NO_QUEUE:
+                raise
+            url = None
+        self._routes[deployment] = (url, time.monotonic())
+        return url
+
     def _send_sync(
-        self, body_json: str, not_before: float, delay_seconds: int, key: str | None
+        self,
+        body_json: str,
+        not_before: float,
+        delay_seconds: int,
+        key: str | None,
+        dep: str | None = None,
     ) -> str:
         attributes = {"not_before": {"DataType": "Number", "StringValue": repr(not_before)}}
         if key is not None:
             attributes["idem"] = {"DataType": "String", "StringValue": key}
+        routed = self._route_sync(dep) if dep is not None else None
         answer = self._aws.sqs.send_message(
-            QueueUrl=self._url("queue"),
+            QueueUrl=routed or self._url("queue"),
             MessageBody=body_json,
             DelaySeconds=delay_seconds,
             MessageAttributes=attributes,

@@ -3,7 +3,7 @@
 Table layout (`config.runs_table`, pk `run_id` S):
 
     {run_id, wf: workflow name, st: status, ca/ua/fa: created/updated/completed at (N),
-     parent, edk: encrypted data key (B), code: error code,
+     parent, edk: encrypted data key (B), code: error code, dep: deployment,
      ck: sort key (created_at and run_id, see `sort_key`),
      sp: "{status}#{shard}", wp: "{workflow}#{shard}", ap: "all#{shard}"}
 
@@ -119,6 +119,9 @@ class DynamoRunStore(RunStore):
             values[":c"] = {"S": error_code}
         if status.is_terminal:
             sets.append("fa = :u")
+        if change.deployment is not None:  # pins an unpinned run, keeps any pin it has
+            sets.append("dep = if_not_exists(dep, :dep)")
+            values[":dep"] = {"S": change.deployment}
         for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
             values[f":t{i}"] = {"S": str(ended)}
         ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
@@ -190,6 +193,37 @@ class DynamoRunStore(RunStore):
                     raise
         return True
 
+    async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
+        """One conditional update on the record's `dep` (and the run not ended)."""
+        values: Item = {":d": {"S": deployment}}
+        for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
+            values[f":t{i}"] = {"S": str(ended)}
+        ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
+        if expected is None:
+            pinned = "attribute_not_exists(dep)"
+        else:
+            pinned = "dep = :e"
+            values[":e"] = {"S": expected}
+        try:
+            await self._aws.call(
+                self._aws.dynamodb.update_item,
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET dep = :d",
+                ConditionExpression=(
+                    f"attribute_exists(run_id) AND {pinned} AND NOT st IN ({ended_list})"
+                ),
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as error:
+            if not is_condition_failure(error):
+                raise
+            if not error.response.get("Item"):  # type: ignore[attr-defined]
+                raise RunNotFoundError(f"run {run_id!r} does not exist") from None
+            return False
+        return True
+
     async def delete(self, run_id: str) -> None:
         """Delete the run's record and its attribute index items (retention; see
         `AwsWorld.purge_run`)."""
@@ -238,6 +272,8 @@ class DynamoRunStore(RunStore):
             item["fa"] = number(record.completed_at)
         if record.attributes:
             item["at"] = {"M": {k: {"S": v} for k, v in record.attributes.items()}}
+        if record.deployment is not None:
+            item["dep"] = {"S": record.deployment}
         return item
 
     def _list_by_attribute_sync(self, query: RunQuery, before: str | None) -> Page:
@@ -319,6 +355,7 @@ class DynamoRunStore(RunStore):
                 wanted_status,
                 limit + 1,
                 query.updated_before,
+                query.deployment,
             )
             for n in range(self._shards)
         ]
@@ -336,6 +373,7 @@ class DynamoRunStore(RunStore):
         status: RunStatus | None,
         wanted: int,
         updated_before: float | None = None,
+        deployment: str | None = None,
     ) -> list[Item]:
         """Up to `wanted` items of one shard, newest first, strictly before the cursor."""
         condition = "#k = :k"
@@ -359,6 +397,9 @@ class DynamoRunStore(RunStore):
         if updated_before is not None:
             filters.append("ua < :ub")
             values[":ub"] = number(updated_before)
+        if deployment is not None:  # a filter: deployments are few and listed rarely
+            filters.append("dep = :dep")
+            values[":dep"] = {"S": deployment}
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
         found: list[Item] = []
@@ -386,6 +427,7 @@ def _record(item: Item) -> RunRecord:
         error_code=item["code"]["S"] if "code" in item else None,
         completed_at=optional_number("fa"),
         attributes={k: v["S"] for k, v in item["at"]["M"].items()} if "at" in item else {},
+        deployment=item["dep"]["S"] if "dep" in item else None,
     )
 
 
@@ -395,6 +437,7 @@ def _matches(record: RunRecord, query: RunQuery) -> bool:
         and (query.workflow_name is None or record.workflow_name == query.workflow_name)
         and (query.updated_before is None or record.updated_at < query.updated_before)
         and all(record.attributes.get(k) == v for k, v in query.attributes)
+        and (query.deployment is None or record.deployment == query.deployment)
     )
 
 

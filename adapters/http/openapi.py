@@ -127,6 +127,7 @@ _SCHEMAS: dict[str, Any] = {
                 "additionalProperties": {"type": "string"},
                 "description": "What set_attributes() recorded: plaintext, not encrypted.",
             },
+            "deployment": {"type": ["string", "null"]},
             "steps": {"type": "integer", "description": "With `steps=true` only."},
         },
     },
@@ -345,6 +346,9 @@ def _paths() -> dict[str, Any]:
                         "Only runs in this status.",
                     ),
                     _query("workflow", {"type": "string"}, "Only runs of this workflow."),
+                    _query(
+                        "deployment", {"type": "string"}, "Only runs pinned to this deployment."
+                    ),
                     _query(
                         "limit",
                         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},

@@ -174,6 +174,7 @@ def routes(ctx: AppContext) -> list[Route]:
             page = await ctx.client.list(
                 status=status,
                 workflow=request.query_params.get("workflow") or None,
+                deployment=request.query_params.get("deployment") or None,
                 limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
                 cursor=request.query_params.get("cursor") or None,
                 attributes=attributes,

@@ -162,6 +162,10 @@ class MemoryQueue:
             self._wake_waiters()
         return len(dead)
 
+    async def has_route(self, deployment: str) -> bool:
+        """False: every host of a memory World shares this one queue."""
+        return False
+
     # --- extras -----------------------------------------------------------------------------
 
     def depth(self) -> int:

@@ -55,6 +55,8 @@ class MemoryRunStore(RunStore):
             record.updated_at = updated_at
             if error_code is not None:
                 record.error_code = error_code
+            if change.deployment is not None and record.deployment is None:
+                record.deployment = change.deployment
             if status.is_terminal:
                 record.completed_at = updated_at
             return True
@@ -72,6 +74,16 @@ class MemoryRunStore(RunStore):
             record.attributes = dict(attributes)
             return True
 
+    async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
+        with self._lock:
+            record = self._records.get(run_id)
+            if record is None:
+                raise RunNotFoundError(f"run {run_id!r} does not exist")
+            if record.status.is_terminal or record.deployment != expected:
+                return False
+            record.deployment = deployment
+            return True
+
     async def query(self, query: RunQuery) -> Page:
         after = _decode_cursor(query.cursor) if query.cursor is not None else None
         with self._lock:
@@ -83,6 +95,7 @@ class MemoryRunStore(RunStore):
                 and (after is None or _sort_key(record) < after)
                 and (query.updated_before is None or record.updated_at < query.updated_before)
                 and all(record.attributes.get(k) == v for k, v in query.attributes)
+                and (query.deployment is None or record.deployment == query.deployment)
             ]
             matches.sort(key=_sort_key, reverse=True)
             items = [_copy(record) for record in matches[: query.limit]]

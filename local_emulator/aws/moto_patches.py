@@ -14,10 +14,21 @@ in-flight ones (several times per ReceiveMessage and SendMessage) by asking each
 whether it is visible or delayed, each question asking the time through two datetime
 conversions: 30 ms per ReceiveMessage with 1,000 messages queued, most of a 1,000-way
 fan-out's time. Each listing asks the time once instead, the same instant for every message.
+
+Two are fixes. moto 5.2's stack update modifies a resource whose parameters changed even when
+its `Condition` is false (it was never created): a deploy of new code with `WithFunction=false`
+(the function's `DeploymentId` changed) then fails with "Fn::GetAtt references undefined
+resource FunctionRole"; such resources are left alone, as CloudFormation does. And moto 5.2's
+CloudFormation `AWS::Lambda::Version` has no physical id, so a `Ref`
+to it (the version's ARN on AWS, what an event source mapping per deployment points at,
+docs/deployments.md) hands moto's model object on and the stack fails with a 500; removing
+the resource never deleted the version. Its `Ref` is the version's ARN here too, and removing
+it deletes that version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -36,6 +47,8 @@ def install() -> None:
         _parse_json_templates_as_json()
         _make_kms_private_keys_on_first_use()
         _list_visible_messages_at_one_instant()
+        _lambda_versions_ref_their_arn()
+        _update_leaves_resources_whose_condition_is_false()
         _installed = True
 
 
@@ -97,3 +110,55 @@ def _list_visible_messages_at_one_instant() -> None:
     models.Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
     models.Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]
     models.Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]
+
+
+def _lambda_versions_ref_their_arn() -> None:
+    from moto.awslambda import models
+
+    def create(
+        cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        properties = cloudformation_json["Properties"]
+        backend = models.lambda_backends[account_id][region_name]
+        published = backend.publish_version(
+            properties["FunctionName"], properties.get("Description", "")
+        )
+        version = models.LambdaVersion({"Version": published.version})
+        version.arn = published.function_arn  # type: ignore[attr-defined]
+        return version
+
+    def delete(
+        cls: type, resource_name: str, cloudformation_json: dict[str, Any], account_id: str,
+        region_name: str,
+    ) -> None:  # fmt: skip
+        function_arn, _, qualifier = resource_name.rpartition(":")
+        backend = models.lambda_backends[account_id][region_name]
+        with contextlib.suppress(Exception):  # already gone
+            backend.delete_function(function_arn, qualifier)
+
+    versions = models.LambdaVersion
+    versions.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    versions.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment]
+    versions.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+
+
+def _update_leaves_resources_whose_condition_is_false() -> None:
+    from moto.cloudformation.parsing import ResourceMap
+
+    diff = ResourceMap.build_resource_diff
+
+    def build_resource_diff(
+        self: Any, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        actions = diff(self, other_template, parameters)
+        resources = other_template["Resources"]
+
+        def absent(name: str) -> bool:
+            condition = resources[name].get("Condition")
+            return condition is not None and not self.lazy_condition_map.get(condition, True)
+
+        actions["Modify"] = [name for name in actions["Modify"] if not absent(name)]
+        return actions  # type: ignore[no-any-return]
+
+    ResourceMap.build_resource_diff = build_resource_diff  # type: ignore[method-assign]

@@ -164,6 +164,10 @@ class ClockedSqsQueue(SqsQueue):
                 times.append(self._held[0][0])
         return min(times) if times else None
 
+    async def has_route(self, deployment: str) -> bool:
+        """False: this queue is one process's alone, so it routes to no other host."""
+        return False
+
     def _due(self) -> bool:
         """A held message or an in-flight one's visibility is due: a receive would act."""
         next_visible = self.next_visible_at()

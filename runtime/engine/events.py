@@ -50,6 +50,7 @@ class EventType(StrEnum):
     RUN_COMPLETED = "run_completed"
     RUN_FAILED = "run_failed"
     RUN_CANCELLED = "run_cancelled"
+    RUN_UPGRADED = "run_upgraded"
     STEP_CREATED = "step_created"
     STEP_STARTED = "step_started"
     STEP_COMPLETED = "step_completed"
@@ -222,8 +223,20 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
                     "the run this one re-runs with the same input (Client.rerun)",
                     required=False,
                 ),
+                "deployment": Attr(
+                    (str, type(None)),
+                    "the deployment the run is pinned to (runtime/deployment.py)",
+                    required=False,
+                ),
             },
             payload="the call's arguments: {args, kwargs}",
+        ),
+        EventType.RUN_UPGRADED: EventSpec(
+            "`steplane runs upgrade` moved the run to another deployment after a replay check",
+            {
+                "deployment": Attr(TEXT, "the deployment the run is pinned to from here on"),
+                "previous": Attr(TEXT, "the deployment it was pinned to before"),
+            },
         ),
         EventType.RUN_STARTED: EventSpec("the first workflow invocation ran"),
         EventType.RUN_COMPLETED: EventSpec(

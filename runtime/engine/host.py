@@ -8,6 +8,13 @@ host, so a duplicated message waits for the first instead of racing it.
 
 A timer hop (a wait longer than the queue's longest delay, engine/messages.py) is handled here
 and touches nothing but the queue: no run record, no log, no replay.
+
+Deployment pinning (docs/deployments.md): a host serves one deployment (`deployment`, from
+runtime/deployment.py unless given). A message pinned to another one is never run on this
+code: the host hands it on through the queue when the World routes by deployment (the AWS
+World: a queue per live deployment), else raises `ForeignDeploymentError` (retried; the give-up
+policy ends the run if no host of its deployment ever takes it). Every message the host sends
+for a run carries the run's deployment, so a whole run stays on the version that started it.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from ..context import WorkflowMetadata, utc
-from ..errors import RunNotFoundError, WorkflowNotFoundError
+from ..deployment import current_deployment_id
+from ..errors import ForeignDeploymentError, RunNotFoundError, WorkflowNotFoundError
 from ..registry import get_step, get_workflow
 from ..world import World
 from .codec import RunCodec, codecs_for
@@ -32,6 +41,7 @@ from .messages import (
     WorkflowMessage,
     parse_message,
     wake_message,
+    with_deployment,
 )
 from .recovery import rewake
 from .step_invocation import run_step_message
@@ -52,8 +62,10 @@ class FunctionHost:
         inline_steps: bool = True,
         max_inline_seconds: float = 60.0,
         cache_size: int = 256,
+        deployment: str | None = None,
     ) -> None:
         self.world = world
+        self._deployment = deployment
         self.inline_steps = inline_steps
         self.max_inline_seconds = max_inline_seconds
         self.codecs = codecs_for(world)
@@ -85,6 +97,11 @@ class FunctionHost:
         `inline_seconds` overrides `max_inline_seconds` for this invocation: how long it may
         keep starting steps inline (Lambda passes what its function timeout leaves)."""
         message = parse_message(raw)
+        if message.dep is not None and message.dep != self.deployment:
+            claimed = await self._foreign(message)
+            if claimed is None:
+                return
+            message = claimed
         try:
             if isinstance(message, WorkflowMessage | TimerMessage):
                 get_workflow(message.workflow)
@@ -119,9 +136,42 @@ class FunctionHost:
         async with self._run_lock(run_id):
             return await rewake(self, run_id, stale_after=stale_after)
 
+    # --- deployments -----------------------------------------------------------------------
+
+    @property
+    def deployment(self) -> str | None:
+        """The deployment this host's code is (resolved at first use, when the workflow
+        modules have been imported)."""
+        if self._deployment is None:
+            self._deployment = current_deployment_id()
+        return self._deployment
+
+    async def _foreign(self, message: Message) -> Message | None:
+        """A message pinned to another deployment: sent on towards that deployment's hosts
+        when the queue routes by deployment (None: done here). Without a route, a message
+        of a run since upgraded to this deployment (a stale wake-up) is this host's to run
+        (returned, re-pinned); of an ended run, dropped; else `ForeignDeploymentError`."""
+        assert message.dep is not None
+        if await self.world.queue.has_route(message.dep):
+            await self.world.queue.send(message.body(), idempotency_key=message.idempotency_key)
+            return None
+        record = await self.world.runs.get(message.run_id)
+        if record is None or record.status.is_terminal:
+            return None  # nothing left for any deployment to do
+        if record.deployment == self.deployment:
+            return replace(message, dep=self.deployment)
+        raise ForeignDeploymentError(
+            f"the message of run {message.run_id} is for deployment {message.dep!r}, "
+            f"this host runs {self.deployment!r} and its queue has no route to it"
+        )
+
     # --- messages --------------------------------------------------------------------------
 
     async def send(self, message: Message, delay: float) -> None:
+        """Send `message`, pinned to its run's deployment: the one recovery read from the
+        record when it says, else this host's, since a host runs only messages of its own
+        deployment (and unpinned ones, whose run then stays on the code that ran it first)."""
+        message = with_deployment(message, self.deployment)
         await self.world.queue.send(
             stamp(message.body()), delay=delay, idempotency_key=message.idempotency_key
         )

@@ -18,16 +18,23 @@ Any message may carry `"trace": traceparent`, the W3C trace context of its run's
 (engine/tracing.py), so that one run reads as one trace across processes. It is optional (a
 message without it, or from before it existed, is handled the same) and a malformed one is
 dropped, not an error; it is not part of what makes two messages the same.
+
+Every kind may carry `"dep": deployment`, the deployment the run is pinned to
+(runtime/deployment.py): a host of another deployment hands the message on instead of running
+it, and a queue may route by it (the AWS World: one queue per live deployment). A message
+without `dep` (from a steplane before deployments, or of an unpinned run) is accepted by any
+host. The host stamps it on every message it sends (`with_deployment`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import InvalidMessageError
+from ..ids import check_deployment_id
 from .tracing import valid_traceparent
 
 VERSION = 1
@@ -40,9 +47,10 @@ class WorkflowMessage:
     workflow: str
     wake: str | None = None
     trace: str | None = field(default=None, compare=False)
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return _traced(
+        return _stamped(
             {
                 "v": VERSION,
                 "kind": "workflow",
@@ -51,6 +59,7 @@ class WorkflowMessage:
                 "wake": self.wake,
             },
             self.trace,
+            self.dep,
         )
 
     @property
@@ -67,9 +76,10 @@ class StepMessage:
     hint: int = 0
     attempt: int = 1
     trace: str | None = field(default=None, compare=False)
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return _traced(
+        return _stamped(
             {
                 "v": VERSION,
                 "kind": "step",
@@ -80,6 +90,7 @@ class StepMessage:
                 "attempt": self.attempt,
             },
             self.trace,
+            self.dep,
         )
 
     @property
@@ -96,9 +107,10 @@ class TimerMessage:
     due: float
     hop: int = 1
     trace: str | None = field(default=None, compare=False)
+    dep: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return _traced(
+        return _stamped(
             {
                 "v": VERSION,
                 "kind": "timer",
@@ -109,6 +121,7 @@ class TimerMessage:
                 "hop": self.hop,
             },
             self.trace,
+            self.dep,
         )
 
     @property
@@ -119,10 +132,19 @@ class TimerMessage:
 Message = WorkflowMessage | StepMessage | TimerMessage
 
 
-def _traced(body: dict[str, Any], trace: str | None) -> dict[str, Any]:
+def _stamped(body: dict[str, Any], trace: str | None, dep: str | None) -> dict[str, Any]:
     if trace is not None:
         body["trace"] = trace
+    if dep is not None:
+        body["dep"] = dep
     return body
+
+
+def with_deployment(message: Message, dep: str | None) -> Message:
+    """`message` pinned to `dep` (unchanged when it already names one, or `dep` is None)."""
+    if dep is None or message.dep is not None:
+        return message
+    return replace(message, dep=dep)
 
 
 def wake_message(
@@ -164,6 +186,18 @@ def parse_message(raw: Any) -> Message:
     run_id = _text(raw, "run_id")
     if not run_id.startswith("run_"):
         raise InvalidMessageError(f"malformed message: {run_id!r} is not a run id")
+    message = _parse_kind(raw, run_id)
+    dep = raw.get("dep")
+    if dep is None:
+        return message  # a message from before deployments, or of an unpinned run
+    try:
+        check_deployment_id(dep)
+    except ValueError as error:
+        raise InvalidMessageError(f"malformed message: 'dep': {error}") from None
+    return replace(message, dep=dep)
+
+
+def _parse_kind(raw: dict[str, Any], run_id: str) -> Message:
     kind = raw.get("kind")
     trace = valid_traceparent(raw.get("trace"))
     if kind == "workflow":

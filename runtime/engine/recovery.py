@@ -31,7 +31,7 @@ from .events import Event, EventType, RunStatus
 from .hook_records import hook_owners
 from .lifecycle import apply_run_ending, deliver_child_ending
 from .links import children_in_log, links_from_log
-from .messages import Message, StepMessage, WorkflowMessage, wake_message
+from .messages import Message, StepMessage, WorkflowMessage, wake_message, with_deployment
 from .services import RunServices
 from .starting import TIMEOUT_WAKE
 from .step_invocation import StepState
@@ -142,7 +142,9 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
         await apply_run_ending(world, run_id, events[-1], owners, links_from_log(events))
         return 0
     now = world.clock.time()
-    sent = await _lost_endings(services, run_id, events, record.workflow_name, now)
+    sent = await _lost_endings(
+        services, run_id, events, record.workflow_name, now, record.deployment
+    )
     outbox = pending_work(
         run_id,
         events,
@@ -151,15 +153,20 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
         stale_after,
         world.queue.max_delay,
     )
-    for message, delay in outbox:
-        await services.send(message, delay)
+    for message, delay in outbox:  # the run's own deployment handles them (engine/messages.py)
+        await services.send(with_deployment(message, record.deployment), delay)
     if outbox or sent:
         log.info("re-woke run %s: %d message(s)", run_id, len(outbox) + sent)
     return len(outbox) + sent
 
 
 async def _lost_endings(
-    services: RunServices, run_id: str, events: list[Event], workflow: str, now: float
+    services: RunServices,
+    run_id: str,
+    events: list[Event],
+    workflow: str,
+    now: float,
+    deployment: str | None,
 ) -> int:
     """The backstops of what a run waits for outside its log: a child that ended without its
     `child_ended` reaching this run (the ending's host died), and a timeout whose timer was
@@ -171,7 +178,7 @@ async def _lost_endings(
             sent += await deliver_child_ending(world, run_id, command_id, child_run_id)
     timeout_at = events[0].attrs.get("timeout_at") if events else None
     if timeout_at is not None and now >= float(timeout_at):
-        await services.send(WorkflowMessage(run_id, workflow, TIMEOUT_WAKE), 0.0)
+        await services.send(WorkflowMessage(run_id, workflow, TIMEOUT_WAKE, dep=deployment), 0.0)
         sent += 1
     return sent
 

@@ -30,6 +30,10 @@ class RunServices(Protocol):
     @property
     def codecs(self) -> CodecCache: ...
 
+    @property
+    def deployment(self) -> str | None:
+        """The deployment whose code this host runs (docs/deployments.md)."""
+
     async def send(self, message: Message, delay: float) -> None:
         """Hand `message` to the queue, delivered after `delay` seconds."""
 

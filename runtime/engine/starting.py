@@ -18,7 +18,7 @@ from ..world import RunRecord, World
 from .codec import RunCodec, codecs_for
 from .events import Event, EventType, RunStatus
 from .instance import ChildCommand
-from .messages import WorkflowMessage, wake_message
+from .messages import WorkflowMessage, wake_message, with_deployment
 from .run_bytes import RunBudget, stamp, total_after
 from .tracing import run_span, run_traces
 
@@ -40,6 +40,9 @@ class StartRequest:
     parent_run_id: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     """Extra `run_created` attributes (parent command, timeout, fork origin)."""
+    deployment: str | None = None
+    """The deployment the run is pinned to (runtime/deployment.py); None: the first host that
+    runs it pins it."""
     copied: list[Event] | None = None
     """Events recorded after `run_created` in the same first write (a fork's reused steps),
     built by `copy_events(codec)` once the run's codec exists."""
@@ -55,6 +58,7 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
     codecs = codecs_for(world)
     record = await world.runs.get(run_id) if request.repeatable else None
     codec: RunCodec
+    deployment = request.deployment
     if record is None:
         codec, encrypted_key = await codecs.create(run_id)
         try:  # conditional: exactly one of racing starts with one id creates the run
@@ -67,6 +71,7 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
                     request.now,
                     request.parent_run_id,
                     encrypted_key,
+                    deployment=request.deployment,
                 )
             )
         except ValueError:
@@ -80,6 +85,7 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
         if record.status != RunStatus.PENDING:
             return False
         codec = await codecs.get(run_id)
+        deployment = record.deployment
     trace = None
     if record is None or not await world.log.read(run_id):
         attrs = {
@@ -87,6 +93,8 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
             "parent_run_id": request.parent_run_id,
             **request.attrs,
         }
+        if deployment is not None:
+            attrs["deployment"] = deployment
         trace = run_span(run_id, request.workflow_name)  # None unless tracing is on
         if trace is not None:
             attrs["trace"] = trace
@@ -102,7 +110,9 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
             await _append_all(world, run_id, [created], await copy_events(codec))
     if trace is None:  # a repeated start: the trace its first start recorded, if any
         trace = await run_traces(world).of(world, run_id)
-    await send_first_messages(world, run_id, request.workflow_name, request.attrs, trace)
+    await send_first_messages(
+        world, run_id, request.workflow_name, request.attrs, trace, deployment
+    )
     return True
 
 
@@ -124,9 +134,15 @@ async def start_children(world: World, parent_run_id: str, children: list[ChildC
     found: right after recording it, and on any later invocation, so a host that died in
     between (or a start that failed) is repaired by the next one. The child's run id is
     derived and its start is idempotent: however often this runs, one child run exists."""
+    deployment: str | None = None
+    parent_read = False
     for child in children:
         if not child.recorded or child.confirmed or child.ended:
             continue
+        if not parent_read:  # children run on their parent's deployment
+            parent = await world.runs.get(parent_run_id)
+            deployment = parent.deployment if parent is not None else None
+            parent_read = True
         now = world.clock.time()
         attrs: dict[str, Any] = {
             "parent_command": child.command_id,
@@ -142,6 +158,7 @@ async def start_children(world: World, parent_run_id: str, children: list[ChildC
             repeatable=True,
             parent_run_id=parent_run_id,
             attrs=attrs,
+            deployment=deployment,
         )
         await start_run(world, request)
         child.confirmed = True
@@ -153,20 +170,25 @@ async def send_first_messages(
     workflow_name: str,
     attrs: dict[str, Any],
     trace: str | None = None,
+    deployment: str | None = None,
 ) -> None:
-    """The workflow invocation that picks the run up (carrying the run's trace context,
-    engine/tracing.py, when there is one), and its timeout's timer, if any."""
-    message = WorkflowMessage(run_id, workflow_name, trace=trace)
+    """The workflow invocation that picks the run up, to the hosts of its deployment (carrying
+    the run's trace context, engine/tracing.py, when there is one), and its timeout's timer,
+    if any."""
+    message = WorkflowMessage(run_id, workflow_name, trace=trace, dep=deployment)
     await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
     timeout_at = attrs.get("timeout_at")
     if timeout_at is not None:
-        await send_timeout_wake(world, run_id, workflow_name, float(timeout_at))
+        await send_timeout_wake(world, run_id, workflow_name, float(timeout_at), deployment)
 
 
-async def send_timeout_wake(world: World, run_id: str, workflow_name: str, due: float) -> None:
+async def send_timeout_wake(
+    world: World, run_id: str, workflow_name: str, due: float, deployment: str | None = None
+) -> None:
     """A delayed workflow message (chained through timer hops past the queue's longest delay,
     engine/messages.py) that fails the run if it has not ended by `due`."""
     message, delay = wake_message(
         run_id, workflow_name, TIMEOUT_WAKE, due, world.clock.time(), world.queue.max_delay
     )
+    message = with_deployment(message, deployment)
     await world.queue.send(message.body(), delay=delay, idempotency_key=message.idempotency_key)

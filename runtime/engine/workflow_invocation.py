@@ -67,6 +67,15 @@ GIVE_WAY_EVERY = FRESH_SECONDS
 (a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
 
 
+class RunMoved(Exception):
+    """The log says the run was upgraded to another deployment than the message's: this
+    invocation hands it on instead of running it here."""
+
+    def __init__(self, deployment: str) -> None:
+        super().__init__(deployment)
+        self.deployment = deployment
+
+
 class WorkflowInvocation:
     def __init__(
         self,
@@ -107,6 +116,10 @@ class WorkflowInvocation:
         keep = False
         try:
             keep = await self._advance()
+        except RunMoved as moved:  # `runs upgrade` pinned the run to another deployment
+            await self.services.send(
+                WorkflowMessage(self.run_id, self.message.workflow, dep=moved.deployment), 0.0
+            )
         except ReplayDivergence as divergence:
             await self._fail(ErrorCode.REPLAY_DIVERGENCE, str(divergence))
         except CorruptedDataError as error:  # retrying cannot repair the log
@@ -162,6 +175,9 @@ class WorkflowInvocation:
         self.seen_head_at = asyncio.get_running_loop().time()
         for event in events:
             await self._feed(event)
+        upgrades = [e for e in events if e.type == EventType.RUN_UPGRADED]
+        if upgrades and upgrades[-1].attrs.get("deployment") != self.message.dep:
+            raise RunMoved(str(upgrades[-1].attrs["deployment"]))  # the last one is the pin
         return events
 
     async def _feed(self, event: Event) -> None:
@@ -211,9 +227,10 @@ class WorkflowInvocation:
         if self.instance.started:
             return []
         event = await self.codec.event(EventType.RUN_STARTED)
-        if not ending:
+        if not ending:  # a run started unpinned is pinned to the code that runs it first
+            pin = self.services.deployment if self.message.dep is None else None
             await self.world.runs.update_status(
-                self.run_id, RunStatus.RUNNING, updated_at=event.created_at
+                self.run_id, RunStatus.RUNNING, updated_at=event.created_at, deployment=pin
             )
         return [event]
 
@@ -483,7 +500,11 @@ class WorkflowInvocation:
         if now < float(timeout_at):
             if self.message.wake == TIMEOUT_WAKE:
                 await send_timeout_wake(
-                    self.world, self.run_id, self.message.workflow, float(timeout_at)
+                    self.world,
+                    self.run_id,
+                    self.message.workflow,
+                    float(timeout_at),
+                    self.message.dep,
                 )
             return False
         allowed = float(timeout_at) - self.instance.metadata.started_at.timestamp()
