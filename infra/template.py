@@ -46,6 +46,7 @@ TABLES = {  # logical id -> (AwsConfig field, output key)
     "RunsTable": ("runs_table", keys.RUNS_TABLE_OUTPUT),
     "HooksTable": ("hooks_table", keys.HOOKS_TABLE_OUTPUT),
     "StreamsTable": ("streams_table", keys.STREAMS_TABLE_OUTPUT),
+    "CoordinationTable": ("coordination_table", keys.COORDINATION_TABLE_OUTPUT),
 }
 BUCKET, QUEUE, DEAD_LETTER_QUEUE = "PayloadBucket", "WorkQueue", "DeadLetterQueue"
 KEY, ALIAS = "DataKey", "DataKeyAlias"
@@ -237,7 +238,13 @@ def _names() -> dict[str, Any]:
     sample = AwsConfig(prefix="PREFIX")
     return {
         field: _sub(getattr(sample, field).replace("PREFIX", "${Prefix}", 1))
-        for field in ("events_table", "runs_table", "hooks_table", "streams_table")
+        for field in (
+            "events_table",
+            "runs_table",
+            "hooks_table",
+            "streams_table",
+            "coordination_table",
+        )
     } | {
         "bucket": _sub("${Prefix}-payloads-${AWS::AccountId}-${AWS::Region}"),
         "queue": _sub(sample.queue.replace("PREFIX", "${Prefix}", 1)),
@@ -411,6 +418,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
         NAME_VARIABLES["runs_table"]: _ref("RunsTable"),
         NAME_VARIABLES["hooks_table"]: _ref("HooksTable"),
         NAME_VARIABLES["streams_table"]: _ref("StreamsTable"),
+        NAME_VARIABLES["coordination_table"]: _ref("CoordinationTable"),
         NAME_VARIABLES["bucket"]: _ref(BUCKET),
         NAME_VARIABLES["queue"]: _ref(QUEUE),
         NAME_VARIABLES["dead_letter_queue"]: _ref(DEAD_LETTER_QUEUE),

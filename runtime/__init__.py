@@ -16,6 +16,7 @@ from .context import (
     random,
     uuid4,
 )
+from .definitions import Limit, Rate
 from .engine.host import FunctionHost
 from .errors import (
     CorruptedDataError,
@@ -34,6 +35,7 @@ from .errors import (
 )
 from .hook_handle import Hook
 from .hooks import create_hook
+from .locks import lock
 from .registry import step, workflow
 from .runs import Run
 from .streams import get_writable
@@ -49,7 +51,9 @@ __all__ = [
     "Hook",
     "HookConflictError",
     "HookNotFoundError",
+    "Limit",
     "PayloadTooLargeError",
+    "Rate",
     "RetryableError",
     "Run",
     "RunNotFoundError",
@@ -66,6 +70,7 @@ __all__ = [
     "get_workflow_metadata",
     "get_world",
     "get_writable",
+    "lock",
     "now",
     "random",
     "register_type",

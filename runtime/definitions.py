@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .durations import parse_duration
+
 _cached_signature = functools.lru_cache(maxsize=4096)(inspect.signature)
 
 
@@ -33,10 +35,74 @@ def check_arguments(kind: str, name: str, fn: Callable[..., Any], args: Any, kwa
         raise TypeError(f"{kind} {name!r}: {error}") from None
 
 
+def positive_seconds(what: str, value: Any) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error}") from None
+    if seconds <= 0:
+        raise ValueError(f"{what} must be longer than 0 s, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `max` runs (on `@workflow`) or step attempts (on `@step`) with the same key at
+    once. `key` is called with the workflow's or step's arguments and returns the key (any
+    value; its `str()` names the key, so keep it short and free of secrets). `lease`: how long
+    a permit is held at most (default: a workflow's until the run ends; a step's its timeout,
+    else 15 minutes), after which another waiter may take it."""
+
+    key: Callable[..., Any]
+    max: int = 1
+    lease: Any = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.key):
+            raise TypeError(f"Limit(key=...) must be a function of the arguments, got {self.key!r}")
+        if not isinstance(self.max, int) or isinstance(self.max, bool) or self.max < 1:
+            raise ValueError(f"Limit(max=...) must be a whole number >= 1, got {self.max!r}")
+        if self.lease is not None:
+            positive_seconds("Limit(lease=...)", self.lease)
+
+    @property
+    def lease_seconds(self) -> float | None:
+        return None if self.lease is None else positive_seconds("Limit(lease=...)", self.lease)
+
+    def key_of(self, owner: str, args: Any, kwargs: Any) -> str:
+        """The limit's name for one call: the owner's name and the user's key."""
+        return f"{owner}|{self.key(*args, **kwargs)}"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most `count` calls per `per` (a duration: "1s", "1m", seconds), evenly spaced: one
+    call every `per / count`, with no burst, so the rate holds over any window."""
+
+    count: int
+    per: Any = "1s"
+    key: Callable[..., Any] | None = None
+    """Optional: a function of the step's arguments; one rate per key (default: one for all)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
+            raise ValueError(f"Rate(count) must be a whole number >= 1, got {self.count!r}")
+        positive_seconds("Rate(per=...)", self.per)
+
+    @property
+    def interval(self) -> float:
+        return positive_seconds("Rate(per=...)", self.per) / self.count
+
+    def key_of(self, owner: str, args: Any, kwargs: Any) -> str:
+        return owner if self.key is None else f"{owner}|{self.key(*args, **kwargs)}"
+
+
 @dataclass(frozen=True)
 class WorkflowDef:
     name: str
     fn: Callable[..., Any]
+    concurrency: Limit | None = None
+    """`@workflow(concurrency=Limit(...))`: runs of one key at once (runtime/locks.py)."""
 
     def check_arguments(self, args: Any, kwargs: Any) -> None:
         check_arguments("workflow", self.name, self.fn, args, kwargs)
@@ -52,6 +118,16 @@ class StepDef:
     """Seconds one attempt may run (`@step(timeout=...)`); None: no limit but the host's."""
     timeout_text: str = ""
     """The timeout as the user wrote it, for the error message ("10m")."""
+    concurrency: Limit | None = None
+    """`@step(concurrency=Limit(...))`: attempts of one key at once."""
+    rate: Rate | None = None
+    """`@step(rate=Rate(10, per="1s"))`: how fast attempts start."""
+
+    @property
+    def flow_controlled(self) -> bool:
+        """Whether attempts wait for a permit or a slot (such steps always go through the
+        queue: waiting there costs no compute, and never holds up an inline loop)."""
+        return self.concurrency is not None or self.rate is not None
 
     def check_arguments(self, args: Any, kwargs: Any) -> None:
         check_arguments("step", self.name, self.fn, args, kwargs)

@@ -23,6 +23,7 @@ EVENTS_TABLE_OUTPUT = "EventsTableName"
 RUNS_TABLE_OUTPUT = "RunsTableName"
 HOOKS_TABLE_OUTPUT = "HooksTableName"
 STREAMS_TABLE_OUTPUT = "StreamsTableName"
+COORDINATION_TABLE_OUTPUT = "CoordinationTableName"
 BUCKET_OUTPUT = "PayloadBucketName"
 QUEUE_OUTPUT = "WorkQueueUrl"
 DEAD_LETTER_QUEUE_OUTPUT = "DeadLetterQueueUrl"
@@ -39,6 +40,7 @@ CONFIG_OUTPUTS = {
     "runs_table": RUNS_TABLE_OUTPUT,
     "hooks_table": HOOKS_TABLE_OUTPUT,
     "streams_table": STREAMS_TABLE_OUTPUT,
+    "coordination_table": COORDINATION_TABLE_OUTPUT,
     "bucket": BUCKET_OUTPUT,
     "queue": QUEUE_OUTPUT,
     "dead_letter_queue": DEAD_LETTER_QUEUE_OUTPUT,

@@ -11,7 +11,7 @@ and nothing is written after the run ended.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from .. import serde
 from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
@@ -20,6 +20,7 @@ from .codec import RunCodec
 from .endings import announce_ending
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
+from .locks import lock_claims, release_all
 from .run_bytes import stamp, total_after
 
 _NO_LIVE_HOOK = "no live hook has this token"  # never the token: it is a bearer secret
@@ -65,11 +66,18 @@ async def append_at_head(
 
 
 async def apply_run_ending(
-    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
+    world: World,
+    run_id: str,
+    terminal: Event,
+    owners: list[HookOwner],
+    locks: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
-    the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
-    redelivered message can repair a crash half-way through.
+    the locks and limit permits given back (`locks`: (key, holder) pairs, from
+    `locks.lock_claims` or the instance), the status on the run record, then the streams
+    closed. Appends nothing. Idempotent, so a redelivered message can repair a crash half-way
+    through. The locks go before the status too: once `result()` returns, a new run can take
+    them.
 
     The tokens go before the status: a caller whose `result()` returned may reuse its hook
     tokens at once, and the repair paths, which look for ended logs under a non-terminal
@@ -79,6 +87,7 @@ async def apply_run_ending(
     (`runtime/engine/streams.py`)."""
     for owner in owners:
         await world.hooks.release(owner)
+    await release_all(world, list(locks))
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
@@ -116,7 +125,11 @@ async def end_run_from_outside(
         return False
     log = await world.log.read(codec.run_id)
     await apply_run_ending(
-        world, codec.run_id, batch[-1], await hook_owners(codec, log, live_only=False)
+        world,
+        codec.run_id,
+        batch[-1],
+        await hook_owners(codec, log, live_only=False),
+        lock_claims(codec.run_id, log),
     )
     return True
 

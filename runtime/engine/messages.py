@@ -56,9 +56,12 @@ class StepMessage:
     step: str
     hint: int = 0
     attempt: int = 1
+    slot: float | None = None
+    """The rate-limit slot this attempt reserved (engine/locks.py): it runs from then on
+    without reserving another."""
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "v": VERSION,
             "kind": "step",
             "run_id": self.run_id,
@@ -67,6 +70,9 @@ class StepMessage:
             "hint": self.hint,
             "attempt": self.attempt,
         }
+        if self.slot is not None:
+            body["slot"] = self.slot
+        return body
 
     @property
     def idempotency_key(self) -> str:
@@ -149,7 +155,13 @@ def parse_message(raw: Any) -> Message:
             raise InvalidMessageError(
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
-        return StepMessage(run_id, _text(raw, "step_id"), _text(raw, "step"), hint, attempt)
+        slot = raw.get("slot")
+        if slot is not None and (
+            not isinstance(slot, int | float) or isinstance(slot, bool) or not math.isfinite(slot)
+        ):
+            raise InvalidMessageError("malformed message: 'slot' must be a finite number")
+        step_id, step = _text(raw, "step_id"), _text(raw, "step")
+        return StepMessage(run_id, step_id, step, hint, attempt, None if slot is None else slot)
     if kind == "timer":
         due, hop = raw.get("due"), raw.get("hop")
         if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
