@@ -27,6 +27,8 @@ from steplane.runtime.engine.host import FunctionHost
 from steplane.runtime.engine.recovery import reconcile
 from steplane.runtime.errors import ConfigurationError
 from steplane.runtime.extras import requires_extra
+from steplane.runtime.schedules import registered_schedules
+from steplane.runtime.scheduling import fire
 from steplane.runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -82,6 +84,9 @@ class Emulator:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
+        self._next_fires: dict[str, float] = {}
+        self.fired: list[tuple[str, float]] = []
+        """(schedule, fire time) of every fire this emulator made, in order."""
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -102,6 +107,8 @@ class Emulator:
                 set_world(self._previous_world)
                 await self.world.close()
                 raise
+        now = self.clock.time()
+        self._next_fires = {s.name: s.next_after(now) for s in registered_schedules()}
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         if self.reconcile_every is not None:
             self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
@@ -177,6 +184,7 @@ class Emulator:
     async def _poll(self) -> None:
         queue = self.world.queue
         while True:
+            await self._fire_schedules()
             free = self.concurrency - len(self._in_flight)
             if free <= 0:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -214,9 +222,27 @@ class Emulator:
                 self.errors.append(f"reconcile: {type(error).__name__}: {error}")
                 log.warning("reconcile pass failed: %s", error)
 
+    async def _fire_schedules(self) -> None:
+        """Start the runs of due schedules, as EventBridge Scheduler does on AWS."""
+        if not self._next_fires:
+            return
+        now = self.clock.time()
+        for schedule in registered_schedules():
+            due = self._next_fires.get(schedule.name)
+            if due is None or due > now:
+                continue
+            self._next_fires[schedule.name] = schedule.next_after(due)
+            try:
+                await fire(self.world, schedule, due)
+                self.fired.append((schedule.name, due))
+            except Exception as error:  # a failed fire never stops the emulator
+                self.errors.append(f"schedule {schedule.name}: {type(error).__name__}: {error}")
+
     def _skip_ahead(self) -> bool:
-        """Nothing is running and nothing is visible: jump to the next delayed message."""
-        next_visible = self.world.queue.next_visible_at()
+        """Nothing is running and nothing is visible: jump to the next delayed message (or
+        the next schedule's fire, whichever comes first)."""
+        times = [t for t in (self.world.queue.next_visible_at(), *self._next_fires.values()) if t]
+        next_visible = min(times) if times else None
         if next_visible is None or not isinstance(self.clock, VirtualClock):
             return False
         self.clock.advance_to(next_visible)

@@ -38,6 +38,7 @@ from .hooks import create_hook
 from .locks import lock
 from .registry import step, workflow
 from .runs import Run
+from .schedules import schedule
 from .streams import get_writable
 from .timers import sleep
 from .type_registry import register_type, serializable
@@ -75,6 +76,7 @@ __all__ = [
     "random",
     "register_type",
     "resume_hook",
+    "schedule",
     "serializable",
     "set_world",
     "sleep",

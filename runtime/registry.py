@@ -18,6 +18,7 @@ from .context import check_step_thread, current_instance
 from .definitions import Limit, Rate, StartOptions, StepDef, WorkflowDef
 from .durations import parse_duration
 from .errors import WorkflowNotFoundError
+from .schedules import add_schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,8 +76,6 @@ def workflow(
         definition = WorkflowDef(name=name or _default_name(func), fn=func, concurrency=concurrency)
         _register(_workflows, definition, "workflow")
         if schedule is not None:
-            from .schedules import add_schedule
-
             add_schedule(definition, schedule)
         type_registry.note_function(func)  # its hints and module allow classes (serde)
         func.__steplane_workflow__ = definition  # type: ignore[attr-defined]

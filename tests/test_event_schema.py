@@ -21,6 +21,7 @@ from runtime.engine.events import (
     schema_problems,
 )
 from runtime.errors import CorruptedDataError
+from tests.engine import flow_workflows as fw
 from tests.engine import workflows as wf
 
 MODULES = ["tests.engine.workflows"]
@@ -75,6 +76,7 @@ async def test_every_event_the_engine_records_matches_the_schema() -> None:
         runs = [
             await start(wf.retry_then_fatal),  # step_retrying, step_failed (caught)
             await start(wf.sleep_then_step),  # wait_created, wait_completed
+            await start(fw.contend, "schema"),  # lock_requested, lock_acquired, lock_released
             big,
         ]
         for run in runs:

@@ -28,7 +28,7 @@ def test_tables_are_the_worlds_tables_with_point_in_time_recovery() -> None:
     template = tpl.build_template()
     tables = resources(template, "AWS::DynamoDB::Table")
     expected = table_definitions(AwsConfig(prefix="p"))
-    assert len(tables) == len(expected) == 4
+    assert len(tables) == len(expected) == 5
     for (logical, (field, _)), definition in zip(tpl.TABLES.items(), expected, strict=True):
         properties = tables[logical]["Properties"]
         assert definition["TableName"] == getattr(AwsConfig(prefix="p"), field)
