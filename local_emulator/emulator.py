@@ -205,8 +205,11 @@ class Emulator:
                 task = asyncio.create_task(self._invoke(delivery))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
-            if not deliveries and idle and self.virtual_time and not self._skip_ahead():
-                await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+            if not deliveries and idle and self.virtual_time:
+                if not self._skip_ahead():
+                    await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+                else:
+                    await asyncio.sleep(0)  # a skip with nothing to run: let others in
 
     async def _reconcile(self) -> None:
         """The reconciler, as a deployment's schedule runs it: every `reconcile_every` real
