@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steplane.adapters.aws import stack_outputs as keys
 from steplane.adapters.aws.stack_outputs import stack_outputs
 from steplane.runtime.extras import requires_extra
+from steplane.runtime.schedules import registered_schedules
 
 from .parameters import ParameterError, check_parameters
+from .schedules import sync_schedules
 from .template import SECRET_PARAMETERS, VISIBILITY_FACTOR, load_template
 
 NAMESPACE = "steplane"
@@ -128,9 +131,33 @@ def deploy(
     values |= {"CodeBucket": code_bucket, "CodeKey": code_key}
     changed = _create_or_update(cloudformation, stack, template, values, progress)
     outputs = stack_outputs(cloudformation, stack)
+    _sync_schedules(session, endpoint_url, stack, outputs, modules, progress)
     for key, value in sorted(outputs.items()):
         progress(f"  {key}: {value}")
     return Deployment(stack, outputs, changed, code_bucket, code_key)
+
+
+def _sync_schedules(
+    session: Any,
+    endpoint_url: str | None,
+    stack: str,
+    outputs: Mapping[str, str],
+    modules: Sequence[str],
+    progress: Progress,
+) -> None:
+    """One EventBridge Scheduler schedule per scheduled workflow of `modules`
+    (infra/schedules.py)."""
+    if keys.FUNCTION_ARN_OUTPUT not in outputs:
+        return  # no function to invoke (WithFunction=false)
+    for module in modules:
+        importlib.import_module(module)
+    group = outputs.get(keys.SCHEDULE_GROUP_OUTPUT) or f"{stack.lower()}-schedules"
+    role = outputs.get(keys.SCHEDULER_ROLE_OUTPUT, "")
+    scheduler = session.client("scheduler", endpoint_url=endpoint_url)
+    names = sync_schedules(
+        scheduler, group, outputs[keys.FUNCTION_ARN_OUTPUT], role, registered_schedules()
+    )
+    progress(f"schedules: {len(names)} in {group}")
 
 
 def check_visibility(template: str, parameters: Mapping[str, Any]) -> None:
