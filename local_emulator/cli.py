@@ -25,6 +25,7 @@ from steplane.runtime.registry import workflow_def_of
 
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
+from .cli_schedules import schedules
 from .dev import serve_dev
 from .emulator import Emulator
 
@@ -197,6 +198,7 @@ runs.add_command(repair)
 cli.add_command(runs)
 cli.add_command(hooks)
 cli.add_command(dlq)
+cli.add_command(schedules)
 
 
 def main() -> None:
