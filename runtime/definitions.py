@@ -135,12 +135,31 @@ class StepDef:
 
 @dataclass(frozen=True)
 class StartOptions:
-    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`."""
+    """`wf.with_options(idempotency_key=...)`: what `start()` accepts in place of `wf`.
+
+    `debounce="5s", key=k`: starts with the same key within the window collapse into one run,
+    which starts once no start came for `debounce` and runs with the last arguments."""
 
     definition: WorkflowDef
     idempotency_key: str | None = None
+    debounce: Any = None
+    key: str | None = None
+
+    @property
+    def debounce_seconds(self) -> float | None:
+        return None if self.debounce is None else positive_seconds("debounce", self.debounce)
 
     def __post_init__(self) -> None:
+        if self.debounce is not None:
+            self.debounce_seconds  # noqa: B018  (checks the duration)
+            if not isinstance(self.key, str) or not self.key or len(self.key) > 255:
+                raise ValueError(
+                    "debounce= needs key=, a non-empty string of at most 255 characters"
+                )
+            if self.idempotency_key is not None:
+                raise ValueError("debounce= and idempotency_key= do not go together")
+        elif self.key is not None:
+            raise ValueError("key= goes with debounce= (for a run per key, use idempotency_key=)")
         key = self.idempotency_key
         if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
             raise ValueError(

@@ -23,9 +23,11 @@ from ..errors import RunNotFoundError, WorkflowNotFoundError
 from ..registry import get_step, get_workflow
 from ..world import World
 from .codec import RunCodec, codecs_for
+from .debounce import fire_debounced
 from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import (
+    DebounceMessage,
     Message,
     TimerMessage,
     WorkflowMessage,
@@ -83,7 +85,7 @@ class FunctionHost:
         keep starting steps inline (Lambda passes what its function timeout leaves)."""
         message = parse_message(raw)
         try:
-            if isinstance(message, WorkflowMessage | TimerMessage):
+            if isinstance(message, WorkflowMessage | TimerMessage | DebounceMessage):
                 get_workflow(message.workflow)
             else:
                 get_step(message.step)
@@ -91,6 +93,8 @@ class FunctionHost:
             raise WorkflowNotFoundError(f"{error} (message for run {message.run_id})") from None
         if isinstance(message, TimerMessage):
             await self._hop(message)
+        elif isinstance(message, DebounceMessage):
+            await fire_debounced(self.world, message, self.send)
         elif isinstance(message, WorkflowMessage):
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count, inline_seconds).run()

@@ -104,7 +104,30 @@ class TimerMessage:
         return f"timer:{self.run_id}:{self.wake}:{self.hop}"
 
 
-Message = WorkflowMessage | StepMessage | TimerMessage
+@dataclass(frozen=True)
+class DebounceMessage:
+    """Fire a debounced start once its window has passed (engine/debounce.py)."""
+
+    kind = "debounce"
+    run_id: str
+    workflow: str
+    key: str
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "kind": "debounce",
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "key": self.key,
+        }
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return None  # every start of a burst sends one: none may be dropped for another
+
+
+Message = WorkflowMessage | StepMessage | TimerMessage | DebounceMessage
 
 
 def wake_message(
@@ -170,4 +193,6 @@ def parse_message(raw: Any) -> Message:
             raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
         workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
         return TimerMessage(run_id, workflow, wake, float(due), hop)
+    if kind == "debounce":
+        return DebounceMessage(run_id, _text(raw, "workflow"), _text(raw, "key"))
     raise InvalidMessageError(f"malformed message: unknown kind {kind!r}")

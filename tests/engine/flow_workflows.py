@@ -109,3 +109,8 @@ def reset() -> None:
     sections.clear()
     running.clear()
     peaks.clear()
+
+
+@workflow
+async def debounced(value: int) -> int:
+    return value
