@@ -86,7 +86,7 @@ class Emulator:
         self._http: _HttpFunctionHost | None = None
         self._next_fires: dict[str, float] = {}
         self.fired: list[tuple[str, float]] = []
-        """(schedule, fire time) of every fire this emulator made, in order."""
+        """(schedule, fire time) of every fire this emulator made (paused ones too), in order."""
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -235,9 +235,9 @@ class Emulator:
             if due is None or due > now:
                 continue
             self._next_fires[schedule.name] = schedule.next_after(due)
+            self.fired.append((schedule.name, due))  # before: a pause racing it sees it
             try:
                 await fire(self.world, schedule, due)
-                self.fired.append((schedule.name, due))
             except Exception as error:  # a failed fire never stops the emulator
                 self.errors.append(f"schedule {schedule.name}: {type(error).__name__}: {error}")
 

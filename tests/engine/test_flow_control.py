@@ -26,7 +26,7 @@ def _reset() -> None:
 def scale(emulator_setup: tuple[str, str]) -> float:
     """The full counts of the acceptance criteria on the memory World; on moto (about 100x
     slower a call, serialized) and over HTTP a bounded share of them, so the suite stays fast."""
-    return 1.0 if emulator_setup == ("memory", "inprocess") else 0.3
+    return 1.0 if emulator_setup == ("memory", "inprocess") else 0.2
 
 
 async def _until(predicate: Any, what: str, timeout: float = 20.0) -> None:
@@ -136,7 +136,7 @@ async def test_a_step_limit_bounds_parallel_attempts(make_emulator) -> None:
 async def test_a_step_rate_of_ten_a_second_holds_over_a_hundred_calls(
     make_emulator, scale: float
 ) -> None:
-    n = 100 if scale == 1.0 else 15
+    n = 100 if scale == 1.0 else 10
     async with make_emulator(modules=MODULES, virtual_time=True, concurrency=8) as emu:
         began = time.monotonic()
         run = await start(fw.fan_out_rated, n)
