@@ -154,9 +154,15 @@ def _sync_schedules(
     group = outputs.get(keys.SCHEDULE_GROUP_OUTPUT) or f"{stack.lower()}-schedules"
     role = outputs.get(keys.SCHEDULER_ROLE_OUTPUT, "")
     scheduler = session.client("scheduler", endpoint_url=endpoint_url)
-    names = sync_schedules(
-        scheduler, group, outputs[keys.FUNCTION_ARN_OUTPUT], role, registered_schedules()
-    )
+    deployed = [  # only the deployed modules' schedules, whatever else this process imported
+        s
+        for s in registered_schedules()
+        if any(
+            s.workflow.fn.__module__ == m or s.workflow.fn.__module__.startswith(m + ".")
+            for m in modules
+        )
+    ]
+    names = sync_schedules(scheduler, group, outputs[keys.FUNCTION_ARN_OUTPUT], role, deployed)
     progress(f"schedules: {len(names)} in {group}")
 
 
