@@ -150,7 +150,10 @@ def _sync_schedules(
     if keys.FUNCTION_ARN_OUTPUT not in outputs:
         return  # no function to invoke (WithFunction=false)
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise DeployError(f"cannot import {module!r} to read its schedules: {error}") from None
     group = outputs.get(keys.SCHEDULE_GROUP_OUTPUT) or f"{stack.lower()}-schedules"
     role = outputs.get(keys.SCHEDULER_ROLE_OUTPUT, "")
     scheduler = session.client("scheduler", endpoint_url=endpoint_url)
