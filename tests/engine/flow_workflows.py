@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -114,3 +115,20 @@ def reset() -> None:
 @workflow
 async def debounced(value: int) -> int:
     return value
+
+
+unstick = asyncio.Event()
+
+
+@step
+async def hang() -> None:
+    """A critical section whose host is stuck (bounded: the test sets `unstick`)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(unstick.wait(), timeout=15)
+
+
+@workflow
+async def hang_in_lock(name: str) -> int | None:
+    async with lock(name, lease=1) as held:
+        await hang()
+        return held.fence

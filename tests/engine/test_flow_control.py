@@ -84,6 +84,23 @@ async def test_a_holder_that_stops_loses_the_lock_when_its_lease_ends(make_emula
         assert not emu.errors
 
 
+async def test_a_holder_stuck_inside_its_critical_section_loses_the_lock_after_its_lease(
+    make_emulator,
+) -> None:
+    fw.unstick.clear()
+    async with make_emulator(modules=MODULES) as emu:
+        holder = await start(fw.hang_in_lock, "hung")  # its invocation hangs in the step
+        await _until(lambda: _recorded(holder, "lock_acquired"), "the holder")
+        began = time.monotonic()
+        waiter = await start(fw.take_after, "hung")
+        await waiter.result(timeout=20)  # taken over when the 1 s lease ended
+        assert time.monotonic() - began < 10
+        assert await holder.status() == "running"  # the stuck holder is still inside
+        fw.unstick.set()
+        assert await holder.result(timeout=20) == 1  # its late release changed nothing
+        assert not emu.errors
+
+
 async def test_a_cancelled_holder_and_a_cancelled_waiter_give_the_lock_on(make_emulator) -> None:
     async with make_emulator(modules=MODULES) as emu:
         holder = await start(fw.hold_until_told, "handover", 600)
