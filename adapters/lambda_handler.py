@@ -64,12 +64,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _run(_handle_sqs(event["Records"], context))
     if _is_scheduled_event(event):
         return _run(_reconcile())
+    if isinstance(event, dict) and event.get("source") == SCHEDULE_SOURCE:
+        return _run(_fire_schedule(event))
     from .http.apigw import is_http_event
 
     if is_http_event(event):
         return _run(_handle_http(event, context))
     raise ValueError(
-        "unsupported event: expected an SQS batch (Records), an EventBridge Scheduled Event "
+        "unsupported event: expected an SQS batch (Records), an EventBridge Scheduled Event, "
+        "a steplane schedule fire "
         "or an API Gateway v2 / Function URL request (requestContext.http)"
     )
 
@@ -201,6 +204,31 @@ async def _process_record(
         message_id=message_id,
     )
     return outcome != "failed"
+
+
+# --- EventBridge Scheduler: a workflow's schedule fired (infra/schedules.py) ----------------
+
+SCHEDULE_SOURCE = "steplane.schedule"
+
+
+async def _fire_schedule(event: dict[str, Any]) -> dict[str, Any]:
+    """Start the run of one fire; a duplicate fire (same time) returns the same run."""
+    from datetime import datetime
+
+    from steplane.runtime.scheduling import find_schedule, fire
+
+    name, when = event.get("schedule"), event.get("time")
+    if not isinstance(name, str) or not isinstance(when, str):
+        raise ValueError(
+            "a schedule event needs 'schedule' (a workflow name) and 'time' (ISO 8601)"
+        )
+    try:
+        at = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(f"a schedule event's 'time' must be ISO 8601, got {when!r}") from None
+    host = get_host()  # imports the workflow modules, which register the schedules
+    run = await fire(host.world, find_schedule(name), at)
+    return {"schedule": name, "run_id": run.run_id if run else None, "paused": run is None}
 
 
 # --- EventBridge schedule: the reconciler -----------------------------------------------------

@@ -44,13 +44,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steplane.adapters.aws import stack_outputs as keys
 from steplane.adapters.aws.stack_outputs import stack_outputs
 from steplane.runtime.deployment import DEPLOYMENT_ENV
 from steplane.runtime.engine.upgrade import live_runs_by_deployment
 from steplane.runtime.extras import requires_extra
 from steplane.runtime.ids import check_deployment_id
+from steplane.runtime.schedules import registered_schedules
 
 from .parameters import ParameterError, check_parameters
+from .schedules import sync_schedules
 from .template import (
     SECRET_PARAMETERS,
     VISIBILITY_FACTOR,
@@ -170,6 +173,7 @@ def deploy(
     values |= {"CodeBucket": code_bucket, "CodeKey": code_key, "DeploymentId": deployment}
     changed = _create_or_update(cloudformation, stack, template, values, progress)
     outputs = stack_outputs(cloudformation, stack)
+    _sync_schedules(session, endpoint_url, stack, outputs, modules, progress)
     for key, value in sorted(outputs.items()):
         progress(f"  {key}: {value}")
     return Deployment(
@@ -215,6 +219,38 @@ def _live_runs(
             await world.close()
 
     return asyncio.run(count())
+
+
+def _sync_schedules(
+    session: Any,
+    endpoint_url: str | None,
+    stack: str,
+    outputs: Mapping[str, str],
+    modules: Sequence[str],
+    progress: Progress,
+) -> None:
+    """One EventBridge Scheduler schedule per scheduled workflow of `modules`
+    (infra/schedules.py)."""
+    if keys.FUNCTION_ARN_OUTPUT not in outputs:
+        return  # no function to invoke (WithFunction=false)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise DeployError(f"cannot import {module!r} to read its schedules: {error}") from None
+    group = outputs.get(keys.SCHEDULE_GROUP_OUTPUT) or f"{stack.lower()}-schedules"
+    role = outputs.get(keys.SCHEDULER_ROLE_OUTPUT, "")
+    scheduler = session.client("scheduler", endpoint_url=endpoint_url)
+    deployed = [  # only the deployed modules' schedules, whatever else this process imported
+        s
+        for s in registered_schedules()
+        if any(
+            s.workflow.fn.__module__ == m or s.workflow.fn.__module__.startswith(m + ".")
+            for m in modules
+        )
+    ]
+    names = sync_schedules(scheduler, group, outputs[keys.FUNCTION_ARN_OUTPUT], role, deployed)
+    progress(f"schedules: {len(names)} in {group}")
 
 
 def check_visibility(template: str, parameters: Mapping[str, Any]) -> None:

@@ -51,6 +51,7 @@ TABLES = {  # logical id -> (AwsConfig field, output key)
     "RunsTable": ("runs_table", keys.RUNS_TABLE_OUTPUT),
     "HooksTable": ("hooks_table", keys.HOOKS_TABLE_OUTPUT),
     "StreamsTable": ("streams_table", keys.STREAMS_TABLE_OUTPUT),
+    "CoordinationTable": ("coordination_table", keys.COORDINATION_TABLE_OUTPUT),
 }
 BUCKET, QUEUE, DEAD_LETTER_QUEUE = "PayloadBucket", "WorkQueue", "DeadLetterQueue"
 KEY, ALIAS = "DataKey", "DataKeyAlias"
@@ -58,6 +59,10 @@ ROLE, FUNCTION, EVENT_SOURCE = "FunctionRole", "Function", "WorkQueueEventSource
 URL, URL_PERMISSION = "FunctionUrl", "FunctionUrlPermission"
 SECRET = "Secrets"
 RECONCILE_RULE, RECONCILE_PERMISSION = "ReconcileSchedule", "ReconcileSchedulePermission"
+SCHEDULE_GROUP, SCHEDULER_ROLE = "ScheduleGroup", "SchedulerRole"
+"""Workflow schedules (runtime/schedules.py): `deploy` puts one EventBridge Scheduler
+schedule per scheduled workflow into this group (infra/schedules.py); the role lets the
+scheduler invoke the function."""
 RATE_PATTERN = r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$"
 """EventBridge's rate expressions ("rate(1 minute)", "rate(5 minutes)"): checked by deploy."""
 
@@ -250,7 +255,13 @@ def _names() -> dict[str, Any]:
     sample = AwsConfig(prefix="PREFIX")
     return {
         field: _sub(getattr(sample, field).replace("PREFIX", "${Prefix}", 1))
-        for field in ("events_table", "runs_table", "hooks_table", "streams_table")
+        for field in (
+            "events_table",
+            "runs_table",
+            "hooks_table",
+            "streams_table",
+            "coordination_table",
+        )
     } | {
         "bucket": _sub("${Prefix}-payloads-${AWS::AccountId}-${AWS::Region}"),
         "queue": _sub(sample.queue.replace("PREFIX", "${Prefix}", 1)),
@@ -433,6 +444,7 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
         NAME_VARIABLES["runs_table"]: _ref("RunsTable"),
         NAME_VARIABLES["hooks_table"]: _ref("HooksTable"),
         NAME_VARIABLES["streams_table"]: _ref("StreamsTable"),
+        NAME_VARIABLES["coordination_table"]: _ref("CoordinationTable"),
         NAME_VARIABLES["bucket"]: _ref(BUCKET),
         NAME_VARIABLES["queue"]: _ref(QUEUE),
         NAME_VARIABLES["dead_letter_queue"]: _ref(DEAD_LETTER_QUEUE),
@@ -513,6 +525,45 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
                 "SourceArn": _arn(RECONCILE_RULE),
             },
         },
+        SCHEDULE_GROUP: {
+            "Type": "AWS::Scheduler::ScheduleGroup",
+            "Condition": "CreateFunction",
+            "Properties": {"Name": _sub("${Prefix}-schedules")},
+        },
+        SCHEDULER_ROLE: {
+            "Type": "AWS::IAM::Role",
+            "Condition": "CreateFunction",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "scheduler.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")}
+                            },
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "steplane-schedules",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "lambda:InvokeFunction",
+                                    "Resource": _arn(FUNCTION),
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
         URL: {
             "Type": "AWS::Lambda::Url",
             "Condition": "CreateFunctionUrl",
@@ -543,6 +594,9 @@ def _outputs() -> dict[str, Any]:
         keys.MAX_RECEIVES_OUTPUT: {"Value": _ref("MaxReceives")},
         keys.LIST_SHARDS_OUTPUT: {"Value": _ref("ListShards")},
         keys.FUNCTION_NAME_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(FUNCTION)},
+        keys.FUNCTION_ARN_OUTPUT: {"Condition": "CreateFunction", "Value": _arn(FUNCTION)},
+        keys.SCHEDULE_GROUP_OUTPUT: {"Condition": "CreateFunction", "Value": _ref(SCHEDULE_GROUP)},
+        keys.SCHEDULER_ROLE_OUTPUT: {"Condition": "CreateFunction", "Value": _arn(SCHEDULER_ROLE)},
         keys.FUNCTION_URL_OUTPUT: {
             "Condition": "CreateFunctionUrl",
             "Value": {"Fn::GetAtt": [URL, "FunctionUrl"]},

@@ -27,6 +27,7 @@ from .cli_deployments import deployments, replay_check, upgrade
 from .cli_inspect import announce_ui, list_hooks, streams, web
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
+from .cli_schedules import schedules
 from .dev import serve_dev
 from .emulator import Emulator
 
@@ -227,6 +228,7 @@ cli.add_command(deployments)
 cli.add_command(replay_check)
 cli.add_command(hooks)
 cli.add_command(dlq)
+cli.add_command(schedules)
 
 
 def main() -> None:

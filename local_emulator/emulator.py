@@ -29,6 +29,8 @@ from steplane.runtime.engine.recovery import reconcile
 from steplane.runtime.errors import ConfigurationError
 from steplane.runtime.extras import requires_extra
 from steplane.runtime.ids import check_deployment_id
+from steplane.runtime.schedules import registered_schedules
+from steplane.runtime.scheduling import fire
 from steplane.runtime.world import Delivery, RealClock, World
 
 from .clock import VirtualClock
@@ -89,6 +91,9 @@ class Emulator:
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
         self._previous_deployment: str | None = None
+        self._next_fires: dict[str, float] = {}
+        self.fired: list[tuple[str, float]] = []
+        """(schedule, fire time) of every fire this emulator made (paused ones too), in order."""
 
     # --- lifetime --------------------------------------------------------------------------
 
@@ -110,6 +115,8 @@ class Emulator:
                 set_world(self._previous_world)
                 await self.world.close()
                 raise
+        now = self.clock.time()
+        self._next_fires = {s.name: s.next_after(now) for s in registered_schedules()}
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         if self.reconcile_every is not None:
             self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
@@ -187,6 +194,7 @@ class Emulator:
     async def _poll(self) -> None:
         queue = self.world.queue
         while True:
+            await self._fire_schedules()
             free = self.concurrency - len(self._in_flight)
             if free <= 0:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -207,8 +215,11 @@ class Emulator:
                 task = asyncio.create_task(self._invoke(delivery))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
-            if not deliveries and idle and self.virtual_time and not self._skip_ahead():
-                await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+            if not deliveries and idle and self.virtual_time:
+                if not self._skip_ahead():
+                    await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+                else:
+                    await asyncio.sleep(0)  # a skip with nothing to run: let others in
 
     async def _reconcile(self) -> None:
         """The reconciler, as a deployment's schedule runs it: every `reconcile_every` real
@@ -224,9 +235,27 @@ class Emulator:
                 self.errors.append(f"reconcile: {type(error).__name__}: {error}")
                 log.warning("reconcile pass failed: %s", error)
 
+    async def _fire_schedules(self) -> None:
+        """Start the runs of due schedules, as EventBridge Scheduler does on AWS."""
+        if not self._next_fires:
+            return
+        now = self.clock.time()
+        for schedule in registered_schedules():
+            due = self._next_fires.get(schedule.name)
+            if due is None or due > now:
+                continue
+            self._next_fires[schedule.name] = schedule.next_after(due)
+            self.fired.append((schedule.name, due))  # before: a pause racing it sees it
+            try:
+                await fire(self.world, schedule, due)
+            except Exception as error:  # a failed fire never stops the emulator
+                self.errors.append(f"schedule {schedule.name}: {type(error).__name__}: {error}")
+
     def _skip_ahead(self) -> bool:
-        """Nothing is running and nothing is visible: jump to the next delayed message."""
-        next_visible = self.world.queue.next_visible_at()
+        """Nothing is running and nothing is visible: jump to the next delayed message (or
+        the next schedule's fire, whichever comes first)."""
+        times = [t for t in (self.world.queue.next_visible_at(), *self._next_fires.values()) if t]
+        next_visible = min(times) if times else None
         if next_visible is None or not isinstance(self.clock, VirtualClock):
             return False
         self.clock.advance_to(next_visible)

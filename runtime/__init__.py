@@ -18,6 +18,7 @@ from .context import (
     random,
     uuid4,
 )
+from .definitions import Limit, Rate
 from .engine.host import FunctionHost
 from .errors import (
     CorruptedDataError,
@@ -36,8 +37,10 @@ from .errors import (
 )
 from .hook_handle import Hook
 from .hooks import create_hook
+from .locks import lock
 from .registry import step, workflow
 from .runs import Run
+from .schedules import schedule
 from .streams import get_writable
 from .timers import sleep
 from .type_registry import register_type, serializable
@@ -52,7 +55,9 @@ __all__ = [
     "Hook",
     "HookConflictError",
     "HookNotFoundError",
+    "Limit",
     "PayloadTooLargeError",
+    "Rate",
     "RetryableError",
     "Run",
     "RunNotFoundError",
@@ -70,10 +75,12 @@ __all__ = [
     "get_workflow_metadata",
     "get_world",
     "get_writable",
+    "lock",
     "now",
     "random",
     "register_type",
     "resume_hook",
+    "schedule",
     "serializable",
     "set_attributes",
     "set_world",

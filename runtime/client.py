@@ -17,6 +17,7 @@ from . import serde
 from .attributes import check_name
 from .config import get_world
 from .context import current_instance, current_step
+from .debouncing import start_debounced
 from .definitions import StartOptions
 from .deployment import explicit_deployment_id
 from .engine.codec import codecs_for
@@ -74,6 +75,13 @@ class Client:
         serde.check_size(data, world.limits.max_payload_bytes, what, call=True)
         step = current_step()
         parent_run_id = step.metadata.run_id if step is not None else None
+        if isinstance(workflow, StartOptions) and workflow.debounce is not None:
+            window = workflow.debounce_seconds
+            assert window is not None and workflow.key is not None
+            run_id = await start_debounced(
+                world, definition, workflow.key, window, data, parent_run_id
+            )
+            return self.get_run(run_id)
         deployment = await self._deployment_for(options, parent_run_id)
         now = world.clock.time()
         run_id = new_id("run", now) if key is None else run_id_for_key(definition.name, key)

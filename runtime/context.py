@@ -72,6 +72,11 @@ class ReplayingWorkflow(Protocol):
 
     def create_hook(self, token: str | None, metadata: Any) -> Hook: ...
 
+    def acquire_lock(self, kind: str, name: str, max_holders: int, lease: float | None) -> Any:
+        """A permit request whose `future` resolves with the fence once it is held."""
+
+    def release_lock(self, command: Any) -> asyncio.Future[Any]: ...
+
 
 _instance_var: ContextVar[ReplayingWorkflow | None] = ContextVar("steplane_instance", default=None)
 _step_var: ContextVar[StepContext | None] = ContextVar("steplane_step", default=None)

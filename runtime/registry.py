@@ -15,9 +15,10 @@ from typing import Any, TypeVar, overload
 
 from . import type_registry
 from .context import check_step_thread, current_instance
-from .definitions import StartOptions, StepDef, WorkflowDef
+from .definitions import Limit, Rate, StartOptions, StepDef, WorkflowDef
 from .durations import parse_duration
 from .errors import WorkflowNotFoundError
+from .schedules import add_schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,17 +51,32 @@ def _register(table: dict[str, Any], definition: WorkflowDef | StepDef, kind: st
 @overload
 def workflow(fn: F) -> F: ...
 @overload
-def workflow(*, name: str | None = None) -> Callable[[F], F]: ...
+def workflow(
+    *, name: str | None = None, concurrency: Limit | None = None, schedule: str | None = None
+) -> Callable[[F], F]: ...
 
 
-def workflow(fn: Any = None, *, name: str | None = None) -> Any:
-    """Mark an `async def` as a workflow. Start it with `runtime.start(fn, *args)`."""
+def workflow(
+    fn: Any = None,
+    *,
+    name: str | None = None,
+    concurrency: Limit | None = None,
+    schedule: str | None = None,
+) -> Any:
+    """Mark an `async def` as a workflow. Start it with `runtime.start(fn, *args)`.
+
+    `concurrency=Limit(key=..., max=n)`: at most n runs with the same key run at once; the
+    others wait, suspended, in start order (runtime/locks.py). `schedule="cron(...)"` or
+    `"rate(...)"`: runs start on that schedule (runtime/schedules.py)."""
+    _check_option("concurrency", concurrency, Limit)
 
     def decorate(func: F) -> F:
         if not inspect.iscoroutinefunction(func):
             raise TypeError(f"@workflow needs an async def, got {_default_name(func)}")
-        definition = WorkflowDef(name=name or _default_name(func), fn=func)
+        definition = WorkflowDef(name=name or _default_name(func), fn=func, concurrency=concurrency)
         _register(_workflows, definition, "workflow")
+        if schedule is not None:
+            add_schedule(definition, schedule)
         type_registry.note_function(func)  # its hints and module allow classes (serde)
         func.__steplane_workflow__ = definition  # type: ignore[attr-defined]
         func.with_options = functools.partial(StartOptions, definition)  # type: ignore[attr-defined]
@@ -73,7 +89,12 @@ def workflow(fn: Any = None, *, name: str | None = None) -> Any:
 def step(fn: F) -> F: ...
 @overload
 def step(
-    *, max_retries: int = DEFAULT_MAX_RETRIES, name: str | None = None, timeout: Any = None
+    *,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    name: str | None = None,
+    timeout: Any = None,
+    concurrency: Limit | None = None,
+    rate: Rate | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -83,14 +104,20 @@ def step(
     max_retries: int = DEFAULT_MAX_RETRIES,
     name: str | None = None,
     timeout: Any = None,
+    concurrency: Limit | None = None,
+    rate: Rate | None = None,
 ) -> Any:
     """Mark a function as a step: inside a workflow each call runs durably, with retries.
 
     `timeout` (any `sleep` duration form) bounds one attempt: past it the attempt fails with
-    `StepTimeoutError` and is retried per `max_retries`."""
+    `StepTimeoutError` and is retried per `max_retries`. `concurrency=Limit(...)` bounds the
+    attempts of one key running at once, `rate=Rate(10, per="1s")` how fast they start; such
+    a step always goes through the queue, where waiting costs no compute."""
     if not isinstance(max_retries, int) or max_retries < 0:
         raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
     timeout_seconds = _step_timeout(timeout)
+    _check_option("concurrency", concurrency, Limit)
+    _check_option("rate", rate, Rate)
 
     def decorate(func: F) -> F:
         definition = StepDef(
@@ -100,6 +127,8 @@ def step(
             is_async=inspect.iscoroutinefunction(func),
             timeout=timeout_seconds,
             timeout_text=_timeout_text(timeout),
+            concurrency=concurrency,
+            rate=rate,
         )
         _register(_steps, definition, "step")
         type_registry.note_function(func)
@@ -116,6 +145,11 @@ def step(
         return call  # type: ignore[return-value]
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _check_option(name: str, value: Any, kind: type) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name}= takes a {kind.__name__}(...), got {value!r}")
 
 
 def _step_timeout(value: Any) -> float | None:

@@ -16,6 +16,8 @@ implement it with single-item conditional writes (docs/invariants.md #1-#3):
             optional capabilities (a dead-letter queue, a clock-timed skip-ahead) are declared
             members with a documented answer when absent.
 - `keys`    a per-run data key (plaintext for this process, encrypted copy for the run record).
+- `coordination` small versioned items written with compare-and-set: the state of locks,
+            concurrency limits, rate limits, debounces and schedules (runtime/engine/locks.py).
 
 All methods are async. Worlds never see user values in the clear: the engine serializes and
 encrypts before calling them.
@@ -384,6 +386,40 @@ class Queue(Protocol):
         queue every host shares (memory): then no host may hand a foreign message on."""
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """A coordination item: its JSON-able `data` and the `version` that wrote it (from 1)."""
+
+    data: dict[str, Any]
+    version: int
+
+
+MAX_COORDINATION_BYTES = 350_000
+"""The largest item a coordination store must hold (DynamoDB's item limit is 400 KB)."""
+
+
+def check_coordination(key: str, version: int) -> None:
+    """What any `CoordinationStore` refuses before touching storage."""
+    if not isinstance(key, str) or not key or len(key) > 512:
+        raise ValueError("a coordination key must be a non-empty string of at most 512 characters")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"a coordination version must be a whole number >= 1, got {version!r}")
+
+
+class CoordinationStore(Protocol):
+    """One small item per key, replaced only by compare-and-set: of racing writers of the same
+    version exactly one wins (docs/invariants.md #1). Keys are engine-made digests and names;
+    data holds ids, names, times and counters, never user values in the clear."""
+
+    async def get(self, key: str) -> Versioned | None:
+        """The item's current data and version (a strongly consistent read), or None."""
+
+    async def put(self, key: str, data: dict[str, Any], version: int) -> bool:
+        """Store `data` as `version` if the item is now at `version - 1` (absent for 1);
+        False, changing nothing, when another writer got there first. `ValueError` for data
+        larger than `MAX_COORDINATION_BYTES` as JSON."""
+
+
 class KeyProvider(Protocol):
     async def generate_data_key(self, run_id: str) -> tuple[bytes, bytes]:
         """A fresh 256-bit data key for the run: (plaintext, encrypted copy to store)."""
@@ -404,5 +440,6 @@ class World(Protocol):
     streams: StreamStore
     queue: Queue
     keys: KeyProvider
+    coordination: CoordinationStore
 
     async def close(self) -> None: ...

@@ -23,9 +23,10 @@ from runtime.engine.events import (
 from runtime.engine.upgrade import upgrade_run
 from runtime.errors import CorruptedDataError
 from tests.engine import flow_workflows as fw
+from tests.engine import lock_workflows as lw
 from tests.engine import workflows as wf
 
-MODULES = ["tests.engine.workflows", "tests.engine.flow_workflows"]
+MODULES = ["tests.engine.workflows", "tests.engine.flow_workflows", "tests.engine.lock_workflows"]
 
 
 def test_every_event_type_is_declared() -> None:
@@ -79,6 +80,7 @@ async def test_every_event_the_engine_records_matches_the_schema() -> None:
             await start(wf.sleep_then_step),  # wait_created, wait_completed
             await start(fw.parent_of_three, [1, -1]),  # child_created, child_ended
             await start(fw.labelled, "c-1", "paid"),  # attributes_set
+            await start(lw.contend, "schema"),  # lock_requested, lock_acquired, lock_released
             big,
         ]
         for run in runs:

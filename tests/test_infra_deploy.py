@@ -23,12 +23,12 @@ from tests.test_infra_template import changed_template
 
 STACK = "shop"
 EVERY_RESOURCE = {
-    "AWS::DynamoDB::Table": 4,
+    "AWS::DynamoDB::Table": 5,  # events, runs, hooks, streams, coordination
     "AWS::S3::Bucket": 1,
     "AWS::SQS::Queue": 3,  # work, dead letters, and the deployment's own work queue
     "AWS::KMS::Key": 1,
     "AWS::KMS::Alias": 1,
-    "AWS::IAM::Role": 1,
+    "AWS::IAM::Role": 2,  # the function's, the scheduler's (its ScheduleGroup: not on moto)
     "AWS::Lambda::Function": 1,
     "AWS::Lambda::EventSourceMapping": 2,  # the work queue's, and the deployment's
     "AWS::Lambda::Version": 1,  # the deployment's code, published

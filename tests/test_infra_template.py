@@ -28,7 +28,7 @@ def test_tables_are_the_worlds_tables_with_point_in_time_recovery() -> None:
     template = tpl.build_template()
     tables = resources(template, "AWS::DynamoDB::Table")
     expected = table_definitions(AwsConfig(prefix="p"))
-    assert len(tables) == len(expected) == 4
+    assert len(tables) == len(expected) == 5
     for (logical, (field, _)), definition in zip(tpl.TABLES.items(), expected, strict=True):
         properties = tables[logical]["Properties"]
         assert definition["TableName"] == getattr(AwsConfig(prefix="p"), field)
@@ -60,7 +60,7 @@ def test_outputs_name_every_config_field_and_the_function_sets_every_variable() 
 
 def test_the_role_allows_only_the_worlds_actions_on_its_own_resources() -> None:
     template = tpl.build_template()
-    (role,) = resources(template, "AWS::IAM::Role").values()
+    role = resources(template, "AWS::IAM::Role")[tpl.ROLE]  # the function's
     (policy,) = role["Properties"]["Policies"]
     statements = policy["PolicyDocument"]["Statement"]
     for statement in statements:
@@ -132,7 +132,7 @@ def test_the_function_gets_only_the_secrets_arn_and_may_read_that_one_secret() -
     generated = secret["Properties"]["GenerateSecretString"]["Fn::If"][2]
     assert generated["GenerateStringKey"] == "signing_secret"
     assert generated["PasswordLength"] >= 32
-    (role,) = resources(template, "AWS::IAM::Role").values()
+    role = resources(template, "AWS::IAM::Role")[tpl.ROLE]  # the function's
     statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     (reads,) = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert reads["Action"] == ["secretsmanager:GetSecretValue"]

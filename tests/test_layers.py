@@ -55,6 +55,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "runtime.hooks",
             "runtime.streams",
             "runtime.timers",
+            "runtime.locks",
+            "runtime.schedules",
         ),
     ),
     # Replay, invocations, the function host, lifecycle writes, encryption, messages, recovery.

@@ -10,6 +10,7 @@ Built in code (`AwsConfig(prefix="shop")`) or from the environment (`AwsConfig.f
     STEPLANE_RUNS_TABLE           default "{prefix}-runs"
     STEPLANE_HOOKS_TABLE          default "{prefix}-hooks"
     STEPLANE_STREAMS_TABLE        default "{prefix}-streams"
+    STEPLANE_COORDINATION_TABLE   default "{prefix}-coordination" (locks, limits, schedules)
     STEPLANE_BUCKET               default "{prefix}-payloads"
     STEPLANE_QUEUE                queue name or URL, default "{prefix}-work"
     STEPLANE_DEAD_LETTER_QUEUE    queue name or URL, default "{prefix}-dead"
@@ -37,6 +38,7 @@ NAME_VARIABLES = {
     "runs_table": "STEPLANE_RUNS_TABLE",
     "hooks_table": "STEPLANE_HOOKS_TABLE",
     "streams_table": "STEPLANE_STREAMS_TABLE",
+    "coordination_table": "STEPLANE_COORDINATION_TABLE",
     "bucket": "STEPLANE_BUCKET",
     "queue": "STEPLANE_QUEUE",
     "dead_letter_queue": "STEPLANE_DEAD_LETTER_QUEUE",
@@ -62,6 +64,7 @@ class AwsConfig:
     runs_table: str = ""
     hooks_table: str = ""
     streams_table: str = ""
+    coordination_table: str = ""
     bucket: str = ""
     queue: str = ""
     dead_letter_queue: str = ""
@@ -96,6 +99,7 @@ class AwsConfig:
             "runs_table": f"{self.prefix}-runs",
             "hooks_table": f"{self.prefix}-hooks",
             "streams_table": f"{self.prefix}-streams",
+            "coordination_table": f"{self.prefix}-coordination",
             "bucket": f"{self.prefix.lower()}-payloads",
             "queue": f"{self.prefix}-work",
             "dead_letter_queue": f"{self.prefix}-dead",

@@ -23,6 +23,7 @@ EVENTS_TABLE_OUTPUT = "EventsTableName"
 RUNS_TABLE_OUTPUT = "RunsTableName"
 HOOKS_TABLE_OUTPUT = "HooksTableName"
 STREAMS_TABLE_OUTPUT = "StreamsTableName"
+COORDINATION_TABLE_OUTPUT = "CoordinationTableName"
 BUCKET_OUTPUT = "PayloadBucketName"
 QUEUE_OUTPUT = "WorkQueueUrl"
 DEAD_LETTER_QUEUE_OUTPUT = "DeadLetterQueueUrl"
@@ -31,6 +32,9 @@ KMS_ALIAS_OUTPUT = "KeyAlias"
 MAX_RECEIVES_OUTPUT = "MaxReceives"
 LIST_SHARDS_OUTPUT = "ListShards"
 FUNCTION_NAME_OUTPUT = "FunctionName"
+FUNCTION_ARN_OUTPUT = "FunctionArn"
+SCHEDULE_GROUP_OUTPUT = "ScheduleGroupName"
+SCHEDULER_ROLE_OUTPUT = "SchedulerRoleArn"
 FUNCTION_URL_OUTPUT = "FunctionUrl"
 
 CONFIG_OUTPUTS = {
@@ -39,6 +43,7 @@ CONFIG_OUTPUTS = {
     "runs_table": RUNS_TABLE_OUTPUT,
     "hooks_table": HOOKS_TABLE_OUTPUT,
     "streams_table": STREAMS_TABLE_OUTPUT,
+    "coordination_table": COORDINATION_TABLE_OUTPUT,
     "bucket": BUCKET_OUTPUT,
     "queue": QUEUE_OUTPUT,
     "dead_letter_queue": DEAD_LETTER_QUEUE_OUTPUT,

@@ -1,6 +1,7 @@
-"""The key schema and indexes of the AWS World's four DynamoDB tables, as its stores read and
-write their items (log.py, runs.py, hooks.py, streams.py). The infra template declares its
-tables from these definitions; every table is created by creating that template's stack.
+"""The key schema and indexes of the AWS World's five DynamoDB tables, as its stores read and
+write their items (log.py, runs.py, hooks.py, streams.py, coordination.py). The infra
+template declares its tables from these definitions; every table is created by creating that
+template's stack.
 """
 
 from __future__ import annotations
@@ -53,4 +54,5 @@ def table_definitions(config: AwsConfig) -> list[dict[str, Any]]:
         ),
         table(config.hooks_table, [("h", "S", "HASH")]),
         table(config.streams_table, [("k", "S", "HASH"), ("i", "N", "RANGE")]),
+        table(config.coordination_table, [("k", "S", "HASH")]),
     ]

@@ -13,6 +13,7 @@ from steplane.runtime.world import Clock, QueueClock, RealClock
 from .blobs import S3BlobStore
 from .clients import AwsClients
 from .config import AwsConfig
+from .coordination import DynamoCoordinationStore
 from .hooks import DynamoHookRegistry
 from .keys import KmsKeyProvider
 from .log import DynamoEventLog
@@ -48,6 +49,7 @@ class AwsWorld:
             self.aws, clock if clock is not None else RealClock(), self.config.max_receives
         )
         self.keys = KmsKeyProvider(self.aws)
+        self.coordination = DynamoCoordinationStore(self.aws)
         self._on_close = list(on_close or [])
         self._closed = False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from steplane.runtime.world import Clock, Limits, QueueClock, RealClock
 
 from .blobs import MemoryBlobStore
+from .coordination import MemoryCoordinationStore
 from .hooks import MemoryHookRegistry
 from .keys import MemoryKeyProvider
 from .log import MemoryEventLog
@@ -35,6 +36,7 @@ class MemoryWorld:
         self.streams = MemoryStreamStore()
         self.queue = MemoryQueue(clock if clock is not None else RealClock(), max_receives)
         self.keys = MemoryKeyProvider()
+        self.coordination = MemoryCoordinationStore()
 
     async def close(self) -> None:
         """Release long-polls; the stores themselves need no cleanup."""

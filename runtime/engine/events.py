@@ -65,6 +65,9 @@ class EventType(StrEnum):
     CHILD_CREATED = "child_created"
     CHILD_ENDED = "child_ended"
     ATTRIBUTES_SET = "attributes_set"
+    LOCK_REQUESTED = "lock_requested"
+    LOCK_ACQUIRED = "lock_acquired"
+    LOCK_RELEASED = "lock_released"
 
 
 TERMINAL_EVENT_TYPES = frozenset(
@@ -336,6 +339,25 @@ SCHEMA: Mapping[EventType, EventSpec] = MappingProxyType(
             {"attributes": Attr((dict,), "the attributes set: {name: text}")},
             correlated=True,
         ),
+        EventType.LOCK_REQUESTED: EventSpec(
+            "the workflow asked for a lock or a concurrency-limit permit (runtime/locks.py)",
+            {
+                "key": Attr(TEXT, "the coordination key: a digest of the lock's name"),
+                "max": Attr((int,), "how many may hold it at once"),
+                "lease": Attr(NUMBER, "seconds a permit is held at most", required=False),
+                "order": Attr(NUMBER, "the replay time of the request: the wake order"),
+            },
+            correlated=True,
+        ),
+        EventType.LOCK_ACQUIRED: EventSpec(
+            "the run holds the permit",
+            {
+                "fence": Attr((int,), "grows with every grant of this key: a fencing token"),
+                "until": Attr(NUMBER, "epoch seconds at which the lease ends", required=False),
+            },
+            correlated=True,
+        ),
+        EventType.LOCK_RELEASED: EventSpec("the workflow gave the permit back", correlated=True),
     }
 )
 

@@ -32,9 +32,11 @@ from ..errors import ForeignDeploymentError, RunNotFoundError, WorkflowNotFoundE
 from ..registry import get_step, get_workflow
 from ..world import World
 from .codec import RunCodec, codecs_for
+from .debounce import fire_debounced
 from .give_up import Verdict, settle
 from .instance import WorkflowInstance
 from .messages import (
+    DebounceMessage,
     Message,
     StepMessage,
     TimerMessage,
@@ -103,7 +105,7 @@ class FunctionHost:
                 return
             message = claimed
         try:
-            if isinstance(message, WorkflowMessage | TimerMessage):
+            if isinstance(message, WorkflowMessage | TimerMessage | DebounceMessage):
                 get_workflow(message.workflow)
             else:
                 get_step(message.step)
@@ -124,6 +126,8 @@ class FunctionHost:
     ) -> None:
         if isinstance(message, TimerMessage):
             await self._hop(message)
+        elif isinstance(message, DebounceMessage):
+            await fire_debounced(self.world, message, self.send)
         elif isinstance(message, WorkflowMessage):
             async with self._run_lock(message.run_id):
                 await WorkflowInvocation(self, message, receive_count, inline_seconds).run()

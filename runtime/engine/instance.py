@@ -96,6 +96,29 @@ class AttributesCommand(Command):
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class LockCommand(Command):
+    """Asking for a permit of a lock or limit (runtime/locks.py); `future` gets the fence."""
+
+    key: str = ""
+    max: int = 1
+    lease: float | None = None
+    order: float = 0.0
+    future: asyncio.Future[Any] | None = None
+    acquired: bool = False
+    released: bool = False
+    release_future: asyncio.Future[Any] | None = None
+    holder: str = ""
+    """The holder id in the coordination item: `run_id/lock_N`."""
+
+
+@dataclass(eq=False)
+class LockRelease(Command):
+    """Giving a permit (or a place in the queue) back: recorded as `lock_released`."""
+
+    lock: LockCommand | None = None
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -167,6 +190,23 @@ class WorkflowInstance:
     def pending_waits(self) -> list[WaitCommand]:
         return list(self._pending_waits.values())
 
+    def pending_locks(self) -> list[LockCommand]:
+        """Locks recorded as requested, neither acquired nor given back: the run waits."""
+        return [
+            c
+            for c in self.commands.values()
+            if isinstance(c, LockCommand) and c.recorded and not (c.acquired or c.released)
+        ]
+
+    def lock_claims(self) -> list[tuple[str, str]]:
+        """(key, holder) of every lock the run asked for and has not given back: what its
+        ending releases (engine/lifecycle.py)."""
+        return [
+            (c.key, c.holder)
+            for c in self.commands.values()
+            if isinstance(c, LockCommand) and c.recorded and not c.released
+        ]
+
     def live_hooks(self) -> list[Hook]:
         """Hooks recorded as created and not yet recorded as disposed (they hold tokens)."""
         return [
@@ -211,10 +251,22 @@ class WorkflowInstance:
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(event.created_at))
         context = workflow_context(self)
         try:
-            coro = self.workflow.fn(*value["args"], **value["kwargs"])
+            if self.workflow.concurrency is not None:
+                coro = self._limited(value["args"], value["kwargs"])
+            else:
+                coro = self.workflow.fn(*value["args"], **value["kwargs"])
         except Exception as error:  # e.g. arguments that no longer fit a changed signature
             coro = _raise(error)
         self._main = self.loop.create_task(coro, name=self.run_id, context=context)
+
+    async def _limited(self, args: Any, kwargs: Any) -> Any:
+        """The workflow under its `concurrency` limit: a permit first (in start order), held
+        until the run ends, whose bookkeeping gives it back (no write of its own)."""
+        limit = self.workflow.concurrency
+        assert limit is not None
+        name = limit.key_of(self.workflow.name, args, kwargs)
+        await self.acquire_lock("limit", name, limit.max, limit.lease_seconds).future  # type: ignore[misc]
+        return await self.workflow.fn(*args, **kwargs)
 
     def _match(self, event: Event, kind: type[Command]) -> Any:
         command = self.commands.get(event.correlation_id or "")
@@ -314,6 +366,30 @@ class WorkflowInstance:
     def children(self) -> list[ChildCommand]:
         return list(self._children)
 
+    def _lock_requested(self, event: Event, _: Any) -> None:
+        command: LockCommand = self._match(event, LockCommand)
+        if event.attrs.get("key") != command.key:
+            raise ReplayDivergence(
+                f"the log records {command.command_id} as a request for another lock than "
+                "the one the workflow code now asks for"
+            )
+        self._mark_recorded(command)
+
+    def _lock_acquired(self, event: Event, _: Any) -> None:
+        command: LockCommand = self._match(event, LockCommand)
+        command.acquired = True
+        if command.future is not None and not command.future.done():
+            command.future.set_result(int(event.attrs["fence"]))
+
+    def _lock_released(self, event: Event, _: Any) -> None:
+        command: LockCommand = self._match(event, LockCommand)
+        command.released = True
+        for pending in list(self.new):
+            if isinstance(pending, LockRelease) and pending.lock is command:
+                self.new.remove(pending)
+        if command.release_future is not None and not command.release_future.done():
+            command.release_future.set_result(None)
+
     def _mark_recorded(self, command: Command) -> None:
         command.recorded = True
         if command in self.new:
@@ -401,6 +477,34 @@ class WorkflowInstance:
     def set_attributes(self, attributes: dict[str, str]) -> None:
         self._issue(AttributesCommand(self._next_id("attrs"), attributes=dict(attributes)))
 
+    def acquire_lock(
+        self, kind: str, name: str, max_holders: int, lease: float | None
+    ) -> LockCommand:
+        """Ask for a permit of the lock or limit `name`; await the command's `future`."""
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        lock_id = self._next_id("lock")
+        command = LockCommand(
+            lock_id,
+            key=f"{kind}#{digest}",
+            max=max_holders,
+            lease=lease,
+            order=self.clock,
+            future=self.loop.create_future(),
+        )
+        command.holder = f"{self.run_id}/{lock_id}"
+        self._issue(command)
+        return command
+
+    def release_lock(self, command: LockCommand) -> asyncio.Future[Any]:
+        """Give the permit back (or leave the queue); the future resolves once recorded."""
+        if command.release_future is None:
+            command.release_future = self.loop.create_future()
+            if command.released:
+                command.release_future.set_result(None)
+            else:
+                self.new.append(LockRelease(command.command_id, lock=command))
+        return command.release_future
+
     def new_future(self) -> asyncio.Future[Any]:
         return self.loop.create_future()
 
@@ -409,7 +513,7 @@ class WorkflowInstance:
         return self.loop.call_at(when, callback, *args)
 
     def _issue(self, command: Command) -> None:
-        if not isinstance(command, HookDisposal):
+        if not isinstance(command, HookDisposal | LockRelease):
             self.commands[command.command_id] = command
         self.new.append(command)
 
@@ -479,4 +583,7 @@ _APPLY: dict[str, Callable[[WorkflowInstance, Event, Any], None]] = {
     EventType.CHILD_CREATED: WorkflowInstance._child_created,
     EventType.CHILD_ENDED: WorkflowInstance._child_ended,
     EventType.ATTRIBUTES_SET: WorkflowInstance._attributes_set,
+    EventType.LOCK_REQUESTED: WorkflowInstance._lock_requested,
+    EventType.LOCK_ACQUIRED: WorkflowInstance._lock_acquired,
+    EventType.LOCK_RELEASED: WorkflowInstance._lock_released,
 }

@@ -11,7 +11,7 @@ and nothing is written after the run ended.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from .. import serde
 from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
@@ -21,6 +21,7 @@ from .endings import announce_ending
 from .events import STATUS_OF_TERMINAL_EVENT, Event, EventType
 from .hook_records import hook_owners
 from .links import RunLinks, links_from_log
+from .locks import lock_claims, release_all
 from .messages import WorkflowMessage
 from .run_bytes import stamp, total_after
 
@@ -72,10 +73,14 @@ async def apply_run_ending(
     terminal: Event,
     owners: list[HookOwner],
     links: RunLinks | None = None,
+    locks: Sequence[tuple[str, str]] = (),
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
-    the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
-    redelivered message can repair a crash half-way through.
+    the locks and limit permits given back (`locks`: (key, holder) pairs, from
+    `locks.lock_claims` or the instance), the status on the run record, then the streams
+    closed. Appends nothing. Idempotent, so a redelivered message can repair a crash half-way
+    through. The locks go before the status too: once `result()` returns, a new run can take
+    them.
 
     The tokens go before the status: a caller whose `result()` returned may reuse its hook
     tokens at once, and the repair paths, which look for ended logs under a non-terminal
@@ -90,6 +95,7 @@ async def apply_run_ending(
     cancels nothing twice and records the child's ending once."""
     for owner in owners:
         await world.hooks.release(owner)
+    await release_all(world, list(locks))
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
@@ -162,7 +168,9 @@ async def deliver_child_ending(
 
     if await append_at_head(world, parent_run_id, build, enforce_run_bytes=False) is None:
         return False
-    message = WorkflowMessage(parent_run_id, workflow_name[0])
+    parent = await world.runs.get(parent_run_id)  # its hosts, not any (runtime/deployment.py)
+    dep = parent.deployment if parent is not None else None
+    message = WorkflowMessage(parent_run_id, workflow_name[0], dep=dep)
     await world.queue.send(message.body(), idempotency_key=message.idempotency_key)
     return True
 
@@ -195,7 +203,14 @@ async def end_run_from_outside(
         return False
     log = await world.log.read(codec.run_id)
     owners = await hook_owners(codec, log, live_only=False)
-    await apply_run_ending(world, codec.run_id, batch[-1], owners, links_from_log(log))
+    await apply_run_ending(
+        world,
+        codec.run_id,
+        batch[-1],
+        owners,
+        links_from_log(log),
+        lock_claims(codec.run_id, log),
+    )
     return True
 
 

@@ -77,21 +77,23 @@ class StepMessage:
     attempt: int = 1
     trace: str | None = field(default=None, compare=False)
     dep: str | None = None
+    slot: float | None = None
+    """The rate-limit slot this attempt reserved (engine/locks.py): it runs from then on
+    without reserving another."""
 
     def body(self) -> dict[str, Any]:
-        return _stamped(
-            {
-                "v": VERSION,
-                "kind": "step",
-                "run_id": self.run_id,
-                "step_id": self.step_id,
-                "step": self.step,
-                "hint": self.hint,
-                "attempt": self.attempt,
-            },
-            self.trace,
-            self.dep,
-        )
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "kind": "step",
+            "run_id": self.run_id,
+            "step_id": self.step_id,
+            "step": self.step,
+            "hint": self.hint,
+            "attempt": self.attempt,
+        }
+        if self.slot is not None:
+            body["slot"] = self.slot
+        return _stamped(body, self.trace, self.dep)
 
     @property
     def idempotency_key(self) -> str:
@@ -129,7 +131,36 @@ class TimerMessage:
         return f"timer:{self.run_id}:{self.wake}:{self.hop}"
 
 
-Message = WorkflowMessage | StepMessage | TimerMessage
+@dataclass(frozen=True)
+class DebounceMessage:
+    """Fire a debounced start once its window has passed (engine/debounce.py)."""
+
+    kind = "debounce"
+    run_id: str
+    workflow: str
+    key: str
+    trace: str | None = field(default=None, compare=False)
+    dep: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return _stamped(
+            {
+                "v": VERSION,
+                "kind": "debounce",
+                "run_id": self.run_id,
+                "workflow": self.workflow,
+                "key": self.key,
+            },
+            self.trace,
+            self.dep,
+        )
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return None  # every start of a burst sends one: none may be dropped for another
+
+
+Message = WorkflowMessage | StepMessage | TimerMessage | DebounceMessage
 
 
 def _stamped(body: dict[str, Any], trace: str | None, dep: str | None) -> dict[str, Any]:
@@ -209,8 +240,15 @@ def _parse_kind(raw: dict[str, Any], run_id: str) -> Message:
             raise InvalidMessageError(
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
+        slot = raw.get("slot")
+        if slot is not None and (
+            not isinstance(slot, int | float) or isinstance(slot, bool) or not math.isfinite(slot)
+        ):
+            raise InvalidMessageError("malformed message: 'slot' must be a finite number")
         step_id, step = _text(raw, "step_id"), _text(raw, "step")
-        return StepMessage(run_id, step_id, step, hint, attempt, trace)
+        return StepMessage(
+            run_id, step_id, step, hint, attempt, trace, slot=None if slot is None else slot
+        )
     if kind == "timer":
         due, hop = raw.get("due"), raw.get("hop")
         if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
@@ -219,4 +257,6 @@ def _parse_kind(raw: dict[str, Any], run_id: str) -> Message:
             raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
         workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
         return TimerMessage(run_id, workflow, wake, float(due), hop, trace)
+    if kind == "debounce":
+        return DebounceMessage(run_id, _text(raw, "workflow"), _text(raw, "key"))
     raise InvalidMessageError(f"malformed message: unknown kind {kind!r}")

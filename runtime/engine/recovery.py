@@ -31,6 +31,7 @@ from .events import Event, EventType, RunStatus
 from .hook_records import hook_owners
 from .lifecycle import apply_run_ending, deliver_child_ending
 from .links import children_in_log, links_from_log
+from .locks import lock_claims
 from .messages import Message, StepMessage, WorkflowMessage, wake_message, with_deployment
 from .services import RunServices
 from .starting import TIMEOUT_WAKE
@@ -56,6 +57,7 @@ _INPUTS = frozenset(
         EventType.CHILD_CREATED,
         EventType.CHILD_ENDED,
         EventType.ATTRIBUTES_SET,
+        EventType.LOCK_ACQUIRED,
     }
 )
 """Events the workflow must run after: a log ending in one that is old lost its continuation."""
@@ -91,6 +93,7 @@ def pending_work(
         return []
     steps: dict[str, StepState] = {}
     waits: dict[str, float] = {}
+    locks: dict[str, float] = {}  # waiting for a permit: since when
     for event in log_events:
         cid = event.correlation_id or ""
         if event.type == EventType.STEP_CREATED:
@@ -101,6 +104,10 @@ def pending_work(
             waits[cid] = float(event.attrs.get("resume_at", event.created_at))
         elif event.type == EventType.WAIT_COMPLETED:
             waits.pop(cid, None)
+        elif event.type == EventType.LOCK_REQUESTED:
+            locks[cid] = event.created_at
+        elif event.type in (EventType.LOCK_ACQUIRED, EventType.LOCK_RELEASED):
+            locks.pop(cid, None)
     outbox: Outbox = []
     for step_id, state in steps.items():
         if state.finished or state.created is None:
@@ -120,6 +127,10 @@ def pending_work(
             outbox.append((WorkflowMessage(run_id, workflow, wait_id), 0.0))
         elif stale_after == 0:
             outbox.append(wake_message(run_id, workflow, wait_id, resume_at, now, max_delay))
+    for since in locks.values():  # a lost hand-off wake: look at the lock again
+        if now - since >= stale_after:
+            outbox.append((WorkflowMessage(run_id, workflow), 0.0))
+            break
     last = log_events[-1]
     if continuation and last.type in _INPUTS and now - last.created_at >= stale_after:
         outbox.append((WorkflowMessage(run_id, workflow), 0.0))
@@ -139,7 +150,9 @@ async def rewake(services: RunServices, run_id: str, *, stale_after: float = 0.0
     if events and events[-1].is_terminal:  # ended, but the bookkeeping did not finish
         codec = await services.codecs.get(run_id)
         owners = await hook_owners(codec, events, live_only=False)
-        await apply_run_ending(world, run_id, events[-1], owners, links_from_log(events))
+        await apply_run_ending(
+            world, run_id, events[-1], owners, links_from_log(events), lock_claims(run_id, events)
+        )
         return 0
     now = world.clock.time()
     sent = await _lost_endings(

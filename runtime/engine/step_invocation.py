@@ -14,17 +14,22 @@ reason before running the step counts too: the log cannot tell them apart.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..context import WorkflowMetadata
 from ..definitions import StepDef
 from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
 from ..registry import get_step
+from . import locks
 from .events import Event, EventType
 from .messages import StepMessage, WorkflowMessage
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import StepServices
 from .step_runner import StepOutcome, invocation_failure, run_attempt, too_large
+
+DEFAULT_STEP_LEASE = 900.0
+"""How long a step attempt holds a limit's permit at most without `timeout=` or `lease=`:
+Lambda's longest invocation."""
 
 
 @dataclass
@@ -84,6 +89,7 @@ async def run_step_message(
     world = services.world
     state = await _read_state(services, message)
     if state.run_ended:
+        await _release_permit(services, message, step, state)
         return
     workflow = await services.workflow_metadata(message.run_id)
     now = world.clock.time()
@@ -99,6 +105,7 @@ async def run_step_message(
         if not await _record(services, message, step, state, outcome):
             return
     if state.finished:
+        await _release_permit(services, message, step, state)
         await services.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
         return
     if state.retry_at is not None and now < state.retry_at:
@@ -107,7 +114,76 @@ async def run_step_message(
         )
         await services.send(early, min(state.retry_at - now, world.queue.max_delay))
         return
-    await _attempt(services, message, step, state, workflow)
+    if step.flow_controlled and not await _admitted(services, message, step, state):
+        return  # a slot later, or a permit's hand-off, sends the message again
+    try:
+        await _attempt(services, message, step, state, workflow)
+    finally:
+        await _release_permit(services, message, step, state)
+
+
+# --- @step(concurrency=..., rate=...) (engine/locks.py) ---------------------------------------
+
+
+async def _flow_keys(
+    services: StepServices, message: StepMessage, step: StepDef, state: StepState
+) -> tuple[str | None, str | None]:
+    """The coordination keys of the step's rate and limit for this call's arguments."""
+    assert state.created is not None
+    codec = await services.codecs.get(message.run_id)
+    call = await codec.open(state.created)
+    args, kwargs = call["args"], call["kwargs"]
+    rate = step.rate and locks.lock_key("rate", step.rate.key_of(step.name, args, kwargs))
+    limit = step.concurrency and locks.lock_key(
+        "limit", step.concurrency.key_of(step.name, args, kwargs)
+    )
+    return rate, limit
+
+
+async def _admitted(
+    services: StepServices, message: StepMessage, step: StepDef, state: StepState
+) -> bool:
+    """Whether the attempt may run now: its rate slot has come (a first delivery reserves
+    one and is sent again for it) and it holds a permit of its limit (else it waits in the
+    limit's queue, woken by a hand-off, or by its own re-check when the earliest lease ends)."""
+    world = services.world
+    rate_key, limit_key = await _flow_keys(services, message, step, state)
+    now = world.clock.time()
+    if rate_key is not None and step.rate is not None:
+        slot = message.slot
+        if slot is None:
+            slot = await locks.reserve_slot(world, rate_key, step.rate.interval)
+            message = replace(message, slot=slot)
+        if slot > now:
+            await services.send(message, min(slot - now, world.queue.max_delay))
+            return False
+    if limit_key is None or step.concurrency is None:
+        return True
+    lease = step.concurrency.lease_seconds or step.timeout or DEFAULT_STEP_LEASE
+    grant = await locks.acquire(
+        world,
+        limit_key,
+        f"{message.run_id}/{message.step_id}",
+        max_holders=step.concurrency.max,
+        lease=lease,
+        wake=message.body(),
+        order=now,
+    )
+    await locks.send_wakes(world, grant.woken)
+    if not grant.granted and grant.recheck_at is not None:
+        await services.send(message, max(0.0, min(grant.recheck_at - now, world.queue.max_delay)))
+    return grant.granted
+
+
+async def _release_permit(
+    services: StepServices, message: StepMessage, step: StepDef, state: StepState
+) -> None:
+    if step.concurrency is None or state.created is None:
+        return
+    _, limit_key = await _flow_keys(services, message, step, state)
+    assert limit_key is not None
+    holder = f"{message.run_id}/{message.step_id}"
+    await locks.send_wakes(services.world, await locks.release(services.world, limit_key, holder))
 
 
 async def _attempt(

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..registry import get_workflow
 from ..world import HookOwner
+from . import locks
 from .codec import RunCodec
 from .events import Event, EventType, RunStatus
 from .hook_records import hook_created_data, hook_owners
@@ -38,6 +39,8 @@ from .instance import (
     Command,
     HookCommand,
     HookDisposal,
+    LockCommand,
+    LockRelease,
     Outcome,
     ReplayDivergence,
     StepCommand,
@@ -99,6 +102,7 @@ class WorkflowInvocation:
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
+        self.locks_checked: set[str] = set()  # waiting locks looked up in this invocation
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -190,9 +194,11 @@ class WorkflowInvocation:
         now = self.world.clock.time()
         new = self.instance.new_commands()
         due = [w for w in self.instance.pending_waits() if w.resume_at <= now]
-        if not new and not due:
+        granted = await self._granted_locks()
+        if not new and not due and not granted:
             return [], []
         batch = await self._run_started()
+        batch.extend(granted)
         outbox: Outbox = []
         budget = [self.world.limits.max_batch_bytes]
         labels = [c for c in new if isinstance(c, AttributesCommand)]
@@ -211,6 +217,9 @@ class WorkflowInvocation:
             if isinstance(command, StepCommand):
                 hint = self.instance.cursor + len(batch)
                 outbox.append((self._step_message(command, hint), 0.0))
+            if isinstance(command, LockCommand):
+                batch.extend(await self._request_lock(command, now, outbox))
+                continue
             batch.append(await self._record(command, now, outbox, budget))
             if isinstance(command, WaitCommand) and command.resume_at <= now:
                 due.append(command)
@@ -243,6 +252,7 @@ class WorkflowInvocation:
         needs = command.step.timeout or 0.0
         return (
             self.services.inline_steps
+            and not command.step.flow_controlled
             and self.receive_count == 1
             and asyncio.get_running_loop().time() + needs < self.deadline
         )
@@ -299,8 +309,76 @@ class WorkflowInvocation:
                 correlation_id=cid,
                 attrs={"attributes": command.attributes},
             )
+        if isinstance(command, LockRelease):
+            assert command.lock is not None
+            woken = await locks.release(self.world, command.lock.key, command.lock.holder)
+            await locks.send_wakes(self.world, woken)
+            return await self.codec.event(EventType.LOCK_RELEASED, correlation_id=cid)
         assert isinstance(command, HookDisposal)
         return await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=cid)
+
+    # --- locks and limits (engine/locks.py) ---------------------------------------------------
+
+    async def _acquire(self, command: LockCommand) -> locks.Grant:
+        wake = WorkflowMessage(self.run_id, self.message.workflow).body()
+        grant = await locks.acquire(
+            self.world,
+            command.key,
+            command.holder,
+            max_holders=command.max,
+            lease=command.lease,
+            wake=wake,
+            order=command.order,
+        )
+        await locks.send_wakes(self.world, grant.woken)
+        return grant
+
+    async def _acquired(self, command: LockCommand, grant: locks.Grant) -> Event:
+        attrs: dict[str, object] = {"fence": grant.fence}
+        if grant.until is not None:
+            attrs["until"] = grant.until
+        return await self.codec.event(
+            EventType.LOCK_ACQUIRED, correlation_id=command.command_id, attrs=attrs
+        )
+
+    def _recheck(self, command: LockCommand, grant: locks.Grant, now: float) -> tuple:  # type: ignore[type-arg]
+        """A waiter's own look at the lock when the earliest lease ends: a holder that stops
+        making progress loses the lock then, even if nobody else touches it."""
+        assert grant.recheck_at is not None
+        message = WorkflowMessage(self.run_id, self.message.workflow, command.command_id)
+        return message, max(0.0, min(grant.recheck_at - now, self.world.queue.max_delay))
+
+    async def _request_lock(self, command: LockCommand, now: float, outbox: Outbox) -> list[Event]:
+        """`lock_requested`, and `lock_acquired` too when a permit is free (one write)."""
+        attrs: dict[str, object] = {"key": command.key, "max": command.max, "order": command.order}
+        if command.lease is not None:
+            attrs["lease"] = command.lease
+        cid = command.command_id
+        events = [await self.codec.event(EventType.LOCK_REQUESTED, correlation_id=cid, attrs=attrs)]
+        grant = await self._acquire(command)
+        self.locks_checked.add(cid)
+        if grant.granted:
+            events.append(await self._acquired(command, grant))
+        elif grant.recheck_at is not None:
+            outbox.append(self._recheck(command, grant, now))
+        return events
+
+    async def _granted_locks(self) -> list[Event]:
+        """`lock_acquired` for the locks this run waits for and now holds: a hand-off woke it,
+        or its re-check found the holder's lease over. Each waiting lock is looked up once
+        per invocation (the wake of a later hand-off is a new invocation)."""
+        events = []
+        for command in self.instance.pending_locks():
+            if command.command_id in self.locks_checked:
+                continue
+            self.locks_checked.add(command.command_id)
+            grant = await self._acquire(command)
+            if grant.granted:
+                events.append(await self._acquired(command, grant))
+            elif grant.recheck_at is not None and self.message.wake == command.command_id:
+                now = self.world.clock.time()
+                await self.services.send(*self._recheck(command, grant, now))
+        return events
 
     async def _give_way(self) -> None:
         """Pause writing for a few append round trips. A loop of instant inline steps always
@@ -477,7 +555,14 @@ class WorkflowInvocation:
             if c.recorded and not c.ended and c.on_parent_end == "cancel"
         ]
         links = RunLinks(parent, command, cancel)
-        await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners, links)
+        await apply_run_ending(
+            self.world,
+            self.run_id,
+            self.instance.terminal,
+            owners,
+            links,
+            self.instance.lock_claims(),
+        )
 
     async def _copy_attributes(self) -> None:
         """The run's attributes onto its record (where listings find them)."""
@@ -521,7 +606,10 @@ class WorkflowInvocation:
         if record is not None and not record.status.is_terminal:
             log = await self.world.log.read(self.run_id)
             owners = await hook_owners(self.codec, log, live_only=False)
-            await apply_run_ending(self.world, self.run_id, log[-1], owners, links_from_log(log))
+            claims = locks.lock_claims(self.run_id, log)
+            await apply_run_ending(
+                self.world, self.run_id, log[-1], owners, links_from_log(log), claims
+            )
         elif self.receive_count > 1 and self.instance.terminal is not None:
             # The previous delivery may have died after the status, before the parent heard.
             parent, command = parent_of(self.instance.created_attrs)
