@@ -147,7 +147,7 @@ _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 @click.option("--cursor", default=None, help="`next_cursor` of the previous page.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_hooks(limit: int, cursor: str | None, as_json: bool) -> None:
-    """Live hooks: token fingerprint, run, workflow, age (one page)."""
+    """Live hooks: token fingerprint, run, workflow, age, payloads received (one page)."""
 
     async def action(client: Client) -> dict[str, Any]:
         try:
@@ -163,12 +163,13 @@ def list_hooks(limit: int, cursor: str | None, as_json: bool) -> None:
     print_rows(
         listed["hooks"],
         False,
-        ("token", "run", "workflow", "age"),
+        ("token", "run", "workflow", "age", "received"),
         lambda h: [
             h["token_fingerprint"],
             h["run_id"],
             h["workflow"] or "-",
             _age(h["age_seconds"]),
+            str(h["received"]),
         ],
         empty="no live hooks",
     )

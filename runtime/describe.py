@@ -9,11 +9,15 @@ that value (opened with the run's codec) or `sealed_summary`, which asks the cod
 ciphertext is and how big (the codec owns the storage attributes that say so).
 
 Times are ISO 8601 strings in UTC, except an event's `created_at` from `describe_event`, which
-is an aware datetime until `event_json` (Run.events() hands out Python values).
+is an aware datetime until `event_json` (Run.events() hands out Python values). Decrypted,
+a `hook_created` value still never shows the hook's token or webhook secret (`REDACTED`):
+both are bearer secrets, and holders of an API key resume a hook by its id instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +29,9 @@ from .world import HookEntry, Page, RunRecord, World
 
 SUMMARY_FIELDS = ("seq", "type", "event_id", "created_at", "correlation_id")
 """The fields every described event has; the rest are its type's attributes and `data`."""
+
+REDACTED = "[redacted]"
+"""What a decrypted `hook_created` shows instead of the token and the webhook secret."""
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -91,7 +98,23 @@ async def describe_event(event: Event, codec: RunCodec | None) -> dict[str, Any]
     }
     if event.has_payload:
         entry["data"] = await codec.open(event) if codec is not None else sealed_summary(event)
+        if codec is not None and event.type == EventType.HOOK_CREATED:
+            entry["data"] = redact_hook_created(entry["data"])
     return entry
+
+
+def redact_hook_created(data: Any) -> Any:
+    """A decrypted `hook_created` value (engine/hook_records.py) with its `token` and its
+    webhook `secret` replaced by `REDACTED`; the metadata and the webhook header stay."""
+    if not isinstance(data, dict):
+        return data
+    shown = dict(data)
+    if "token" in shown:
+        shown["token"] = REDACTED
+    webhook = shown.get("webhook")
+    if isinstance(webhook, dict) and "secret" in webhook:
+        shown["webhook"] = {**webhook, "secret": REDACTED}
+    return shown
 
 
 def event_json(entry: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +154,7 @@ def _step_event(steps: dict[str, dict[str, Any]], event: Event) -> None:
     if step is None:  # a created event is always first; tolerate a log that lost it
         step = steps[cid] = {
             "step_id": cid,
+            "seq": event.seq,
             "step_name": event.attrs.get("step_name"),
             "status": "pending",
             "created_at": iso(event.created_at),
@@ -157,22 +181,32 @@ def _step_event(steps: dict[str, dict[str, Any]], event: Event) -> None:
 
 
 def timeline(log: Iterable[Event]) -> dict[str, Any]:
-    """A run's steps (with every attempt), waits and hooks on one time axis, in the order the
-    workflow made them, from the plaintext part of its log only (no key needed, no audit).
+    """A run's steps (with every attempt), waits and hooks on one time axis, from the
+    plaintext part of its log only (no key needed, no audit): what `Run.timeline()`,
+    `GET /v1/runs/{id}/timeline`, `runs show` and the web UI's Gantt chart show.
 
-    A step's `status` is pending, running, retrying, completed or failed; an attempt's
-    `outcome` one of `STEP_OUTCOMES`, or None while it runs."""
+    `started_at` is the run's first event, `ended_at` its ending (None while it runs). Each
+    step, wait and hook has the `seq` of the event that made it, so the three lists merge back
+    into the order the workflow made them. A step's `status` is pending, running, retrying,
+    completed or failed; an attempt's `outcome` one of `STEP_OUTCOMES`, or None while it
+    runs; a retrying attempt's back-off lasts from its `ended_at` to its `retry_at`. A hook
+    is live while it has neither `disposed_at` nor `conflict` and the run has not ended."""
     steps: dict[str, dict[str, Any]] = {}
     waits: dict[str, dict[str, Any]] = {}
     hooks: dict[str, dict[str, Any]] = {}
+    started_at = ended_at = None
     for event in log:
         kind, cid, at = event.type, event.correlation_id or "", iso(event.created_at)
+        started_at = started_at or at
+        if event.is_terminal:
+            ended_at = at
         if kind.startswith("step_"):
             _step_event(steps, event)
         elif kind == EventType.WAIT_CREATED:
             resume_at = event.attrs.get("resume_at")
             waits[cid] = {
                 "wait_id": cid,
+                "seq": event.seq,
                 "created_at": at,
                 "resume_at": iso(resume_at),
                 "completed_at": None,
@@ -182,16 +216,19 @@ def timeline(log: Iterable[Event]) -> dict[str, Any]:
         elif kind in (EventType.HOOK_CREATED, EventType.HOOK_CONFLICT):
             hooks[cid] = {
                 "hook_id": cid,
+                "seq": event.seq,
                 "created_at": at,
-                "payloads": 0,
+                "received_at": [],
                 "disposed_at": None,
                 "conflict": event.attrs.get("message") if kind == EventType.HOOK_CONFLICT else None,
             }
         elif kind == EventType.HOOK_RECEIVED and cid in hooks:
-            hooks[cid]["payloads"] += 1
+            hooks[cid]["received_at"].append(at)
         elif kind == EventType.HOOK_DISPOSED and cid in hooks:
             hooks[cid]["disposed_at"] = at
     return {
+        "started_at": started_at,
+        "ended_at": ended_at,
         "steps": list(steps.values()),
         "waits": list(waits.values()),
         "hooks": list(hooks.values()),
@@ -201,16 +238,20 @@ def timeline(log: Iterable[Event]) -> dict[str, Any]:
 # --- hooks and streams ------------------------------------------------------------------------
 
 
-def hook_summary(entry: HookEntry, workflow: str | None, now: float) -> dict[str, Any]:
+def hook_summary(
+    entry: HookEntry, workflow: str | None, received: int, now: float
+) -> dict[str, Any]:
     """A live hook as listed (`steplane hooks list`, the UI's hooks page): its token only by
-    fingerprint (the token is a bearer secret), its run and workflow, and how long ago it was
-    claimed (None for a hook claimed before registries kept the time)."""
+    fingerprint (the token is a bearer secret), its run and workflow, how many payloads it
+    has received, and how long ago it was claimed (None for a hook claimed before registries
+    kept the time)."""
     created = entry.created_at
     return {
         "token_fingerprint": entry.fingerprint,
         "run_id": entry.run_id,
         "hook_id": entry.hook_id,
         "workflow": workflow,
+        "received": received,
         "created_at": iso(created),
         "age_seconds": None if created is None else round(max(0.0, now - created), 3),
     }
@@ -222,15 +263,30 @@ def chunk_json(index: int, chunk: Any) -> dict[str, Any]:
     return {"index": index, "data": serde.to_jsonable(chunk)}
 
 
+LOG_READS = 8
+"""Run logs `hook_listing` reads at once."""
+
+
 async def hook_listing(world: World, *, limit: int = 50, cursor: str | None = None) -> Page:
-    """One page of live hooks as `hook_summary` dicts, each with its run's workflow (one
-    record read per distinct run on the page)."""
+    """One page of live hooks as `hook_summary` dicts, each with its run's workflow and the
+    payloads the hook has received: one log read per distinct run on the page, plaintext
+    part only (nothing is decrypted). A run's own hooks, live or not, are in its timeline."""
     page = await world.hooks.list(limit=limit, cursor=cursor)
-    workflows: dict[str, str | None] = {}
-    for entry in page.items:
-        if entry.run_id not in workflows:
-            record = await world.runs.get(entry.run_id)
-            workflows[entry.run_id] = record.workflow_name if record else None
+    gate = asyncio.Semaphore(LOG_READS)
+
+    async def facts(run_id: str) -> tuple[str | None, Counter[str]]:
+        async with gate:
+            log = await world.log.read(run_id)
+        created = next((e for e in log if e.type == EventType.RUN_CREATED), None)
+        workflow = created.attrs.get("workflow_name") if created is not None else None
+        received = Counter(e.correlation_id or "" for e in log if e.type == EventType.HOOK_RECEIVED)
+        return workflow, received
+
+    run_ids = list(dict.fromkeys(entry.run_id for entry in page.items))
+    known = dict(zip(run_ids, await asyncio.gather(*map(facts, run_ids)), strict=True))
     now = world.clock.time()
-    items = [hook_summary(e, workflows[e.run_id], now) for e in page.items]
+    items = []
+    for entry in page.items:
+        workflow, received = known[entry.run_id]
+        items.append(hook_summary(entry, workflow, received[entry.hook_id], now))
     return Page(items, page.next_cursor)

@@ -107,7 +107,8 @@ class Run:
         """The run's log from position `start`: one dict per event with `type`, `created_at`,
         ids, attributes and `data` (the user value the event carries, if any: decrypted, or
         with `decrypt=False` a summary of its ciphertext). runtime/describe.py makes them, for
-        the HTTP API and the CLI too; docs/api.md ("Shapes") lists the fields.
+        the HTTP API and the CLI too; docs/api.md ("Shapes") lists the fields. A hook's token
+        and webhook secret are never shown, even decrypted (`runtime.describe.REDACTED`).
 
         Tools that show decrypted values to people (the CLI, the HTTP API) first leave an audit
         record (runtime/engine/audit.py); this method does not, as code in the process may read its

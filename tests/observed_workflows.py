@@ -73,3 +73,11 @@ async def trickle(parts: int, pause: float) -> int:
 @workflow(name="trickling")
 async def trickling(parts: int, pause: float) -> int:
     return await trickle(parts, pause)
+
+
+@workflow(name="signed_hook")
+async def signed_hook(token: str, secret: str) -> list[object]:
+    """Takes two payloads on a hook whose webhook needs a signature: its `hook_created` holds
+    two secrets, and between the payloads the hook is live with one received."""
+    hook = create_hook(token=token, webhook_secret=secret, metadata={"for": "redaction"})
+    return [await hook, await hook]

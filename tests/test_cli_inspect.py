@@ -67,7 +67,7 @@ async def test_cli_shows_what_the_api_serves_on_a_deployed_stack(stack) -> None:
     run = await started_with_live_hook(world, emu, "o-7")
     listed = json.loads(ok(await cli(world, "hooks", "list", "--json")))
     [hook] = listed["hooks"]
-    assert (hook["run_id"], hook["workflow"]) == (run.run_id, "observed")
+    assert (hook["run_id"], hook["workflow"], hook["received"]) == (run.run_id, "observed", 0)
     assert hook["token_fingerprint"].startswith("tok_") and "observe:o-7" not in str(listed)
     assert listed["next_cursor"] is None
 

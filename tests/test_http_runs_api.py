@@ -215,7 +215,7 @@ async def test_result_of_unfinished_failed_and_cancelled_runs(client) -> None:
     ],
 )
 async def test_unknown_runs_are_404(client, method, path) -> None:
-    response = await client.request(method, path, headers=AUTH)
+    response = await client.request(method, path, headers=DECRYPT_AUTH)  # chunks need it
     assert response.status_code == 404
     assert "run_missing" in response.json()["error"]
 

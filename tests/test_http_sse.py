@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.http import create_app
 from adapters.http.sse import sse_events
 from local_emulator import Emulator
 from runtime import get_writable, start, step, workflow
@@ -127,3 +128,31 @@ async def test_heartbeats_while_waiting() -> None:
     out = [event async for event in sse_events(slow(), 7, heartbeat=0.01)]
     assert out[0] == b": keep-alive\n\n"
     assert out[-2:] == [b'id: 7\ndata: "late"\n\n', b"event: end\ndata: {}\n\n"]
+
+
+async def test_chunks_need_a_key_that_may_decrypt_and_each_read_is_audited(emu, caplog) -> None:
+    """Stream chunks are user values, like `?decrypt=true` events: a key that may not decrypt
+    gets 403 and leaves no record; each read with one that may is audited first, as
+    `steplane runs streams` is."""
+    run = await start(wf.streaming, 2)
+    assert await run.result(timeout=10) == 2
+    app = create_app(emu.world, signing_secret="s", api_keys=["plain"], decrypt_api_keys=["dk"])
+    path = f"/v1/runs/{run.run_id}/streams/default"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        with caplog.at_level("WARNING", logger="steplane.audit"):
+            refused = await c.get(path, headers={"Authorization": "Bearer plain"})
+            assert refused.status_code == 403 and "may not decrypt" in refused.json()["error"]
+            assert "progress" not in refused.text
+            assert not [r for r in caplog.records if r.name == "steplane.audit"]
+            for _ in range(2):
+                read = await c.get(path, headers={"Authorization": "Bearer dk"})
+                assert read.status_code == 200 and 'id: 1\ndata: {"progress":1}' in read.text
+            missing = await c.get(
+                "/v1/runs/run_nothere/streams/default", headers={"Authorization": "Bearer dk"}
+            )
+            assert missing.status_code == 404
+    records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "steplane.audit"]
+    assert [(r["audit"], r["run_id"], r["via"]) for r in records] == [
+        ("decrypt", run.run_id, "http")
+    ] * 2
+    assert all(r["actor"].startswith("api key key_") for r in records)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -187,21 +188,29 @@ async def test_rerun_starts_the_same_workflow_with_the_same_input(emu, client) -
 
 
 async def test_the_timeline_of_a_run_that_failed_after_retries(emu, client) -> None:
+    """What the Gantt chart draws (runtime/describe.py's timeline): attempts in order, each
+    back-off (a retrying attempt's `ended_at` to its `retry_at`) the step's 0.2 s."""
     run = await Client(emu.world).start(uw.declined, "o-4")
     with pytest.raises(Exception, match="card declined"):
         await run.result(timeout=15)
     timeline = (await client.get(f"/v1/runs/{run.run_id}/timeline", headers=AUTH)).json()
-    assert timeline["ended"] is True
-    validate, card = timeline["rows"]
-    assert (validate["kind"], validate["name"]) == ("step", uw.validate.__steplane_step__.name)
+    assert timeline == {"run_id": run.run_id, **await run.timeline()}
+    assert timeline["ended_at"] is not None
+    validate, card = timeline["steps"]
+    assert validate["step_name"] == uw.validate.__steplane_step__.name
+    assert validate["seq"] < card["seq"]
     assert [a["outcome"] for a in card["attempts"]] == ["retrying", "retrying", "failed"]
     assert [a["attempt"] for a in card["attempts"]] == [1, 2, 3]
-    assert len(card["backoff"]) == 2 and card["open"] is False
-    edges = [validate["start"], *[x for a in card["attempts"] for x in (a["start"], a["end"])]]
+    assert card["status"] == "failed" and card["ended_at"] is not None
+    t = datetime.fromisoformat
+    edges = [t(validate["created_at"])]
+    edges += [t(x) for a in card["attempts"] for x in (a["started_at"], a["ended_at"])]
     assert edges == sorted(edges)
-    assert timeline["start"] <= edges[0] and edges[-1] <= timeline["end"]
-    for backoff in card["backoff"]:
-        assert backoff["end"] - backoff["start"] == pytest.approx(0.2, abs=0.01)
+    assert t(timeline["started_at"]) <= edges[0] and edges[-1] <= t(timeline["ended_at"])
+    for attempt, after in zip(card["attempts"], card["attempts"][1:], strict=False):
+        backoff = (t(attempt["retry_at"]) - t(attempt["ended_at"])).total_seconds()
+        assert backoff == pytest.approx(0.2, abs=0.01)
+        assert t(after["started_at"]) >= t(attempt["retry_at"])
 
 
 async def test_live_hooks_are_listed_by_fingerprint_and_resumed_by_id(emu, client) -> None:
@@ -211,9 +220,8 @@ async def test_live_hooks_are_listed_by_fingerprint_and_resumed_by_id(emu, clien
     [hook] = hooks
     assert (hook["run_id"], hook["workflow"], hook["received"]) == (run.run_id, "ui.approval", 0)
     assert hook["token_fingerprint"].startswith("tok_")
-    assert (
-        hooks == (await client.get(f"/v1/hooks?run_id={run.run_id}", headers=AUTH)).json()["hooks"]
-    )
+    [pending] = (await client.get(f"/v1/runs/{run.run_id}/timeline", headers=AUTH)).json()["hooks"]
+    assert pending["hook_id"] == hook["hook_id"] and pending["disposed_at"] is None
     path = f"/v1/runs/{run.run_id}/hooks/{hook['hook_id']}/resume"
     wrong = await client.post(f"/v1/runs/{run.run_id}/hooks/hook_99/resume", json=1, headers=AUTH)
     assert wrong.status_code == 404
@@ -223,6 +231,24 @@ async def test_live_hooks_are_listed_by_fingerprint_and_resumed_by_id(emu, clien
     assert (await run.result(timeout=15))["decision"] == {"ok": True}
     assert (await client.get("/v1/hooks", headers=AUTH)).json()["hooks"] == []
     assert (await client.post(path, json=2, headers=AUTH)).status_code == 404  # gone
+    [used] = (await client.get(f"/v1/runs/{run.run_id}/timeline", headers=AUTH)).json()["hooks"]
+    assert len(used["received_at"]) == 1 and used["disposed_at"] is not None
+
+
+async def test_one_route_per_path_and_the_ui_uses_the_shapes_documented(emu) -> None:
+    """The run API's timeline and hook listing are the only ones (runs_api.py); the OpenAPI
+    document names one schema per shape."""
+    app = _app(emu)
+    served = [(m, r.path) for r in app.routes for m in sorted(getattr(r, "methods", ()) or ())]
+    assert len(served) == len(set(served)), sorted(p for p in served if served.count(p) > 1)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        schemas = (await c.get("/openapi.json")).json()["components"]["schemas"]
+    assert {"Timeline", "Attempt", "Hook"} <= set(schemas)
+    assert not {"TimelineRow", "LiveHook"} & set(schemas)
+    timeline = schemas["Timeline"]["properties"]
+    assert {"started_at", "ended_at", "steps", "waits", "hooks"} <= set(timeline)
+    assert "received_at" in timeline["hooks"]["items"]["properties"]
+    assert "received" in schemas["Hook"]["properties"]
 
 
 async def test_stream_names(emu, client) -> None:
@@ -272,33 +298,3 @@ async def test_the_ui_routes_need_a_key(emu, client, method, path, headers) -> N
     assert response.status_code == 401 and "API key" in response.json()["error"]
     assert (len((await emu.world.runs.list(limit=100)).items), await run.events()) == before
     assert await run.status() == "running"
-
-
-def test_the_timeline_of_waits_hooks_and_a_step_in_flight() -> None:
-    from adapters.http.timeline import build_timeline
-    from runtime.engine.events import Event
-
-    def event(seq: int, type: str, at: float, key: str | None = None, **attrs: object) -> Event:
-        return Event(type, f"evt_{seq}", at, key, attrs, seq=seq)
-
-    log = [
-        event(0, "run_created", 100.0, workflow_name="wf"),
-        event(1, "wait_created", 101.0, "wait_1", resume_at=105.0),
-        event(2, "wait_completed", 105.2, "wait_1"),
-        event(3, "hook_created", 106.0, "hook_2"),
-        event(4, "hook_received", 107.0, "hook_2"),
-        event(5, "hook_received", 108.0, "hook_2"),
-        event(6, "hook_disposed", 108.5, "hook_2"),
-        event(7, "step_created", 109.0, "step_3", step_name="m:slow"),
-    ]
-    timeline = build_timeline(log, now=120.0)
-    assert (timeline["start"], timeline["end"], timeline["ended"]) == (100.0, 120.0, False)
-    wait, hook, step = timeline["rows"]
-    assert (wait["kind"], wait["start"], wait["end"], wait["open"]) == ("wait", 101.0, 105.2, False)
-    assert wait["resume_at"] == 105.0
-    assert (hook["kind"], hook["received"], hook["end"]) == ("hook", [107.0, 108.0], 108.5)
-    assert (step["name"], step["open"], step["end"]) == ("m:slow", True, 120.0)
-    assert step["attempts"] == [{"attempt": 1, "start": 109.0, "end": 120.0, "outcome": "running"}]
-    ended = build_timeline([*log, event(8, "run_cancelled", 110.0)], now=500.0)
-    assert (ended["end"], ended["ended"]) == (110.0, True)
-    assert ended["rows"][2]["end"] == 110.0  # open bars stop where the run ended

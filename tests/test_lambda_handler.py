@@ -127,6 +127,7 @@ async def call(event: dict) -> dict:
 @pytest.fixture
 async def world(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
     monkeypatch.setenv("STEPLANE_API_KEYS", "lambda-key")
+    monkeypatch.setenv("STEPLANE_DECRYPT_API_KEYS", "lambda-decrypt-key")
     monkeypatch.setenv("STEPLANE_SIGNING_SECRET", "lambda-secret")
     async with installed(MemoryWorld()) as built:
         yield built
@@ -230,7 +231,7 @@ async def test_api_gateway_sse_is_returned_whole(world) -> None:
     run = await start(wf.streaming, 1)
     await call(sqs_event(await world.queue.receive()))
     assert await run.result(timeout=5) == 1
-    auth = {"authorization": "Bearer lambda-key"}
+    auth = {"authorization": "Bearer lambda-decrypt-key"}  # chunks are user values
     path = f"/v1/runs/{run.run_id}/streams/default"
     response = await call(http_event("GET", path, headers=auth))
     assert response["statusCode"] == 200

@@ -3,7 +3,8 @@
 A run that retries a step, fans out, streams and waits on a hook is looked at through
 `Run.events()`/`Run.timeline()` and the HTTP API on the same World: the dicts are the same.
 The CLI side (`runs show --json`, `runs events --json`, `hooks list --json`, `runs streams`)
-is compared on a deployed stack in tests/test_cli_inspect.py.
+is compared on a deployed stack in tests/test_cli_inspect.py, the web UI's use of the same
+shapes in tests/browser.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from adapters.http import create_app
 from local_emulator import Emulator
-from runtime.describe import event_json, run_summary
+from runtime.describe import REDACTED, event_json, iso, run_summary, timeline
 from runtime.runs import Run
 from tests import observed_workflows as obs
 
@@ -65,6 +66,7 @@ async def test_run_events_timeline_and_hooks_are_the_same_dicts_through_the_api(
     [hook] = [h for h in hooks["hooks"] if h["run_id"] == run.run_id]
     assert hook["workflow"] == "observed" and hook["token_fingerprint"].startswith("tok_")
     assert "observe:o-1" not in str(hooks)  # the token is a bearer secret: fingerprint only
+    assert hook["received"] == 0
     assert 0 <= hook["age_seconds"] < 20
     assert datetime.fromisoformat(hook["created_at"]).tzinfo is not None
 
@@ -80,6 +82,7 @@ async def test_run_events_timeline_and_hooks_are_the_same_dicts_through_the_api(
         served = (await api.get(f"/v1/runs/{run.run_id}/events?decrypt={decrypt}")).json()
         described = await run.events(decrypt=decrypt)
         assert served["events"] == [event_json(e) for e in described]
+        served_events = served["events"]
         assert all(isinstance(e["created_at"], datetime) for e in described)
     sealed = [e["data"] for e in (await run.events(decrypt=False)) if "data" in e]
     assert sealed and all(d["encrypted"] is True and d["size"] > 28 for d in sealed)
@@ -96,7 +99,17 @@ async def test_run_events_timeline_and_hooks_are_the_same_dicts_through_the_api(
         for attempt in step["attempts"]:
             assert at(attempt["started_at"]) <= at(attempt["ended_at"])
     [hook_row] = served["hooks"]
-    assert hook_row["payloads"] == 1 and hook_row["disposed_at"] is not None
+    assert len(hook_row["received_at"]) == 1 and hook_row["disposed_at"] is not None
+    assert at(hook_row["created_at"]) <= at(hook_row["received_at"][0])
+    assert at(hook_row["received_at"][0]) <= at(hook_row["disposed_at"])
+    assert served["started_at"] == served_events[0]["created_at"]  # run_created
+    assert served["ended_at"] == served_events[-1]["created_at"]  # run_completed
+    made = sorted([*served["steps"], *served["waits"], *served["hooks"]], key=lambda r: r["seq"])
+    assert [r.get("step_name", "hook").rsplit(":", 1)[-1] for r in made] == [
+        "flaky", "pack", "label", "report", "hook"
+    ]  # fmt: skip
+    for row in made:
+        assert served_events[row["seq"]]["type"] in ("step_created", "hook_created")
     assert (await api.get("/v1/hooks")).json()["hooks"] == []  # disposed with the run
 
 
@@ -155,3 +168,83 @@ async def test_the_timeline_shows_waits_and_a_step_that_failed_for_good() -> Non
     [attempt] = step["attempts"]
     assert attempt["outcome"] == "failed" and attempt["error_type"].endswith("ConnectionResetError")
     assert attempt["retry_at"] is None
+
+
+async def test_decrypted_hook_created_never_shows_the_token_or_the_webhook_secret(
+    emu: Emulator, api: httpx.AsyncClient
+) -> None:
+    """Decrypting shows a hook's metadata and webhook header, but its token and webhook
+    secret are bearer secrets: `Run.events()` and `?decrypt=true` show `REDACTED`. Between
+    its two payloads the hook is listed with one received."""
+    token, secret = "redact-me:tok-7f3a", "whsec_redact-me-9c1d"
+    run = await emu.runtime_client.start(obs.signed_hook, token, secret)
+    await wait_for_live_hook(emu, run)
+    await emu.runtime_client.resume_hook(token, "first")
+    deadline = time.monotonic() + 20
+    while not any(e["type"] == "hook_received" for e in await run.events(decrypt=False)):
+        assert time.monotonic() < deadline, "the first payload was never recorded"
+        await asyncio.sleep(0.02)
+    [hook] = (await api.get("/v1/hooks")).json()["hooks"]
+    assert (hook["run_id"], hook["workflow"], hook["received"]) == (run.run_id, "signed_hook", 1)
+
+    served = (await api.get(f"/v1/runs/{run.run_id}/events?decrypt=true")).json()["events"]
+    for events in (served, [event_json(e) for e in await run.events(decrypt=True)]):
+        [created] = [e for e in events if e["type"] == "hook_created"]
+        assert created["data"]["token"] == REDACTED
+        assert created["data"]["webhook"]["secret"] == REDACTED
+        assert created["data"]["webhook"]["header"]  # what to sign with stays visible
+        assert created["data"]["metadata"] == {"for": "redaction"}
+        rest = [e for e in events if e["type"] != "run_created"]  # the input holds both
+        assert token not in str(rest) and secret not in str(rest)
+    await emu.runtime_client.resume_hook(token, "second")  # the token still works
+    assert await run.result(timeout=20) == ["first", "second"]
+
+
+def test_the_timeline_of_waits_hooks_a_conflict_and_a_step_in_flight() -> None:
+    """Hand-made logs: every row kind, delivery times, a back-off, what stays open."""
+    from runtime.engine.events import Event
+
+    def event(seq: int, type: str, t: float, key: str | None = None, **attrs: object) -> Event:
+        return Event(type, f"evt_{seq}", t, key, attrs, seq=seq)
+
+    log = [
+        event(0, "run_created", 100.0, workflow_name="wf"),
+        event(1, "wait_created", 101.0, "wait_1", resume_at=105.0),
+        event(2, "wait_completed", 105.2, "wait_1"),
+        event(3, "hook_created", 106.0, "hook_2"),
+        event(4, "hook_received", 107.0, "hook_2"),
+        event(5, "hook_received", 108.0, "hook_2"),
+        event(6, "hook_disposed", 108.5, "hook_2"),
+        event(7, "hook_conflict", 108.6, "hook_3", message="token tok_12345678 is held"),
+        event(8, "step_created", 109.0, "step_4", step_name="m:slow"),
+        event(9, "step_started", 109.1, "step_4", attempt=1),
+        event(10, "step_retrying", 109.5, "step_4", attempt=1, step_name="m:slow",
+              error_type="builtins.OSError", retry_at=110.5),
+    ]  # fmt: skip
+    shown = timeline(log)
+    assert (shown["started_at"], shown["ended_at"]) == (iso(100.0), None)
+    [wait] = shown["waits"]
+    assert wait == {
+        "wait_id": "wait_1",
+        "seq": 1,
+        "created_at": iso(101.0),
+        "resume_at": iso(105.0),
+        "completed_at": iso(105.2),
+    }
+    hook, conflict = shown["hooks"]
+    assert hook["received_at"] == [iso(107.0), iso(108.0)]
+    assert (hook["seq"], hook["disposed_at"], hook["conflict"]) == (3, iso(108.5), None)
+    assert conflict["conflict"] == "token tok_12345678 is held" and conflict["received_at"] == []
+    [step] = shown["steps"]
+    assert (step["seq"], step["status"], step["ended_at"]) == (8, "retrying", None)
+    [attempt] = step["attempts"]
+    assert attempt == {
+        "attempt": 1,
+        "started_at": iso(109.1),
+        "ended_at": iso(109.5),
+        "outcome": "retrying",
+        "error_type": "builtins.OSError",
+        "retry_at": iso(110.5),  # the back-off: from ended_at to retry_at
+    }
+    ended = timeline([*log, event(11, "run_cancelled", 110.0)])
+    assert ended["ended_at"] == iso(110.0) and ended["steps"][0]["ended_at"] is None

@@ -4,6 +4,9 @@ Keys travel as `Authorization: Bearer <key>`. A route wrapped with `api_key_requ
 a missing or unknown key with 401 before its body runs, so an unauthenticated request reads and
 records nothing. The hook webhook is deliberately not wrapped: its unguessable token is the
 credential users hand to third parties.
+
+Reading user values in the clear (`?decrypt=true` events, stream chunks) also needs a key that
+may decrypt (`require_decrypt`, else 403) and leaves an audit record first (`audit_decrypt`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .context import AppContext
+from steplane.runtime.engine.audit import record_decrypt
+
+from .context import AppContext, key_id
 from .responses import ApiError
 from .session import request_session_key
 
@@ -56,3 +61,18 @@ def api_key_required(ctx: AppContext, endpoint: Endpoint) -> Endpoint:
         return await endpoint(request)
 
     return guarded
+
+
+def require_decrypt(ctx: AppContext, request: Request) -> None:
+    """ApiError(403) unless the request's key (set by `api_key_required`) may decrypt."""
+    if not ctx.may_decrypt(request.state.api_key):
+        raise ApiError(403, "this API key may not decrypt run values")
+
+
+async def audit_decrypt(ctx: AppContext, request: Request, run_id: str) -> None:
+    """The audit record of a decrypting read of `run_id`: which key, from where, and whether
+    through a web UI session (`via` "ui") or a plain HTTP call ("http")."""
+    client = request.client.host if request.client else "unknown client"
+    via = getattr(request.state, "via", "http")
+    actor = f"api key {key_id(request.state.api_key)} from {client}"
+    await record_decrypt(ctx.world, run_id, actor=actor, via=via)

@@ -18,6 +18,7 @@ from ..signing import NONCE_HEADER, RECEIVE_COUNT_HEADER, SIGNATURE_HEADER, TIME
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _STRING = {"type": "string"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
+_SEQ = {"type": "integer", "description": "The seq of the event that made it."}
 _API_KEY = [{"apiKey": []}]
 
 
@@ -131,41 +132,6 @@ _SCHEMAS: dict[str, Any] = {
             "steps": {"type": "integer", "description": "With `steps=true` only."},
         },
     },
-    "TimelineRow": {
-        "type": "object",
-        "description": (
-            "A bar of the run's timeline: a step (its `attempts` with outcome completed, "
-            "retrying, failed or running, and the `backoff` between them), a wait (sleep) or "
-            "a hook (`received`: delivery times). Times are epoch seconds; `open`: still going."
-        ),
-        "required": ["kind", "id", "name", "start", "end", "open"],
-        "properties": {
-            "kind": {"enum": ["step", "wait", "hook"]},
-            "id": {"type": "string"},
-            "name": {"type": ["string", "null"]},
-            "start": {"type": "number"},
-            "end": {"type": "number"},
-            "open": {"type": "boolean"},
-            "attempts": {"type": "array", "items": {"type": "object"}},
-            "backoff": {"type": "array", "items": {"type": "object"}},
-            "received": {"type": "array", "items": {"type": "number"}},
-            "resume_at": {"type": "number"},
-        },
-    },
-    "LiveHook": {
-        "type": "object",
-        "properties": {
-            "run_id": {"type": "string"},
-            "workflow": {"type": "string"},
-            "hook_id": {"type": "string"},
-            "token_fingerprint": {
-                "type": ["string", "null"],
-                "description": "`tok_...`: names the token without revealing it.",
-            },
-            "created_at": {"type": "string", "format": "date-time"},
-            "received": {"type": "integer", "description": "Payloads delivered so far."},
-        },
-    },
     "RunResult": {
         "type": "object",
         "required": ["run_id", "status"],
@@ -216,45 +182,67 @@ _SCHEMAS: dict[str, Any] = {
         error_type={"type": ["string", "null"]},
         retry_at=_TIME,
     ),
-    "Timeline": _object(
-        ("steps", "waits", "hooks"),
-        run_id=_STRING,
-        steps={
-            "type": "array",
-            "items": _object(
-                ("step_id", "step_name", "status", "attempts"),
-                step_id=_STRING,
-                step_name=_STRING,
-                status={"enum": ["pending", "running", "retrying", "completed", "failed"]},
-                created_at=_TIME,
-                ended_at=_TIME,
-                attempts={"type": "array", "items": _ref("Attempt")},
-            ),
-        },
-        waits={
-            "type": "array",
-            "items": _object(
-                ("wait_id",), wait_id=_STRING, created_at=_TIME, resume_at=_TIME, completed_at=_TIME
-            ),
-        },
-        hooks={
-            "type": "array",
-            "items": _object(
-                ("hook_id",),
-                hook_id=_STRING,
-                created_at=_TIME,
-                payloads={"type": "integer"},
-                disposed_at=_TIME,
-                conflict={"type": ["string", "null"]},
-            ),
-        },
-    ),
+    "Timeline": {
+        **_object(
+            ("started_at", "ended_at", "steps", "waits", "hooks"),
+            run_id=_STRING,
+            started_at=_TIME,
+            ended_at={**_TIME, "description": "The run's ending; null while it runs."},
+            steps={
+                "type": "array",
+                "items": _object(
+                    ("step_id", "seq", "step_name", "status", "attempts"),
+                    step_id=_STRING,
+                    seq=_SEQ,
+                    step_name=_STRING,
+                    status={"enum": ["pending", "running", "retrying", "completed", "failed"]},
+                    created_at=_TIME,
+                    ended_at=_TIME,
+                    attempts={"type": "array", "items": _ref("Attempt")},
+                ),
+            },
+            waits={
+                "type": "array",
+                "items": _object(
+                    ("wait_id", "seq"),
+                    wait_id=_STRING,
+                    seq=_SEQ,
+                    created_at=_TIME,
+                    resume_at=_TIME,
+                    completed_at=_TIME,
+                ),
+            },
+            hooks={
+                "type": "array",
+                "items": _object(
+                    ("hook_id", "seq", "received_at"),
+                    hook_id=_STRING,
+                    seq=_SEQ,
+                    created_at=_TIME,
+                    received_at={
+                        "type": "array",
+                        "items": {"type": "string", "format": "date-time"},
+                        "description": "When each payload was delivered.",
+                    },
+                    disposed_at=_TIME,
+                    conflict={"type": ["string", "null"]},
+                ),
+            },
+        ),
+        "description": (
+            "Steps, waits and hooks on one time axis, from the plaintext part of the log; "
+            "`seq` orders the three lists as the workflow made them. A retrying attempt's "
+            "back-off lasts from its `ended_at` to its `retry_at`; a hook is live while it has "
+            "no `disposed_at` nor `conflict` and the run has no `ended_at`."
+        ),
+    },
     "Hook": _object(
         ("token_fingerprint", "run_id", "hook_id"),
         token_fingerprint={"type": "string", "description": "`tok_` + 8 hex: never the token."},
         run_id=_STRING,
         hook_id=_STRING,
         workflow={"type": ["string", "null"]},
+        received={"type": "integer", "description": "Payloads delivered so far."},
         created_at=_TIME,
         age_seconds={"type": ["number", "null"]},
     ),
@@ -524,7 +512,8 @@ def _paths() -> dict[str, Any]:
                     "Each chunk is an event with `id: <index>` and `data: <tagged JSON>`; the "
                     "response ends with `event: end` when the stream is closed or the run has "
                     "ended. Resume with `Last-Event-ID` (continues after that index) or "
-                    "`start_index`."
+                    "`start_index`. Chunks are user values: the key must be one that may "
+                    "decrypt, and each request leaves an audit record."
                 ),
                 "security": _API_KEY,
                 "parameters": [
@@ -552,6 +541,7 @@ def _paths() -> dict[str, Any]:
                     },
                     "400": _error("Bad stream name, start_index or Last-Event-ID."),
                     "401": _UNAUTHORIZED,
+                    "403": _error("This API key may not decrypt."),
                     "404": _NO_RUN,
                 },
             }
@@ -599,27 +589,6 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/v1/runs/{run_id}/timeline": {
-            "get": {
-                "summary": "The run's steps, attempts, waits and hooks on one time axis",
-                "security": _API_KEY,
-                "parameters": [_RUN_ID],
-                "responses": {
-                    "200": _json(
-                        _object(
-                            run_id=_STRING,
-                            start={"type": "number"},
-                            end={"type": "number"},
-                            ended={"type": "boolean"},
-                            rows={"type": "array", "items": _ref("TimelineRow")},
-                        ),
-                        "The timeline, rows in the order the workflow made them.",
-                    ),
-                    "401": _UNAUTHORIZED,
-                    "404": _NO_RUN,
-                },
-            }
-        },
         "/v1/runs/{run_id}/streams": {
             "get": {
                 "summary": "The names of the run's streams",
@@ -629,21 +598,6 @@ def _paths() -> dict[str, Any]:
                     "200": _json(
                         _object(run_id=_STRING, streams={"type": "array", "items": _STRING}),
                         "Stream names (`default` for the default stream).",
-                    ),
-                    "401": _UNAUTHORIZED,
-                    "404": _NO_RUN,
-                },
-            }
-        },
-        "/v1/hooks": {
-            "get": {
-                "summary": "Live hooks of running runs",
-                "security": _API_KEY,
-                "parameters": [_query("run_id", {"type": "string"}, "Only this run's hooks.")],
-                "responses": {
-                    "200": _json(
-                        _object(hooks={"type": "array", "items": _ref("LiveHook")}),
-                        "Live hooks, newest run first.",
                     ),
                     "401": _UNAUTHORIZED,
                     "404": _NO_RUN,

@@ -23,7 +23,6 @@ from starlette.routing import Route
 from steplane.runtime import serde
 from steplane.runtime.attributes import parse_filter
 from steplane.runtime.describe import event_json, hook_listing, run_summary
-from steplane.runtime.engine.audit import record_decrypt
 from steplane.runtime.engine.events import EventType, RunStatus
 from steplane.runtime.errors import (
     HookNotFoundError,
@@ -37,8 +36,8 @@ from steplane.runtime.registry import get_workflow
 from steplane.runtime.runs import Run
 from steplane.runtime.world import RunRecord, World
 
-from .auth import api_key_required
-from .context import AppContext, key_id
+from .auth import api_key_required, audit_decrypt, require_decrypt
+from .context import AppContext
 from .responses import ApiError, json_body
 from .webhook import enforce_rate_limits, verify_hook_signature
 
@@ -222,17 +221,12 @@ def routes(ctx: AppContext) -> list[Route]:
     async def list_events(request: Request) -> Response:
         run_id = request.path_params["run_id"]
         decrypt = _flag(request, "decrypt")
-        api_key = request.state.api_key
-        if decrypt and not ctx.may_decrypt(api_key):
-            raise ApiError(403, "this API key may not decrypt event data")
+        if decrypt:
+            require_decrypt(ctx, request)
         start_at = _int_param(request, "start", 0, 0, 2**31)
         run, _ = await find_run(ctx, run_id)
         if decrypt:
-            client = request.client.host if request.client else "unknown client"
-            via = getattr(request.state, "via", "http")  # "ui": through a web UI session
-            await record_decrypt(
-                ctx.world, run_id, actor=f"api key {key_id(api_key)} from {client}", via=via
-            )
+            await audit_decrypt(ctx, request, run_id)
         events = [event_json(e) for e in await run.events(start_at, decrypt=decrypt)]
         return JSONResponse({"run_id": run_id, "events": events})
 

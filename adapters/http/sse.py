@@ -8,6 +8,9 @@ after the last chunk it saw: nothing missed, nothing twice. `?start_index=N` sta
 The response ends with an `end` event when the stream is closed or the run has ended, which
 tells EventSource clients not to reconnect. While no chunk arrives, a comment line is sent
 every `heartbeat` seconds so that proxies do not close an idle connection.
+
+Chunks are user values: the route needs a key that may decrypt (403 otherwise) and each
+connection leaves an audit record before the first chunk, as `steplane runs streams` does.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from steplane.runtime.describe import chunk_json
 from steplane.runtime.errors import RunNotFoundError
 from steplane.runtime.streams import stream_name
 
-from .auth import api_key_required
+from .auth import api_key_required, audit_decrypt, require_decrypt
 from .context import AppContext
 from .responses import ApiError, compact_json
 
@@ -88,13 +91,15 @@ def routes(ctx: AppContext, heartbeat: float = HEARTBEAT_SECONDS) -> list[Route]
         run_id = request.path_params["run_id"]
         start_index = _start_index(request)
         run = ctx.client.get_run(run_id)
-        try:  # both checked before the response starts: a stream cannot turn into a 404
+        try:  # all checked before the response starts: a stream cannot turn into a 404
             name = stream_name(request.path_params["name"])
+            require_decrypt(ctx, request)
             await run.record()
         except ValueError as error:
             raise ApiError(400, str(error)) from None
         except RunNotFoundError:
             raise ApiError(404, f"no run {run_id!r}") from None
+        await audit_decrypt(ctx, request, run_id)
         chunks = run.stream(name, start_index)
         return StreamingResponse(
             sse_events(chunks, start_index, heartbeat),

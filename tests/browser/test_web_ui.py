@@ -306,6 +306,14 @@ def test_resume_a_hook_from_its_form(
     open_run(browser, dev, run_id)
     form = wait_for(browser, lambda: browser.find_element(By.CSS_SELECTOR, ".hook-form"), "form")
     shoot(browser, screenshots / "run-hook.png")
+    browser.find_element(By.ID, "decrypt").click()  # the hook's token stays hidden even so
+
+    def created() -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, 'tr[data-type="hook_created"]').text)
+
+    wait_for(browser, lambda: '"[redacted]"' in created(), "hook_created, its token redacted")
+    assert '"metadata"' in created() and '"order": "o-3"' in created()
+    form = browser.find_element(By.CSS_SELECTOR, ".hook-form")
     field = form.find_element(By.TAG_NAME, "textarea")
     field.clear()
     field.send_keys('{"approved": true, "by": "ada"}')

@@ -364,11 +364,11 @@ async def _append(emu: Emulator, run: Any, event: Event) -> None:
 
 
 async def test_unknown_event_type_fails_the_run_as_corrupted(world_emu) -> None:
-    run = await start(wf.two_payloads, f"unknown-{uuid.uuid4().hex}")
+    token = f"unknown-{uuid.uuid4().hex}"
+    run = await start(wf.two_payloads, token)
     await _wait_for(run, "hook_created")
     before = await run.events()
     await _append(world_emu, run, Event("lock_granted", "evt_future", world_emu.world.clock.time()))
-    token = next(e for e in before if e["type"] == "hook_created")["data"]["token"]
     await resume_hook(token, "one")
     failure = await _failure(run)
     assert failure.code == "CORRUPTED_EVENT_LOG"
@@ -407,9 +407,9 @@ async def test_unregistered_type_in_the_log_fails_the_replay(world_emu, probe) -
 
 
 async def test_missing_blob_is_corrupted_data_and_fails_the_run(world_emu) -> None:
-    run = await start(wf.two_payloads, f"blob-{uuid.uuid4().hex}")
-    events = await _wait_for(run, "hook_created")
-    token = next(e for e in events if e["type"] == "hook_created")["data"]["token"]
+    token = f"blob-{uuid.uuid4().hex}"  # Run.events() shows it redacted (runtime/describe.py)
+    run = await start(wf.two_payloads, token)
+    await _wait_for(run, "hook_created")
     big = "x" * (world_emu.world.limits.inline_payload_bytes * 2)
     await resume_hook(token, big)
     await _wait_for(run, "hook_received")

@@ -158,7 +158,7 @@ function route() {
   }
   main.replaceChildren();
   if (section === "runs" && parts[1]) page = runPage(decodeURIComponent(parts[1]));
-  else if (section === "hooks") page = hooksPage();
+  else if (section === "hooks") page = hooksPage(params);
   else page = runsPage(params);
 }
 
@@ -292,19 +292,19 @@ function runPage(runId) {
   actions.append(cancel, rerun, decrypt);
 
   const refresh = async () => {
-    const [run, timeline, log, live] = await Promise.all([
-      api(`/v1/runs/${runId}`), api(`/v1/runs/${runId}/timeline`),
-      api(`/v1/runs/${runId}/events`), api(`/v1/hooks?run_id=${encodeURIComponent(runId)}`)]);
+    const [run, timeline, log] = await Promise.all([
+      api(`/v1/runs/${runId}`), api(`/v1/runs/${runId}/timeline`), api(`/v1/runs/${runId}/events`)]);
     latest = run;
     state.ended = TERMINAL.has(run.status);
     cancel.disabled = state.ended;
     renderHeader(header, run, log.events);
-    const key = JSON.stringify([run.status, log.events.length, state.decrypted.size, live.hooks.length]);
+    const pending = liveHooks(timeline);
+    const key = JSON.stringify([run.status, log.events.length, state.decrypted.size, pending.length]);
     if (key !== state.rendered) {
       state.rendered = key;
       renderValues(values, log.events, state.decrypted);
       renderErrors(errors, log.events, state.decrypted);
-      renderHooks(hooks, live.hooks, runId, refresh);
+      renderHooks(hooks, pending, runId, refresh);
       renderEvents(events, log.events, state.decrypted);
     }
     renderGantt(gantt, timeline);
@@ -363,6 +363,13 @@ function renderErrors(box, events, decrypted) {
       h("th", {}, "Outcome"), h("th", {}, "Type"), h("th", {}, "Message"))), h("tbody", {}, rows))));
 }
 
+/** The run's hooks still waiting for payloads: neither disposed nor in conflict, and the run
+ * has not ended (docs/api.md, "Timeline"). */
+function liveHooks(timeline) {
+  if (timeline.ended_at) return [];
+  return timeline.hooks.filter((hook) => !hook.disposed_at && !hook.conflict);
+}
+
 function renderHooks(box, hooks, runId, refresh) {
   if (!hooks.length) { box.replaceChildren(h("p", { class: "muted" }, "No live hooks.")); return; }
   box.replaceChildren(...hooks.map((hook) => {
@@ -380,8 +387,8 @@ function renderHooks(box, hooks, runId, refresh) {
         await refresh();
       } catch (err) { error.textContent = err.message; }
     } },
-      h("div", {}, h("strong", { class: "mono" }, hook.token_fingerprint || hook.hook_id), " ",
-        h("span", { class: "muted" }, `${hook.hook_id} · created ${when(hook.created_at)} · ${hook.received} received`)),
+      h("div", {}, h("strong", { class: "mono" }, hook.hook_id), " ",
+        h("span", { class: "muted" }, `created ${when(hook.created_at)} · ${hook.received_at.length} received`)),
       h("label", { for: field }, "Payload (JSON)"), text, error,
       h("button", { type: "submit", class: "resume" }, "Resume hook"));
     return form;
@@ -402,23 +409,31 @@ function renderEvents(body, events, decrypted) {
 
 // --- hooks -------------------------------------------------------------------------------------
 
-function hooksPage() {
+function hooksPage(params) {
   document.title = "Hooks · steplane";
+  const cursor = params.get("cursor") || "";
   const body = h("tbody", { id: "hooks-body" });
+  const pager = h("div", { class: "pager" });
   main.append(h("h1", {}, "Live hooks"),
     h("p", { class: "muted" }, "Hooks waiting for a payload, by token fingerprint (the token itself is never shown)."),
     h("p", { class: "error", id: "page-error", role: "alert" }),
     h("div", { class: "scroll" }, h("table", { id: "hooks-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "Token"), h("th", {}, "Workflow"), h("th", {}, "Run"),
-        h("th", { class: "hide-narrow" }, "Hook"), h("th", {}, "Age"), h("th", { class: "num" }, "Received"))), body)));
+        h("th", { class: "hide-narrow" }, "Hook"), h("th", {}, "Age"), h("th", { class: "num" }, "Received"))), body)),
+    pager);
+  const go = (next) => { window.location.hash = next ? `#/hooks?cursor=${encodeURIComponent(next)}` : "#/hooks"; };
   return poller(async () => {
-    const { hooks } = await api("/v1/hooks");
-    const now = Date.now() / 1000;
+    const query = new URLSearchParams({ limit: "100" });
+    if (cursor) query.set("cursor", cursor);
+    const { hooks, next_cursor: next } = await api(`/v1/hooks?${query}`);
     keepFocus(body, () => body.replaceChildren(...(hooks.length ? hooks.map((hook) => h("tr", { "data-run-id": hook.run_id, "data-hook-id": hook.hook_id },
-      h("td", { class: "mono" }, hook.token_fingerprint || "—"), h("td", {}, hook.workflow),
+      h("td", { class: "mono" }, hook.token_fingerprint), h("td", {}, hook.workflow || "—"),
       h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(hook.run_id)}`, class: "run-link mono" }, hook.run_id)),
-      h("td", { class: "mono hide-narrow" }, hook.hook_id), h("td", {}, duration(now - seconds(hook.created_at))),
+      h("td", { class: "mono hide-narrow" }, hook.hook_id), h("td", {}, hook.age_seconds === null ? "?" : duration(hook.age_seconds)),
       h("td", { class: "num" }, hook.received))) : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No live hooks."))])));
+    pager.replaceChildren(
+      cursor ? h("button", { class: "quiet", id: "hooks-first", onclick: () => go("") }, "← First page") : "",
+      next ? h("button", { class: "quiet", id: "hooks-next", onclick: () => go(next) }, "More →") : "");
     setLive(`live · updated ${new Date().toLocaleTimeString()}`);
   }, 3000);
 }

@@ -1,4 +1,5 @@
-// steplane web UI: live stream viewers of the run page (GET /v1/runs/{id}/streams/{name}).
+// steplane web UI: live stream viewers of the run page (GET /v1/runs/{id}/streams/{name}:
+// each connection is an audited decrypt, so it needs a key that may decrypt).
 // Loaded before app.js, whose helpers (h, api, ApiError, ROOT) it calls once the page runs.
 "use strict";
 
@@ -44,7 +45,10 @@ function streamViewer(runId, name) {
     status.textContent = saved.last >= 0 ? `resumed after chunk ${saved.last} (Last-Event-ID: ${saved.last})` : "live";
     const response = await fetch(`${ROOT}/v1/runs/${runId}/streams/${encodeURIComponent(name)}`,
       { credentials: "same-origin", headers, signal: controller.signal });
-    if (!response.ok) throw new ApiError(response.status, `stream ${name}: HTTP ${response.status}`);
+    if (!response.ok) { // 403: the key may not decrypt (chunks are user values, and audited)
+      const body = await response.json().catch(() => ({}));
+      throw new ApiError(response.status, `stream ${name}: ${body.error || "HTTP " + response.status}`);
+    }
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
