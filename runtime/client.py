@@ -106,7 +106,7 @@ class Client:
                 if key is None:
                     raise  # a fresh run id is ours alone
         await self._wake(run_id, definition.name)
-        return self.get_run(run_id)
+        return Run(run_id, self.world, known_pending=True)
 
     def get_run(self, run_id: str) -> Run:
         """A handle on an existing run (checked lazily: methods raise RunNotFoundError)."""

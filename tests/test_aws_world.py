@@ -259,8 +259,8 @@ async def test_sealed_log_refuses_writers_that_never_saw_the_end(world: AwsWorld
     try:
         await stale.log.read(run_id)  # believes the log has one event
         await world.log.append(run_id, 1, [event(), event(EventType.RUN_COMPLETED)])
-        seal = raw_item(world, world.config.events_table, log_key(run_id, 3))
-        assert seal is not None and seal.get("seal") == {"BOOL": True}
+        # One write ends the log: the terminal batch's own flag, no seal item after it.
+        assert raw_item(world, world.config.events_table, log_key(run_id, 3)) is None
 
         with pytest.raises(AppendConflictError):
             await stale.log.append(run_id, 1, [event()])
@@ -274,19 +274,38 @@ async def test_sealed_log_refuses_writers_that_never_saw_the_end(world: AwsWorld
         await stale.close()
 
 
-async def test_a_lost_seal_is_repaired_by_the_next_read(world: AwsWorld) -> None:
+async def test_a_terminal_batch_ends_the_log_for_every_process(world: AwsWorld) -> None:
     run_id = new_id()
     await world.log.append(run_id, 0, [event(EventType.RUN_CREATED), event(EventType.RUN_FAILED)])
-    # A writer that died between the terminal batch and its seal:
-    world.aws.dynamodb.delete_item(TableName=world.config.events_table, Key=log_key(run_id, 2))
-    other = twin(world)
+    reader = twin(world)
     try:
-        assert len(await other.log.read(run_id)) == 2
-        assert raw_item(world, world.config.events_table, log_key(run_id, 2)) is not None
-        late = twin(world)
+        assert len(await reader.log.read(run_id)) == 2
+        reads = reader.calls["dynamodb.GetItem"]
+        assert len(await reader.log.read(run_id)) == 2  # an ended log it has seen: no call
+        assert reader.calls["dynamodb.GetItem"] == reads
+        with pytest.raises(RunTerminalError):  # knows the end from its read
+            await reader.log.append(run_id, 2, [event()])
+        late = twin(world)  # knows nothing: learns the end from the batch before position 2
         with pytest.raises(RunTerminalError):
             await late.log.append(run_id, 2, [event()])
         await late.close()
+    finally:
+        await reader.close()
+    assert raw_item(world, world.config.events_table, log_key(run_id, 2)) is None
+
+
+async def test_a_seal_item_of_an_earlier_version_still_ends_the_log(world: AwsWorld) -> None:
+    run_id = new_id()
+    await world.log.append(run_id, 0, [event(EventType.RUN_CREATED), event(EventType.RUN_FAILED)])
+    world.aws.dynamodb.put_item(
+        TableName=world.config.events_table,
+        Item={"run_id": {"S": run_id}, "pos": {"N": "2"}, "seal": {"BOOL": True}},
+    )
+    other = twin(world)
+    try:
+        assert len(await other.log.read(run_id)) == 2
+        with pytest.raises(RunTerminalError):
+            await other.log.append(run_id, 2, [event()])
     finally:
         await other.close()
 

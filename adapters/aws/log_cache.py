@@ -2,7 +2,8 @@
 boundaries, the end) and, within a byte budget, the decoded batches themselves.
 
 Everything here stays true once learned, because a log only grows and its items never change:
-a batch at position p means positions < p are written; a seal at p means the log ends at p.
+a batch at position p means positions < p are written; a terminal batch ending at p (or a
+seal item at p, written by earlier versions) means the log ends at p.
 So the cache needs no invalidation, only bounds. It is what lets the log answer a warm read
 with one GetItem at the known end (docs/invariants.md #2), and a queued step's read from the
 middle of a fan-out batch without a Query.
@@ -28,7 +29,7 @@ tracemalloc measures a no-op step's events (bench/rss_bench.py), so the budget i
 @dataclass
 class _RunLogCache:
     end: int = 0  # a batch boundary; every earlier position is written
-    sealed: bool = False  # the item at `end` is the seal
+    sealed: bool = False  # the log ends at `end` for good: the batch before it is terminal
     starts: list[int] = field(default_factory=list)
     counts: dict[int, int] = field(default_factory=dict)
     batches: dict[int, list[Event]] = field(default_factory=dict)
@@ -84,7 +85,7 @@ class LogCache:
 
     def batch(self, run_id: str, start: int, events: list[Event]) -> None:
         """A batch sits at `start` (so every position before it is written too)."""
-        self.boundary(run_id, start, len(events))
+        self.boundary(run_id, start, len(events), terminal=bool(events) and events[-1].is_terminal)
         size = _size(events)
         with self._lock:
             log = self._logs.get(run_id)
@@ -96,8 +97,9 @@ class LogCache:
                 self._bytes += size
                 self._trim(keep=run_id)
 
-    def boundary(self, run_id: str, start: int, count: int) -> None:
-        """A batch of `count` events sits at `start` (its contents unknown here)."""
+    def boundary(self, run_id: str, start: int, count: int, *, terminal: bool = False) -> None:
+        """A batch of `count` events sits at `start` (its contents unknown here); `terminal`:
+        its last event ends the run, so the log ends after it for good (docs/invariants.md #1)."""
         with self._lock:
             log = self._log(run_id)
             if start not in log.counts:
@@ -106,7 +108,9 @@ class LogCache:
                 if len(log.starts) > _MAX_STARTS_PER_RUN:
                     self._drop_start(log, log.starts[0])
             if start + count > log.end:
-                log.end, log.sealed = start + count, False
+                log.end, log.sealed = start + count, terminal
+            elif start + count == log.end and terminal:
+                log.sealed = True
 
     def end(self, run_id: str, end: int, *, sealed: bool) -> None:
         """The log is written up to `end`; `sealed`: it ends there for good."""

@@ -65,7 +65,12 @@ async def append_at_head(
 
 
 async def apply_run_ending(
-    world: World, run_id: str, terminal: Event, owners: list[HookOwner]
+    world: World,
+    run_id: str,
+    terminal: Event,
+    owners: list[HookOwner],
+    *,
+    may_have_streams: bool = True,
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
     the status on the run record, then the streams closed. Appends nothing. Idempotent, so a
@@ -76,15 +81,20 @@ async def apply_run_ending(
     record, still find an ending that crashed before its status. The streams go after it: a
     reader that sees its stream end then sees the run ended too (never `running`), and a
     crash before they are closed loses nothing, since readers also end on the run's status
-    (`runtime/engine/streams.py`)."""
+    (`runtime/engine/streams.py`).
+
+    Only steps write streams (`get_writable()` works only inside one), so a caller that knows
+    the run never created a step passes `may_have_streams=False` and the lookup of the run's
+    stream names (a read on AWS) is skipped: a run with no step ends with one write."""
     for owner in owners:
         await world.hooks.release(owner)
     status = STATUS_OF_TERMINAL_EVENT[EventType(terminal.type)]
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
     )
-    for name in await world.streams.names(run_id):
-        await world.streams.close(run_id, name)
+    if may_have_streams:
+        for name in await world.streams.names(run_id):
+            await world.streams.close(run_id, name)
     announce_ending(run_id)
 
 

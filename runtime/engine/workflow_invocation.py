@@ -405,7 +405,10 @@ class WorkflowInvocation:
             for c in self.instance.commands.values()
             if isinstance(c, HookCommand) and c.hook is not None
         ]
-        await apply_run_ending(self.world, self.run_id, self.instance.terminal, owners)
+        steps = any(isinstance(c, StepCommand) for c in self.instance.commands.values())
+        await apply_run_ending(
+            self.world, self.run_id, self.instance.terminal, owners, may_have_streams=steps
+        )
 
     async def _repair_terminal(self) -> None:
         """A message for an ended run: make sure the ending's bookkeeping happened."""
