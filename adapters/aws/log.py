@@ -80,6 +80,30 @@ class DynamoEventLog:
         """Events at positions >= `start` (an unknown run has none)."""
         return await self._aws.call(self._read_sync, run_id, max(start, 0))
 
+    def known(self, run_id: str, start: int, max_age: float) -> tuple[list[Event], float] | None:
+        """The events from `start` that this process holds, and how many seconds ago it saw
+        that they reach the end, without a call: when it saw so within `max_age` seconds (or
+        the log ended there) and every batch is in memory; else None (then `read`). For a
+        writer whose next append is conditional on that end anyway (a run it just started, a
+        step result it just appended): the append fails if anything was written since."""
+        facts = self._cache.age(run_id)
+        if facts is None:
+            return None
+        end, sealed, age = facts
+        if start > end or (age > max_age and not sealed):
+            return None
+        position = self._cache.read_from(run_id, start)
+        if position is None:
+            return None
+        events: list[Event] = []
+        while position < end:
+            batch = self._cache.cached(run_id, position, start)
+            if not batch:
+                return None
+            events.extend(batch)
+            position = batch[-1].seq + 1
+        return events, (0.0 if sealed else age)
+
     async def delete_run(self, run_id: str) -> int:
         """Delete every item of the run's log (retention; not for live runs). Returns how many."""
         return await self._aws.call(self._delete_run_sync, run_id)
@@ -124,6 +148,7 @@ class DynamoEventLog:
         # Cache what was written from the bytes: callers keep ownership of their events.
         # A terminal batch ends the log for this process at once (the cache says sealed).
         self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
+        self._cache.confirm(run_id, position + count)
 
     def _check_position(self, run_id: str, position: int) -> None:
         """Refuse positions known to be written, sealed, or past the end, before writing.
@@ -218,6 +243,7 @@ class DynamoEventLog:
         else:
             return events + self._query_from(run_id, position)
         self._cache.end(run_id, position, sealed=False)
+        self._cache.confirm(run_id, position)
         return events
 
     def _query_from(self, run_id: str, position: int) -> list[Event]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import collections
 import threading
+import time
 from dataclasses import dataclass, field
 
 from steplane.runtime.engine.events import Event
@@ -34,6 +35,7 @@ class _RunLogCache:
     counts: dict[int, int] = field(default_factory=dict)
     batches: dict[int, list[Event]] = field(default_factory=dict)
     cached_bytes: int = 0
+    confirmed_at: float = float("-inf")  # time.monotonic() when `end` was last seen the end
 
     def covering(self, position: int) -> int | None:
         index = bisect.bisect_right(self.starts, position) - 1
@@ -59,6 +61,14 @@ class LogCache:
         with self._lock:
             log = self._logs.get(run_id)
             return None if log is None else (log.end, log.sealed)
+
+    def age(self, run_id: str) -> tuple[int, bool, float] | None:
+        """(known end, sealed, seconds since this process last saw that end was the end)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return None
+            return log.end, log.sealed, time.monotonic() - log.confirmed_at
 
     def read_from(self, run_id: str, start: int) -> int | None:
         """A batch start or the known end from which a read of `start` can go forward:
@@ -118,6 +128,14 @@ class LogCache:
             log = self._log(run_id)
             if end > log.end or (end == log.end and sealed):
                 log.end, log.sealed = end, sealed
+
+    def confirm(self, run_id: str, end: int) -> None:
+        """`end` was the log's end just now (this process wrote the last batch, or found
+        nothing after it)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is not None and log.end == end:
+                log.confirmed_at = time.monotonic()
 
     def forget(self, run_id: str) -> None:
         with self._lock:

@@ -78,6 +78,7 @@ class WorkflowInvocation:
         self.inline_results: dict[str, tuple[StepOutcome, list[Event]]] = {}
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
+        self.unverified = False  # the view came from what this process knew, not a read
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
@@ -112,7 +113,7 @@ class WorkflowInvocation:
 
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
-        caught_up = await self._catch_up()
+        caught_up = await self._catch_up(known=True)
         if self.instance.cursor == 0:  # a run record without `run_created` (see lifecycle)
             if await fail_unrecorded_start(self.world, self.codec):
                 return False
@@ -132,6 +133,10 @@ class WorkflowInvocation:
             if decided is None:
                 continue  # the log moved on under us: decide again
             batch, outbox = decided
+            if not batch and self.unverified:
+                self.unverified = False  # nothing to write on a view not read: read, decide again
+                if await self._catch_up():
+                    continue
             if not batch:
                 await self._rearm_early_wake()
                 return True
@@ -141,10 +146,25 @@ class WorkflowInvocation:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _catch_up(self) -> list[Event]:
-        """Feed every event recorded since the instance's cursor; returns them."""
-        events = await self.world.log.read(self.run_id, self.instance.cursor)
-        self.seen_head_at = asyncio.get_running_loop().time()
+    async def _catch_up(self, *, known: bool = False) -> list[Event]:
+        """Feed every event recorded since the instance's cursor; returns them.
+
+        `known` (the invocation's first catch-up): a log that can tell what this process saw
+        of the run within `FRESH_SECONDS` without a call (the AWS log's `known`: the run this
+        process just started, the step result it just appended) is taken at its word. Every
+        write decided on that view is conditional on its end, so anything recorded since makes
+        it fail and the invocation reads; a decision to write nothing is checked by a read
+        first (`unverified`), since the message may be about what this view lacks. Not on a
+        redelivery."""
+        now = asyncio.get_running_loop().time()
+        view = getattr(self.world.log, "known", None) if known and self.receive_count == 1 else None
+        seen = view(self.run_id, self.instance.cursor, FRESH_SECONDS) if view else None
+        if seen is not None:
+            events, age = seen
+            self.seen_head_at, self.unverified = now - age, True
+        else:
+            events = await self.world.log.read(self.run_id, self.instance.cursor)
+            self.seen_head_at = asyncio.get_running_loop().time()
         for event in events:
             await self._feed(event)
         return events
