@@ -669,3 +669,27 @@ async def test_every_process_of_a_deployment_hashes_tokens_with_one_key(world: A
     another_process = DynamoHookRegistry(world.aws)  # no cached key: reads the stored one
     assert await another_process.lookup(token) == owner
     assert await another_process.digest(token) == await world.hooks.digest(token)
+
+
+async def test_known_is_what_this_process_saw_reach_the_end_lately(world: AwsWorld) -> None:
+    run_id = new_id()
+    first = [event(EventType.RUN_CREATED)]
+    await world.log.append(run_id, 0, first)
+    calls = dict(world.calls)
+    seen = world.log.known(run_id, 0, 1.0)
+    assert seen is not None and seen[0] == [e.at(0) for e in first] and seen[1] < 1.0
+    nothing_new = world.log.known(run_id, 1, 1.0)
+    assert nothing_new is not None and nothing_new[0] == []
+    assert world.calls == calls  # no call
+    assert world.log.known(run_id, 0, 0.0) is None  # older than asked for: read instead
+    other = twin(world)
+    try:
+        assert other.log.known(run_id, 0, 60.0) is None  # another process knows nothing
+        await other.log.append(run_id, 1, [event(), event(EventType.RUN_COMPLETED)])
+        ended = world.log.known(run_id, 0, 60.0)
+        assert ended is not None and len(ended[0]) == 1  # a view, not the truth
+        assert len(await world.log.read(run_id)) == 3
+        finished = world.log.known(run_id, 1, 0.0)  # an ended log is known for good
+        assert finished is not None and [e.seq for e in finished[0]] == [1, 2]
+    finally:
+        await other.close()

@@ -157,8 +157,11 @@ class WorkflowInvocation:
         first (`unverified`), since the message may be about what this view lacks. Not on a
         redelivery."""
         now = asyncio.get_running_loop().time()
-        view = getattr(self.world.log, "known", None) if known and self.receive_count == 1 else None
-        seen = view(self.run_id, self.instance.cursor, FRESH_SECONDS) if view else None
+        seen = (
+            self.world.log.known(self.run_id, self.instance.cursor, FRESH_SECONDS)
+            if known and self.receive_count == 1
+            else None
+        )
         if seen is not None:
             events, age = seen
             self.seen_head_at, self.unverified = now - age, True
