@@ -167,7 +167,7 @@ class WorkflowInvocation:
             self.seen_head_at, self.unverified = now - age, True
         else:
             events = await self.world.log.read(self.run_id, self.instance.cursor)
-            self.seen_head_at = asyncio.get_running_loop().time()
+            self.seen_head_at, self.unverified = asyncio.get_running_loop().time(), False
         for event in events:
             await self._feed(event)
         return events
@@ -366,6 +366,7 @@ class WorkflowInvocation:
             await self._catch_up()
             return False
         self.seen_head_at = asyncio.get_running_loop().time()
+        self.unverified = False  # the append at the view's end proves nothing came between
         self.append_seconds = self.seen_head_at - sent_at
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
