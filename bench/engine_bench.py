@@ -2,13 +2,15 @@
 in-memory World and on the AWS World (moto in-process) in the same run.
 
 Prints JSON. The deterministic metrics are calls per step: World calls for every World, and AWS
-API calls by kind for the AWS World, with durable writes per step. `aws_calls_per_step` leaves
-out `sqs.ReceiveMessage`: those are the event source's polls (on Lambda, the event source
-mapping's), paced by time, not by steps; they are reported apart as `consumer_receives`.
-Also measured: `zero_step`, the median start -> result latency of a workflow with no step
-(and its calls per run). Wall times are noisy on a shared machine: compare the ratios within
-one run (`aws_vs_memory`), not absolute numbers across runs. `--fanout 1000 --concurrency 8`
-is issue 15's fan-out figure.
+API calls by kind for the AWS World, with durable writes per step (and, for the inline
+sequence, `aws_durable_writes_per_step_beyond_a_run`: beyond the writes of a run with no step,
+which every run pays once: record, `run_created`, the ending and its status).
+`aws_calls_per_step` leaves out `sqs.ReceiveMessage`: those are the event source's polls (on
+Lambda, the event source mapping's), paced by time, not by steps; they are reported apart as
+`consumer_receives`. Also measured: `zero_step`, the median start -> result latency of a
+workflow with no step (and its calls per run). Wall times are noisy on a shared machine:
+compare the ratios within one run (`aws_vs_memory`), not absolute numbers across runs.
+`--fanout 1000 --concurrency 8` is issue 15's fan-out figure.
 
     .venv/bin/python -m bench.engine_bench [--worlds memory,aws] [--steps 300] [--fanout 50]
                                            [--concurrency 4] [--zero-runs 20]
@@ -138,6 +140,13 @@ async def main() -> None:
             "parallel_fan_out": await measure(world, fan_out, options.fanout, options.concurrency),
             "zero_step": await measure_zero_step(world, options.zero_runs),
         }
+    aws = report.get("aws")
+    if aws is not None:  # what a step adds to a run's fixed writes (start, ending, status)
+        inline, zero = aws["sequential_inline"], aws["zero_step"]
+        total = inline["aws_durable_writes_per_step"] * inline["steps"]
+        inline["aws_durable_writes_per_step_beyond_a_run"] = round(
+            (total - zero["aws_durable_writes_per_run"]) / inline["steps"], 3
+        )
     if "memory" in report and "aws" in report:
         report["aws_vs_memory"] = {
             shape: round(

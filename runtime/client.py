@@ -99,8 +99,9 @@ class Client:
             attrs=attrs,
             deployment=deployment,
         )
-        await start_run(world, request)
-        return self.get_run(run_id)
+        started = await start_run(world, request)
+        # told by the run's in-process ending notice, not polled (runtime/runs.py)
+        return Run(run_id, self.world, known_pending=started)
 
     async def rerun(self, run_id: str) -> Run:
         """A new run of `run_id`'s workflow with the same input, linked to it: the new run's

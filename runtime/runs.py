@@ -29,9 +29,12 @@ pace its re-reads of the record for an ending in another process."""
 class Run:
     """A run of a workflow, by id."""
 
-    def __init__(self, run_id: str, world: World) -> None:
+    def __init__(self, run_id: str, world: World, *, known_pending: bool = False) -> None:
         self.run_id = run_id
         self.world = world
+        self._known_pending = known_pending
+        """Made by the `start()` that just created the run: `result()` need not read the
+        record before its first wait (it says pending; an ending in this process is told)."""
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id}>"
@@ -53,13 +56,19 @@ class Run:
     async def _until_ended(self, timeout: float | None) -> None:
         async with asyncio.timeout(timeout):
             delay = _POLL_START
+            read, self._known_pending = not self._known_pending, False
+            remembered = not read  # an ending here before this wait: told at once (a hint)
             while True:
-                with run_ending(self.run_id) as ended:
-                    if (await self.record()).status.is_terminal:
+                with run_ending(self.run_id, remembered=remembered) as ended:
+                    if read and (await self.record()).status.is_terminal:
                         return
+                    read = True
                     await asyncio.wait([ended], timeout=delay)
-                if ended.done():
+                if ended.done() and ended.result():
                     return  # this process applied the ending: the record says so
+                if ended.done():
+                    remembered = False  # read the record now, at once
+                    continue
                 delay = min(_POLL_MAX, delay * 2)
 
     async def result(self, timeout: float | None = None) -> Any:

@@ -180,6 +180,12 @@ class EventLog(Protocol):
     async def read(self, run_id: str, start: int = 0) -> list[Event]:
         """Events at positions >= `start`, in order, each with `seq` set."""
 
+    def known(self, run_id: str, start: int, max_age: float) -> tuple[list[Event], float] | None:
+        """Optional (a World without it answers None): the events from `start` that this
+        process already holds, and how many seconds ago it saw them reach the end, without a
+        call; None unless it saw so within `max_age` seconds and holds them all. A view, not
+        the truth: for a writer whose next append is conditional on that end anyway."""
+
 
 @dataclass(frozen=True)
 class RunQuery:

@@ -259,8 +259,8 @@ async def test_sealed_log_refuses_writers_that_never_saw_the_end(world: AwsWorld
     try:
         await stale.log.read(run_id)  # believes the log has one event
         await world.log.append(run_id, 1, [event(), event(EventType.RUN_COMPLETED)])
-        seal = raw_item(world, world.config.events_table, log_key(run_id, 3))
-        assert seal is not None and seal.get("seal") == {"BOOL": True}
+        # One write ends the log: the terminal batch's own flag, no seal item after it.
+        assert raw_item(world, world.config.events_table, log_key(run_id, 3)) is None
 
         with pytest.raises(AppendConflictError):
             await stale.log.append(run_id, 1, [event()])
@@ -274,19 +274,38 @@ async def test_sealed_log_refuses_writers_that_never_saw_the_end(world: AwsWorld
         await stale.close()
 
 
-async def test_a_lost_seal_is_repaired_by_the_next_read(world: AwsWorld) -> None:
+async def test_a_terminal_batch_ends_the_log_for_every_process(world: AwsWorld) -> None:
     run_id = new_id()
     await world.log.append(run_id, 0, [event(EventType.RUN_CREATED), event(EventType.RUN_FAILED)])
-    # A writer that died between the terminal batch and its seal:
-    world.aws.dynamodb.delete_item(TableName=world.config.events_table, Key=log_key(run_id, 2))
-    other = twin(world)
+    reader = twin(world)
     try:
-        assert len(await other.log.read(run_id)) == 2
-        assert raw_item(world, world.config.events_table, log_key(run_id, 2)) is not None
-        late = twin(world)
+        assert len(await reader.log.read(run_id)) == 2
+        reads = reader.calls["dynamodb.GetItem"]
+        assert len(await reader.log.read(run_id)) == 2  # an ended log it has seen: no call
+        assert reader.calls["dynamodb.GetItem"] == reads
+        with pytest.raises(RunTerminalError):  # knows the end from its read
+            await reader.log.append(run_id, 2, [event()])
+        late = twin(world)  # knows nothing: learns the end from the batch before position 2
         with pytest.raises(RunTerminalError):
             await late.log.append(run_id, 2, [event()])
         await late.close()
+    finally:
+        await reader.close()
+    assert raw_item(world, world.config.events_table, log_key(run_id, 2)) is None
+
+
+async def test_a_seal_item_of_an_earlier_version_still_ends_the_log(world: AwsWorld) -> None:
+    run_id = new_id()
+    await world.log.append(run_id, 0, [event(EventType.RUN_CREATED), event(EventType.RUN_FAILED)])
+    world.aws.dynamodb.put_item(
+        TableName=world.config.events_table,
+        Item={"run_id": {"S": run_id}, "pos": {"N": "2"}, "seal": {"BOOL": True}},
+    )
+    other = twin(world)
+    try:
+        assert len(await other.log.read(run_id)) == 2
+        with pytest.raises(RunTerminalError):
+            await other.log.append(run_id, 2, [event()])
     finally:
         await other.close()
 
@@ -650,3 +669,27 @@ async def test_every_process_of_a_deployment_hashes_tokens_with_one_key(world: A
     another_process = DynamoHookRegistry(world.aws)  # no cached key: reads the stored one
     assert await another_process.lookup(token) == owner
     assert await another_process.digest(token) == await world.hooks.digest(token)
+
+
+async def test_known_is_what_this_process_saw_reach_the_end_lately(world: AwsWorld) -> None:
+    run_id = new_id()
+    first = [event(EventType.RUN_CREATED)]
+    await world.log.append(run_id, 0, first)
+    calls = dict(world.calls)
+    seen = world.log.known(run_id, 0, 1.0)
+    assert seen is not None and seen[0] == [e.at(0) for e in first] and seen[1] < 1.0
+    nothing_new = world.log.known(run_id, 1, 1.0)
+    assert nothing_new is not None and nothing_new[0] == []
+    assert world.calls == calls  # no call
+    assert world.log.known(run_id, 0, 0.0) is None  # older than asked for: read instead
+    other = twin(world)
+    try:
+        assert other.log.known(run_id, 0, 60.0) is None  # another process knows nothing
+        await other.log.append(run_id, 1, [event(), event(EventType.RUN_COMPLETED)])
+        ended = world.log.known(run_id, 0, 60.0)
+        assert ended is not None and len(ended[0]) == 1  # a view, not the truth
+        assert len(await world.log.read(run_id)) == 3
+        finished = world.log.known(run_id, 1, 0.0)  # an ended log is known for good
+        assert finished is not None and [e.seq for e in finished[0]] == [1, 2]
+    finally:
+        await other.close()

@@ -6,22 +6,27 @@ Table layout (`config.events_table`, pk `run_id` S, sk `pos` N):
                  t: true if its last event is terminal}
                 or, for a batch over `MAX_ITEM_BYTES`, `ref` (S3 key of the encoded events)
     seal item   {run_id, pos: the position after a terminal batch, seal: true}
+                (written by earlier versions after every terminal batch; still honoured)
 
 An append at `position` is `PutItem(attribute_not_exists(pos))` of the batch item: of several
-writers racing on one position exactly one wins (docs/invariants.md #1). A terminal batch is
-followed by its seal, so an append at the head of an ended log fails too; the loser reads the
-item that beat it (returned by the failed put) to tell `RunTerminalError` (a seal) from
-`AppendConflictError` (a batch). A crash between the two writes is repaired by the next read
-that finds a terminal batch with nothing after it.
+writers racing on one position exactly one wins (docs/invariants.md #1). A batch item with `t`
+ends the log: every append first checks its position against what this process knows of the
+log (`_check_position`), and knowing that the log ends at p means having seen the batch
+before p, with its `t`; a process that knows nothing of the log learns it from the item at or
+before the position (`_discover`). So an append at the head of an ended log fails with
+`RunTerminalError` without a seal item, and ending a run costs one write, not two. The loser
+of a race on a position reads the item that beat it (returned by the failed put) to tell an
+ending from another batch.
 
 Reads walk the chain of items with GetItem: each batch item says where the next one starts.
 A process remembers what it has seen of each log (`log_cache.py`: boundaries, the end, and the
 decoded batches within a byte budget; all facts that stay true since the log only grows), so
 a warm read costs one GetItem at the known end when nothing is new and two when one batch is
-(no Query: docs/invariants.md #2), however far back it starts. A read the memory cannot start
-(a cold process) walks from the item at `start`, or, when `start` falls inside a batch (no
-item there), from the batch one Query finds. After `CHAIN_LIMIT` items a read switches to
-Query, cheaper for long reads (a cold replay).
+(no Query: docs/invariants.md #2), however far back it starts; a read of an ended log that
+this process has seen end costs none. A read the memory cannot start (a cold process) walks
+from the item at `start`, or, when `start` falls inside a batch (no item there), from the
+batch one Query finds. After `CHAIN_LIMIT` items a read switches to Query, cheaper for long
+reads (a cold replay).
 """
 
 from __future__ import annotations
@@ -75,6 +80,30 @@ class DynamoEventLog:
         """Events at positions >= `start` (an unknown run has none)."""
         return await self._aws.call(self._read_sync, run_id, max(start, 0))
 
+    def known(self, run_id: str, start: int, max_age: float) -> tuple[list[Event], float] | None:
+        """The events from `start` that this process holds, and how many seconds ago it saw
+        that they reach the end, without a call: when it saw so within `max_age` seconds (or
+        the log ended there) and every batch is in memory; else None (then `read`). For a
+        writer whose next append is conditional on that end anyway (a run it just started, a
+        step result it just appended): the append fails if anything was written since."""
+        facts = self._cache.age(run_id)
+        if facts is None:
+            return None
+        end, sealed, age = facts
+        if start > end or (age > max_age and not sealed):
+            return None
+        position = self._cache.read_from(run_id, start)
+        if position is None:
+            return None
+        events: list[Event] = []
+        while position < end:
+            batch = self._cache.cached(run_id, position, start)
+            if not batch:
+                return None
+            events.extend(batch)
+            position = batch[-1].seq + 1
+        return events, (0.0 if sealed else age)
+
     async def delete_run(self, run_id: str) -> int:
         """Delete every item of the run's log (retention; not for live runs). Returns how many."""
         return await self._aws.call(self._delete_run_sync, run_id)
@@ -114,12 +143,12 @@ class DynamoEventLog:
             if winner is not None and "ev" in winner:
                 self._events_of(run_id, winner, position)  # cached: handed to the loser
             elif winner is not None:
-                self._cache.boundary(run_id, position, int(winner["n"]["N"]))
+                self._learn_boundary(run_id, winner)
             raise self._conflict(run_id, position) from None
         # Cache what was written from the bytes: callers keep ownership of their events.
+        # A terminal batch ends the log for this process at once (the cache says sealed).
         self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
-        if terminal:
-            self._seal(run_id, position + count)
+        self._cache.confirm(run_id, position + count)
 
     def _check_position(self, run_id: str, position: int) -> None:
         """Refuse positions known to be written, sealed, or past the end, before writing.
@@ -161,30 +190,16 @@ class DynamoEventLog:
             item = self._floor(run_id, position)
         if item is None:
             return
-        start = int(item["pos"]["N"])
         if "seal" in item:
-            self._cache.end(run_id, start, sealed=True)
+            self._cache.end(run_id, int(item["pos"]["N"]), sealed=True)
         else:
-            self._cache.boundary(run_id, start, int(item["n"]["N"]))
+            self._learn_boundary(run_id, item)
 
-    def _seal(self, run_id: str, position: int) -> None:
-        """Write the seal after a terminal batch (idempotent)."""
-        try:
-            self._aws.dynamodb.put_item(
-                TableName=self._table,
-                Item={"run_id": {"S": run_id}, "pos": {"N": str(position)}, "seal": {"BOOL": True}},
-                ConditionExpression="attribute_not_exists(pos)",
-            )
-        except Exception as error:
-            if not is_condition_failure(error):
-                raise
-            existing = self._get(run_id, position)
-            if existing is None or "seal" not in existing:
-                raise CorruptedDataError(
-                    f"run {run_id}: an event was appended after the terminal event "
-                    f"(position {position})"
-                ) from None
-        self._cache.end(run_id, position, sealed=True)
+    def _learn_boundary(self, run_id: str, item: Item) -> None:
+        """A batch item seen without decoding it: where it starts, how long, whether it ends
+        the log (its `t`)."""
+        start, count = int(item["pos"]["N"]), int(item["n"]["N"])
+        self._cache.boundary(run_id, start, count, terminal="t" in item)
 
     # --- reading (runs on the client pool) --------------------------------------------------
 
@@ -212,7 +227,6 @@ class DynamoEventLog:
     def _chain(self, run_id: str, position: int, first: Item | None) -> list[Event]:
         """Events from the batch at `position` to the end, following each item to the next."""
         events: list[Event] = []
-        terminal = False
         for _ in range(CHAIN_LIMIT):
             item = first if first is not None else self._get(run_id, position)
             first = None
@@ -221,21 +235,20 @@ class DynamoEventLog:
             if "seal" in item:
                 self._cache.end(run_id, position, sealed=True)
                 return events
-            batch = self._events_of(run_id, item, position)
+            batch = self._events_of(run_id, item, position)  # a terminal one seals the cache
             events.extend(batch)
-            terminal = "t" in item
             position += len(batch)
+            if "t" in item:
+                return events  # nothing follows a terminal batch: no GetItem after it
         else:
             return events + self._query_from(run_id, position)
         self._cache.end(run_id, position, sealed=False)
-        if terminal:
-            self._seal(run_id, position)  # repair: the writer died between batch and seal
+        self._cache.confirm(run_id, position)
         return events
 
     def _query_from(self, run_id: str, position: int) -> list[Event]:
         """Events from the batch at `position` to the end with Query (long reads)."""
         events: list[Event] = []
-        terminal = False
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "run_id = :r AND pos >= :p",
@@ -250,14 +263,13 @@ class DynamoEventLog:
                     return events
                 batch = self._events_of(run_id, item, position)
                 events.extend(batch)
-                terminal = "t" in item
                 position += len(batch)
+                if "t" in item:
+                    return events
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         self._cache.end(run_id, position, sealed=False)
-        if terminal:
-            self._seal(run_id, position)
         return events
 
     def _events_of(self, run_id: str, item: Item, expected: int) -> list[Event]:

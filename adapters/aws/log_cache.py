@@ -2,7 +2,8 @@
 boundaries, the end) and, within a byte budget, the decoded batches themselves.
 
 Everything here stays true once learned, because a log only grows and its items never change:
-a batch at position p means positions < p are written; a seal at p means the log ends at p.
+a batch at position p means positions < p are written; a terminal batch ending at p (or a
+seal item at p, written by earlier versions) means the log ends at p.
 So the cache needs no invalidation, only bounds. It is what lets the log answer a warm read
 with one GetItem at the known end (docs/invariants.md #2), and a queued step's read from the
 middle of a fan-out batch without a Query.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import bisect
 import collections
 import threading
+import time
 from dataclasses import dataclass, field
 
 from steplane.runtime.engine.events import Event
@@ -28,11 +30,12 @@ tracemalloc measures a no-op step's events (bench/rss_bench.py), so the budget i
 @dataclass
 class _RunLogCache:
     end: int = 0  # a batch boundary; every earlier position is written
-    sealed: bool = False  # the item at `end` is the seal
+    sealed: bool = False  # the log ends at `end` for good: the batch before it is terminal
     starts: list[int] = field(default_factory=list)
     counts: dict[int, int] = field(default_factory=dict)
     batches: dict[int, list[Event]] = field(default_factory=dict)
     cached_bytes: int = 0
+    confirmed_at: float = float("-inf")  # time.monotonic() when `end` was last seen the end
 
     def covering(self, position: int) -> int | None:
         index = bisect.bisect_right(self.starts, position) - 1
@@ -59,6 +62,14 @@ class LogCache:
             log = self._logs.get(run_id)
             return None if log is None else (log.end, log.sealed)
 
+    def age(self, run_id: str) -> tuple[int, bool, float] | None:
+        """(known end, sealed, seconds since this process last saw that end was the end)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return None
+            return log.end, log.sealed, time.monotonic() - log.confirmed_at
+
     def read_from(self, run_id: str, start: int) -> int | None:
         """A batch start or the known end from which a read of `start` can go forward:
         the batch holding `start`, or the end when `start` is at or past it."""
@@ -84,7 +95,7 @@ class LogCache:
 
     def batch(self, run_id: str, start: int, events: list[Event]) -> None:
         """A batch sits at `start` (so every position before it is written too)."""
-        self.boundary(run_id, start, len(events))
+        self.boundary(run_id, start, len(events), terminal=bool(events) and events[-1].is_terminal)
         size = _size(events)
         with self._lock:
             log = self._logs.get(run_id)
@@ -96,8 +107,9 @@ class LogCache:
                 self._bytes += size
                 self._trim(keep=run_id)
 
-    def boundary(self, run_id: str, start: int, count: int) -> None:
-        """A batch of `count` events sits at `start` (its contents unknown here)."""
+    def boundary(self, run_id: str, start: int, count: int, *, terminal: bool = False) -> None:
+        """A batch of `count` events sits at `start` (its contents unknown here); `terminal`:
+        its last event ends the run, so the log ends after it for good (docs/invariants.md #1)."""
         with self._lock:
             log = self._log(run_id)
             if start not in log.counts:
@@ -106,7 +118,9 @@ class LogCache:
                 if len(log.starts) > _MAX_STARTS_PER_RUN:
                     self._drop_start(log, log.starts[0])
             if start + count > log.end:
-                log.end, log.sealed = start + count, False
+                log.end, log.sealed = start + count, terminal
+            elif start + count == log.end and terminal:
+                log.sealed = True
 
     def end(self, run_id: str, end: int, *, sealed: bool) -> None:
         """The log is written up to `end`; `sealed`: it ends there for good."""
@@ -114,6 +128,14 @@ class LogCache:
             log = self._log(run_id)
             if end > log.end or (end == log.end and sealed):
                 log.end, log.sealed = end, sealed
+
+    def confirm(self, run_id: str, end: int) -> None:
+        """`end` was the log's end just now (this process wrote the last batch, or found
+        nothing after it)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is not None and log.end == end:
+                log.confirmed_at = time.monotonic()
 
     def forget(self, run_id: str) -> None:
         with self._lock:

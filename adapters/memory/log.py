@@ -50,6 +50,10 @@ class MemoryEventLog:
             tail = log[max(start, 0) :] if log else []
         return _copies(tail)
 
+    def known(self, run_id: str, start: int, max_age: float) -> tuple[list[Event], float] | None:
+        """No view without a read: reading is as cheap here (runtime.world.EventLog.known)."""
+        return None
+
 
 def _copies(events: list[Event]) -> list[Event]:
     """Events are frozen; a fresh attrs dict keeps callers from editing what we store."""

@@ -4,27 +4,41 @@
 process wakes at once and reads the run record. Only a wake-up: the record stays the truth,
 and a waiter whose run ends in another process (a Lambda, another host) still finds out by
 polling, backing off. Keyed by run id alone (ids are unique), from any thread or event loop.
+
+The last `REMEMBERED` endings announced are remembered, so a `result()` that starts waiting
+after its run ended here is told at once too (a bounded set: older endings are found in the
+record, as those of other processes are). Such a late notice is only a hint to read the record
+now: ids are unique within a World, not across the Worlds of one process (an idempotency key
+derives the same id in each).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 from collections.abc import Iterator
 
+REMEMBERED = 1024
+
 _lock = threading.Lock()
-_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]] = {}
+_waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]]] = {}
+_ended: collections.OrderedDict[str, None] = collections.OrderedDict()
 
 
 @contextlib.contextmanager
-def run_ending(run_id: str) -> Iterator[asyncio.Future[None]]:
-    """A future done when an ending of `run_id` is announced while the block runs. Enter it
-    before reading the record, so an ending between that read and the wait is not missed."""
+def run_ending(run_id: str, *, remembered: bool = False) -> Iterator[asyncio.Future[bool]]:
+    """A future done when an ending of `run_id` is announced while the block runs (result
+    True). Enter it before reading the record, so an ending between that read and the wait is
+    not missed. `remembered`: done at once (result False) if the run's ending was announced
+    before, among the last `REMEMBERED` (a hint: read the record)."""
     loop = asyncio.get_running_loop()
-    entry = (loop, loop.create_future())
+    entry: tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]] = (loop, loop.create_future())
     with _lock:
         _waiters.setdefault(run_id, set()).add(entry)
+        if remembered and run_id in _ended:
+            entry[1].set_result(False)
     try:
         yield entry[1]
     finally:
@@ -40,11 +54,21 @@ def announce_ending(run_id: str) -> None:
     """Wake every `run_ending(run_id)` waiter of this process."""
     with _lock:
         entries = list(_waiters.get(run_id, ()))
+        _ended[run_id] = None
+        _ended.move_to_end(run_id)
+        while len(_ended) > REMEMBERED:
+            _ended.popitem(last=False)
     for loop, future in entries:
         with contextlib.suppress(RuntimeError):  # that loop has closed
             loop.call_soon_threadsafe(_resolve, future)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def remembered_endings() -> int:
+    """How many endings are remembered (bounded by `REMEMBERED`; for tests)."""
+    with _lock:
+        return len(_ended)
+
+
+def _resolve(future: asyncio.Future[bool]) -> None:
     if not future.done():
-        future.set_result(None)
+        future.set_result(True)

@@ -74,6 +74,8 @@ async def apply_run_ending(
     owners: list[HookOwner],
     links: RunLinks | None = None,
     locks: Sequence[tuple[str, str]] = (),
+    *,
+    may_have_streams: bool = True,
 ) -> None:
     """Apply a recorded terminal event to everything outside the log: the hook tokens freed,
     the locks and limit permits given back (`locks`: (key, holder) pairs, from
@@ -92,7 +94,11 @@ async def apply_run_ending(
     Then the ending reaches the run's `links` (engine/links.py): children started with
     `cancel_with_parent` are cancelled, and a child's ending is recorded in its parent's log
     (`child_ended`), which wakes the parent. Both are idempotent too: a repeated ending
-    cancels nothing twice and records the child's ending once."""
+    cancels nothing twice and records the child's ending once.
+
+    Only steps write streams (`get_writable()` works only inside one), so a caller that knows
+    the run never created a step passes `may_have_streams=False` and the lookup of the run's
+    stream names (a read on AWS) is skipped: a run with no step ends with one write."""
     for owner in owners:
         await world.hooks.release(owner)
     await release_all(world, list(locks))
@@ -100,8 +106,9 @@ async def apply_run_ending(
     await world.runs.update_status(
         run_id, status, updated_at=terminal.created_at, error_code=terminal.attrs.get("code")
     )
-    for name in await world.streams.names(run_id):
-        await world.streams.close(run_id, name)
+    if may_have_streams:
+        for name in await world.streams.names(run_id):
+            await world.streams.close(run_id, name)
     announce_ending(run_id)
     if links is not None:
         for child_run_id in links.cancel:

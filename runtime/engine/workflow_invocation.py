@@ -99,6 +99,7 @@ class WorkflowInvocation:
         self.inline_results: dict[str, tuple[StepOutcome, list[Event]]] = {}
         self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
+        self.unverified = False  # the view came from what this process knew, not a read
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
@@ -138,7 +139,7 @@ class WorkflowInvocation:
 
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
-        caught_up = await self._catch_up()
+        caught_up = await self._catch_up(known=True)
         if self.instance.cursor == 0:  # a run record without `run_created` (see lifecycle)
             if await fail_unrecorded_start(self.world, self.codec):
                 return False
@@ -164,6 +165,10 @@ class WorkflowInvocation:
             if decided is None:
                 continue  # the log moved on under us: decide again
             batch, outbox = decided
+            if not batch and self.unverified:
+                self.unverified = False  # nothing to write on a view not read: read, decide again
+                if await self._catch_up():
+                    continue
             if not batch:
                 await self._rearm_early_wake()
                 return True
@@ -173,10 +178,28 @@ class WorkflowInvocation:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _catch_up(self) -> list[Event]:
-        """Feed every event recorded since the instance's cursor; returns them."""
-        events = await self.world.log.read(self.run_id, self.instance.cursor)
-        self.seen_head_at = asyncio.get_running_loop().time()
+    async def _catch_up(self, *, known: bool = False) -> list[Event]:
+        """Feed every event recorded since the instance's cursor; returns them.
+
+        `known` (the invocation's first catch-up): a log that can tell what this process saw
+        of the run within `FRESH_SECONDS` without a call (the AWS log's `known`: the run this
+        process just started, the step result it just appended) is taken at its word. Every
+        write decided on that view is conditional on its end, so anything recorded since makes
+        it fail and the invocation reads; a decision to write nothing is checked by a read
+        first (`unverified`), since the message may be about what this view lacks. Not on a
+        redelivery."""
+        now = asyncio.get_running_loop().time()
+        seen = (
+            self.world.log.known(self.run_id, self.instance.cursor, FRESH_SECONDS)
+            if known and self.receive_count == 1
+            else None
+        )
+        if seen is not None:
+            events, age = seen
+            self.seen_head_at, self.unverified = now - age, True
+        else:
+            events = await self.world.log.read(self.run_id, self.instance.cursor)
+            self.seen_head_at, self.unverified = asyncio.get_running_loop().time(), False
         for event in events:
             await self._feed(event)
         upgrades = [e for e in events if e.type == EventType.RUN_UPGRADED]
@@ -476,6 +499,7 @@ class WorkflowInvocation:
             await self._catch_up()
             return False
         self.seen_head_at = asyncio.get_running_loop().time()
+        self.unverified = False  # the append at the view's end proves nothing came between
         self.append_seconds = self.seen_head_at - sent_at
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
@@ -555,6 +579,7 @@ class WorkflowInvocation:
             if c.recorded and not c.ended and c.on_parent_end == "cancel"
         ]
         links = RunLinks(parent, command, cancel)
+        steps = any(isinstance(c, StepCommand) for c in self.instance.commands.values())
         await apply_run_ending(
             self.world,
             self.run_id,
@@ -562,6 +587,7 @@ class WorkflowInvocation:
             owners,
             links,
             self.instance.lock_claims(),
+            may_have_streams=steps,
         )
 
     async def _copy_attributes(self) -> None:

@@ -61,3 +61,49 @@ async def test_racing_fan_out_results_cost_a_constant_number_of_calls_each() -> 
     assert sum(calls.values()) / steps < 6, calls
     assert calls["dynamodb.GetItem"] / steps < 2.5, calls
     assert receives / steps < 1.5, calls
+
+
+async def test_a_run_with_no_step_ends_in_a_few_calls_and_no_read(monkeypatch) -> None:
+    """start (data key, record, `run_created`, message), the invocation (its view of the log
+    is the one `start` just wrote: no read; one write ends the run and one says so on the
+    record), the caller's result (told: no read), the message's delete."""
+    from runtime import runs
+
+    monkeypatch.setattr(runs, "_POLL_START", 60.0)  # a slow machine: still told, not polled
+    async with Emulator(world="aws", modules=["tests.engine.workflows"]) as emu:
+        await (await start(wf.no_steps)).result(timeout=60)  # warm-up
+        emu.world.reset_calls()  # type: ignore[attr-defined]
+        assert await (await start(wf.no_steps)).result(timeout=60) == "done"
+        calls = dict(emu.world.calls)  # type: ignore[attr-defined]
+    calls.pop(RECEIVE, None)
+    assert calls == {
+        "kms.GenerateDataKey": 1,
+        "dynamodb.PutItem": 3,  # record, run_created, the ending (no seal item)
+        "sqs.SendMessage": 1,
+        "dynamodb.UpdateItem": 1,  # the record's status
+        "sqs.DeleteMessage": 1,
+    }, calls
+
+
+async def test_a_message_about_what_this_process_did_not_see_is_not_lost(monkeypatch) -> None:
+    """The host's view of the log is fresh but lacks a hook payload another process recorded:
+    an invocation with nothing to write on such a view reads before it concludes so."""
+    from adapters.aws import AwsWorld
+    from runtime import Client
+    from runtime.engine import workflow_invocation
+
+    monkeypatch.setattr(workflow_invocation, "FRESH_SECONDS", 600.0)  # every view is fresh
+    async with Emulator(world="aws", modules=["tests.engine.workflows"]) as emu:
+        run = await start(wf.hold_hook, "elsewhere-token")
+        for _ in range(500):
+            if await emu.world.hooks.lookup("elsewhere-token") is not None:
+                break
+            await asyncio.sleep(0.01)
+        world = emu.world
+        assert isinstance(world, AwsWorld)
+        other = AwsWorld(world.config, world.clock)  # another process: its own caches
+        try:
+            await Client(other).resume_hook("elsewhere-token", "paid")
+        finally:
+            await other.close()
+        assert await run.result(timeout=30) == "paid"

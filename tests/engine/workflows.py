@@ -69,6 +69,11 @@ async def gather_then_sequence() -> list[str]:
 
 
 @workflow
+async def no_steps() -> str:
+    return "done"
+
+
+@workflow
 async def sequential(n: int) -> int:
     total = 0
     for i in range(n):
