@@ -89,11 +89,12 @@ class Emulator:
         for module in self.modules:
             importlib.import_module(module)
         self.world = self._build_world()
-        self.host = FunctionHost(self.world, cache_size=self.cache_size)
+        # Invocations that wait in place for their queued steps (engine/wait_in_place.py)
+        # hold a worker: at most half of them may, so the steps they wait for can run.
+        hosting = {"cache_size": self.cache_size, "max_waiting": self.concurrency // 2}
+        self.host = FunctionHost(self.world, **hosting)
         self.runtime_client = Client(self.world)
-        self._twin = (
-            FunctionHost(self.world, cache_size=self.cache_size) if self.deliver_twice else None
-        )
+        self._twin = FunctionHost(self.world, **hosting) if self.deliver_twice else None
         self._previous_world = set_world(self.world)
         if self.invoke == "http":
             try:

@@ -33,19 +33,32 @@ class WorkflowMessage:
     run_id: str
     workflow: str
     wake: str | None = None
+    after: int | None = None
+    """Set on the continuation of a step a workflow invocation waits for in place: the log's
+    length once the step's outcome was recorded. A workflow event at or after it proves the
+    outcome was consumed, so the message is settled without a replay (engine/wait_in_place.py)."""
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "v": VERSION,
             "kind": "workflow",
             "run_id": self.run_id,
             "workflow": self.workflow,
             "wake": self.wake,
         }
+        if self.after is not None:
+            body["after"] = self.after
+        return body
 
     @property
     def idempotency_key(self) -> str:
-        return f"wake:{self.run_id}:{self.wake}" if self.wake else f"continue:{self.run_id}"
+        if self.wake:
+            return f"wake:{self.run_id}:{self.wake}"
+        # Each waited-for outcome has its own continuation: one queued behind another with
+        # a smaller `after` must not swallow it (that one may be settled by a batch written
+        # before this outcome).
+        suffix = "" if self.after is None else f":{self.after}"
+        return f"continue:{self.run_id}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -56,9 +69,12 @@ class StepMessage:
     step: str
     hint: int = 0
     attempt: int = 1
+    wait_until: float | None = None
+    """World time until which the workflow invocation that sent this waits in place for the
+    outcome; the step's continuation is delayed until then (engine/wait_in_place.py)."""
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "v": VERSION,
             "kind": "step",
             "run_id": self.run_id,
@@ -67,6 +83,9 @@ class StepMessage:
             "hint": self.hint,
             "attempt": self.attempt,
         }
+        if self.wait_until is not None:
+            body["wait_until"] = self.wait_until
+        return body
 
     @property
     def idempotency_key(self) -> str:
@@ -122,6 +141,14 @@ def _text(body: dict[str, Any], key: str, *, optional: bool = False) -> Any:
     return value
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_message(raw: Any) -> Message:
     """Validate a queue message (dict, JSON str or bytes); InvalidMessageError says what is off."""
     if isinstance(raw, bytes | bytearray):
@@ -142,19 +169,28 @@ def parse_message(raw: Any) -> Message:
         raise InvalidMessageError(f"malformed message: {run_id!r} is not a run id")
     kind = raw.get("kind")
     if kind == "workflow":
-        return WorkflowMessage(run_id, _text(raw, "workflow"), _text(raw, "wake", optional=True))
+        after = raw.get("after")
+        if after is not None and (not _whole(after) or after < 0):
+            raise InvalidMessageError("malformed message: 'after' must be a whole number")
+        wake = _text(raw, "wake", optional=True)
+        return WorkflowMessage(run_id, _text(raw, "workflow"), wake, after)
     if kind == "step":
         hint, attempt = raw.get("hint", 0), raw.get("attempt", 1)
-        if not isinstance(hint, int) or hint < 0 or not isinstance(attempt, int) or attempt < 1:
+        if not _whole(hint) or hint < 0 or not _whole(attempt) or attempt < 1:
             raise InvalidMessageError(
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
-        return StepMessage(run_id, _text(raw, "step_id"), _text(raw, "step"), hint, attempt)
+        wait_until = raw.get("wait_until")
+        if wait_until is not None and not _finite(wait_until):
+            raise InvalidMessageError("malformed message: 'wait_until' must be a finite number")
+        step_id, step = _text(raw, "step_id"), _text(raw, "step")
+        until = None if wait_until is None else float(wait_until)
+        return StepMessage(run_id, step_id, step, hint, attempt, until)
     if kind == "timer":
         due, hop = raw.get("due"), raw.get("hop")
-        if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
+        if not _finite(due):
             raise InvalidMessageError("malformed message: 'due' must be a finite number")
-        if not isinstance(hop, int) or isinstance(hop, bool) or hop < 1:
+        if not _whole(hop) or hop < 1:
             raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
         workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
         return TimerMessage(run_id, workflow, wake, float(due), hop)
