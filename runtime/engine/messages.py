@@ -6,6 +6,10 @@ chained long wait can re-arm itself). `{"v": 1, "kind": "step", "run_id": ..., "
 "step": ..., "hint": position}` asks for one attempt of a queued step; `hint` is where its
 `step_created` event sits in the log, so the step invocation reads only from there.
 
+A step message may carry `"wait_until": time`, the window in which the workflow invocation that
+queued it waits in place for its outcome; a workflow message may carry `"after": position`,
+for a continuation that can be settled from the log (both: engine/wait_in_place.py).
+
 `{"v": 1, "kind": "timer", "run_id": ..., "workflow": ..., "wake": wait_id, "due": time,
 "hop": n}` is one hop of a wait longer than the queue's longest delay (SQS: 15 minutes). It
 carries the wait's due time, so the host re-sends it (or, for the last hop, the wait's workflow
