@@ -103,10 +103,16 @@ class Emulator:
         self.world = self._build_world()
         if self.deployment is not None:
             self._previous_deployment = swap_deployment_id(self.deployment)
-        host_options = {"cache_size": self.cache_size, "deployment": self.deployment}
-        self.host = FunctionHost(self.world, **host_options)
+        # Invocations that wait in place for their queued steps (engine/wait_in_place.py)
+        # hold a worker: at most half of them may, so the steps they wait for can run.
+        hosting = {
+            "cache_size": self.cache_size,
+            "deployment": self.deployment,
+            "max_waiting": self.concurrency // 2,
+        }
+        self.host = FunctionHost(self.world, **hosting)
         self.runtime_client = Client(self.world)
-        self._twin = FunctionHost(self.world, **host_options) if self.deliver_twice else None
+        self._twin = FunctionHost(self.world, **hosting) if self.deliver_twice else None
         self._previous_world = set_world(self.world)
         if self.invoke == "http":
             try:

@@ -118,7 +118,10 @@ async def test_the_inline_budget_follows_the_remaining_time(
     assert [d.body["kind"] for d in queued] == ["step"]  # queued for a fresh invocation
     assert await invoke(queued, FakeContext(900)) == {"batchItemFailures": []}
     await memory_world.queue.delete(queued[0])
-    follow_up = await memory_world.queue.receive()
+    # The first invocation waited in place for the step until its window ended (this test
+    # runs the step only after it returned); a step finished near that window's end sends its
+    # continuation delayed past it (runtime/engine/wait_in_place.py), hence the wait.
+    follow_up = await memory_world.queue.receive(wait_seconds=5)
     assert await invoke(follow_up, FakeContext(900)) == {"batchItemFailures": []}
     assert await run.result(timeout=5) == "x:quick"
 

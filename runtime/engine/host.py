@@ -15,6 +15,10 @@ code: the host hands it on through the queue when the World routes by deployment
 World: a queue per live deployment), else raises `ForeignDeploymentError` (retried; the give-up
 policy ends the run if no host of its deployment ever takes it). Every message the host sends
 for a run carries the run's deployment, so a whole run stays on the version that started it.
+
+A workflow invocation that queued steps may wait in place for their outcomes
+(engine/wait_in_place.py); the host wakes it when a continuation for its run is sent here, and
+settles the continuations it made redundant from the log, without loading the run.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from .step_invocation import run_step_message
 from .streams import StreamWriter
 from .tracing import enabled as tracing_enabled
 from .tracing import invocation_span, run_traces, stamp
+from .wait_in_place import settled, wait_seconds
 from .workflow_invocation import WorkflowInvocation
 
 
@@ -65,11 +70,23 @@ class FunctionHost:
         max_inline_seconds: float = 60.0,
         cache_size: int = 256,
         deployment: str | None = None,
+        wait_in_place_seconds: float | None = None,
+        max_waiting: int | None = None,
     ) -> None:
+        """`wait_in_place_seconds`: how long a workflow invocation waits for the steps it
+        queued (default `STEPLANE_WAIT_IN_PLACE_SECONDS` or 2 s; 0 never waits).
+        `max_waiting`: how many invocations may wait at once in this host (None: no limit;
+        a host with a fixed number of workers, like the emulator, keeps some free for the
+        steps being waited for)."""
         self.world = world
         self._deployment = deployment
         self.inline_steps = inline_steps
         self.max_inline_seconds = max_inline_seconds
+        self.wait_in_place_seconds = (
+            wait_seconds() if wait_in_place_seconds is None else wait_in_place_seconds
+        )
+        self.max_waiting = max_waiting
+        self._waiting: dict[str, asyncio.Event] = {}
         self.codecs = codecs_for(world)
         self._cache_size = cache_size
         self._instances: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
@@ -129,7 +146,17 @@ class FunctionHost:
         elif isinstance(message, DebounceMessage):
             await fire_debounced(self.world, message, self.send)
         elif isinstance(message, WorkflowMessage):
-            async with self._run_lock(message.run_id):
+            # A continuation a waiting invocation made redundant costs a read, not a replay.
+            # Not on a redelivery: its first delivery may have died after writing (the very
+            # event that would settle it) and before sending its messages.
+            check = receive_count == 1 and message.after is not None
+            if check and await settled(self.world, message):
+                return
+            run_id = message.run_id
+            behind = self._run_busy(run_id)
+            async with self._run_lock(run_id):
+                if check and behind and await settled(self.world, message):
+                    return  # the invocation it queued behind consumed it
                 await WorkflowInvocation(self, message, receive_count, inline_seconds).run()
         else:
             await run_step_message(self, message, receive_count)
@@ -179,6 +206,31 @@ class FunctionHost:
         await self.world.queue.send(
             stamp(message.body()), delay=delay, idempotency_key=message.idempotency_key
         )
+        if isinstance(message, WorkflowMessage):
+            self.outcome_recorded(message.run_id)
+
+    def outcome_recorded(self, run_id: str) -> bool:
+        news = self._waiting.get(run_id)
+        if news is None:
+            return False
+        news.set()  # an invocation of this run waits in place here: it reads now
+        return True
+
+    # --- waiting in place (engine/wait_in_place.py) ------------------------------------------
+
+    def claim_wait(self, run_id: str) -> asyncio.Event | None:
+        """A wake-up for an invocation of `run_id` that waits in place, or None when this
+        host's waiting slots are taken (it then ends as usual)."""
+        if run_id in self._waiting:
+            return None
+        if self.max_waiting is not None and len(self._waiting) >= self.max_waiting:
+            return None
+        news = self._waiting[run_id] = asyncio.Event()
+        return news
+
+    def release_wait(self, run_id: str, news: asyncio.Event) -> None:
+        if self._waiting.get(run_id) is news:
+            del self._waiting[run_id]
 
     async def _hop(self, timer: TimerMessage) -> None:
         """Pass a long wait's timer on: the next hop, or the wake-up itself once the queue
@@ -217,6 +269,10 @@ class FunctionHost:
     def writer_opener(self, codec: RunCodec) -> Callable[[str | None], StreamWriter]:
         loop = asyncio.get_running_loop()  # plain-def steps write from a thread through it
         return lambda name: StreamWriter(self.world, codec, name or "default", loop)
+
+    def _run_busy(self, run_id: str) -> bool:
+        lock = self._locks.get(run_id)
+        return lock is not None and lock.locked()
 
     @asynccontextmanager
     async def _run_lock(self, run_id: str) -> AsyncIterator[None]:

@@ -6,6 +6,10 @@ chained long wait can re-arm itself). `{"v": 1, "kind": "step", "run_id": ..., "
 "step": ..., "hint": position}` asks for one attempt of a queued step; `hint` is where its
 `step_created` event sits in the log, so the step invocation reads only from there.
 
+A step message may carry `"wait_until": time`, the window in which the workflow invocation that
+queued it waits in place for its outcome; a workflow message may carry `"after": position`,
+for a continuation that can be settled from the log (both: engine/wait_in_place.py).
+
 `{"v": 1, "kind": "timer", "run_id": ..., "workflow": ..., "wake": wait_id, "due": time,
 "hop": n}` is one hop of a wait longer than the queue's longest delay (SQS: 15 minutes). It
 carries the wait's due time, so the host re-sends it (or, for the last hop, the wait's workflow
@@ -48,23 +52,32 @@ class WorkflowMessage:
     wake: str | None = None
     trace: str | None = field(default=None, compare=False)
     dep: str | None = None
+    after: int | None = None
+    """Set on the continuation of a step a workflow invocation waits for in place: the log's
+    length once the step's outcome was recorded. A workflow event at or after it proves the
+    outcome was consumed, so the message is settled without a replay (engine/wait_in_place.py)."""
 
     def body(self) -> dict[str, Any]:
-        return _stamped(
-            {
-                "v": VERSION,
-                "kind": "workflow",
-                "run_id": self.run_id,
-                "workflow": self.workflow,
-                "wake": self.wake,
-            },
-            self.trace,
-            self.dep,
-        )
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "kind": "workflow",
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "wake": self.wake,
+        }
+        if self.after is not None:
+            body["after"] = self.after
+        return _stamped(body, self.trace, self.dep)
 
     @property
     def idempotency_key(self) -> str:
-        return f"wake:{self.run_id}:{self.wake}" if self.wake else f"continue:{self.run_id}"
+        if self.wake:
+            return f"wake:{self.run_id}:{self.wake}"
+        # Each waited-for outcome has its own continuation: one queued behind another with
+        # a smaller `after` must not swallow it (that one may be settled by a batch written
+        # before this outcome).
+        suffix = "" if self.after is None else f":{self.after}"
+        return f"continue:{self.run_id}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,9 @@ class StepMessage:
     slot: float | None = None
     """The rate-limit slot this attempt reserved (engine/locks.py): it runs from then on
     without reserving another."""
+    wait_until: float | None = None
+    """World time until which the workflow invocation that sent this waits in place for the
+    outcome; the step's continuation is delayed until then (engine/wait_in_place.py)."""
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -93,6 +109,8 @@ class StepMessage:
         }
         if self.slot is not None:
             body["slot"] = self.slot
+        if self.wait_until is not None:
+            body["wait_until"] = self.wait_until
         return _stamped(body, self.trace, self.dep)
 
     @property
@@ -199,6 +217,14 @@ def _text(body: dict[str, Any], key: str, *, optional: bool = False) -> Any:
     return value
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def parse_message(raw: Any) -> Message:
     """Validate a queue message (dict, JSON str or bytes); InvalidMessageError says what is off."""
     if isinstance(raw, bytes | bytearray):
@@ -232,28 +258,39 @@ def _parse_kind(raw: dict[str, Any], run_id: str) -> Message:
     kind = raw.get("kind")
     trace = valid_traceparent(raw.get("trace"))
     if kind == "workflow":
+        after = raw.get("after")
+        if after is not None and (not _whole(after) or after < 0):
+            raise InvalidMessageError("malformed message: 'after' must be a whole number")
         wake = _text(raw, "wake", optional=True)
-        return WorkflowMessage(run_id, _text(raw, "workflow"), wake, trace)
+        return WorkflowMessage(run_id, _text(raw, "workflow"), wake, trace, after=after)
     if kind == "step":
         hint, attempt = raw.get("hint", 0), raw.get("attempt", 1)
-        if not isinstance(hint, int) or hint < 0 or not isinstance(attempt, int) or attempt < 1:
+        if not _whole(hint) or hint < 0 or not _whole(attempt) or attempt < 1:
             raise InvalidMessageError(
                 "malformed message: 'hint' and 'attempt' must be whole numbers"
             )
         slot = raw.get("slot")
-        if slot is not None and (
-            not isinstance(slot, int | float) or isinstance(slot, bool) or not math.isfinite(slot)
-        ):
+        if slot is not None and not _finite(slot):
             raise InvalidMessageError("malformed message: 'slot' must be a finite number")
+        wait_until = raw.get("wait_until")
+        if wait_until is not None and not _finite(wait_until):
+            raise InvalidMessageError("malformed message: 'wait_until' must be a finite number")
         step_id, step = _text(raw, "step_id"), _text(raw, "step")
         return StepMessage(
-            run_id, step_id, step, hint, attempt, trace, slot=None if slot is None else slot
+            run_id,
+            step_id,
+            step,
+            hint,
+            attempt,
+            trace,
+            slot=None if slot is None else slot,
+            wait_until=None if wait_until is None else float(wait_until),
         )
     if kind == "timer":
         due, hop = raw.get("due"), raw.get("hop")
-        if not isinstance(due, int | float) or isinstance(due, bool) or not math.isfinite(due):
+        if not _finite(due):
             raise InvalidMessageError("malformed message: 'due' must be a finite number")
-        if not isinstance(hop, int) or isinstance(hop, bool) or hop < 1:
+        if not _whole(hop) or hop < 1:
             raise InvalidMessageError("malformed message: 'hop' must be a whole number >= 1")
         workflow, wake = _text(raw, "workflow"), _text(raw, "wake")
         return TimerMessage(run_id, workflow, wake, float(due), hop, trace)

@@ -7,11 +7,13 @@ host) can run an invocation against any object with these members.
 
 - `RunServices`: the World, the run codecs (data keys), and sending a queue message.
 - `StepServices`: + a run's workflow metadata and opening its stream writers (a step attempt).
-- `WorkflowServices`: + the sticky cache of suspended instances and the inline-step policy.
+- `WorkflowServices`: + the sticky cache of suspended instances, the inline-step policy and
+  waiting in place for queued steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
@@ -45,6 +47,10 @@ class StepServices(RunServices, Protocol):
     def writer_opener(self, codec: RunCodec) -> Callable[[str | None], StreamWriter]:
         """What `get_writable(namespace)` calls inside a step attempt of the codec's run."""
 
+    def outcome_recorded(self, run_id: str) -> bool:
+        """A step of `run_id` recorded its outcome: wake the run's invocation if one waits in
+        this host; True when one does (it will read the log: engine/wait_in_place.py)."""
+
 
 class WorkflowServices(StepServices, Protocol):
     @property
@@ -60,3 +66,13 @@ class WorkflowServices(StepServices, Protocol):
 
     def keep_instance(self, instance: WorkflowInstance) -> None:
         """Keep `instance` warm for the run's next invocation."""
+
+    @property
+    def wait_in_place_seconds(self) -> float:
+        """How long an invocation waits for the steps it queued (engine/wait_in_place.py)."""
+
+    def claim_wait(self, run_id: str) -> asyncio.Event | None:
+        """The event that wakes the run's waiting invocation, or None: no slot to wait in."""
+
+    def release_wait(self, run_id: str, news: asyncio.Event) -> None:
+        """The invocation that claimed `news` stopped waiting."""

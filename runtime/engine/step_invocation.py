@@ -26,6 +26,7 @@ from .messages import StepMessage, WorkflowMessage
 from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import StepServices
 from .step_runner import StepOutcome, invocation_failure, run_attempt, too_large
+from .wait_in_place import continuation
 
 DEFAULT_STEP_LEASE = 900.0
 """How long a step attempt holds a limit's permit at most without `timeout=` or `lease=`:
@@ -211,7 +212,11 @@ async def _attempt(
     if not await _record(services, message, step, state, outcome):
         return
     if outcome.finished:
-        await services.send(WorkflowMessage(message.run_id, workflow.workflow_name), 0.0)
+        if not services.outcome_recorded(message.run_id):  # else a waiter here reads it
+            now, max_delay = world.clock.time(), world.queue.max_delay
+            wake = continuation(message, workflow.workflow_name, state.head, now, max_delay)
+            if wake is not None:
+                await services.send(*wake)
     else:
         assert outcome.retry_at is not None
         retry = StepMessage(message.run_id, message.step_id, step.name, message.hint, attempt + 1)

@@ -10,7 +10,10 @@ writes one batch at the head of the log with a conditional append:
   and the waits that are due, then send the queue messages that hand the work off.
 
 A lost race (another writer appended first) means: read what is new, feed it, decide again.
-When nothing is left to record the invocation ends; queued work and delayed messages carry on.
+When nothing is left to record, an invocation that has just queued steps waits in place for
+their outcomes for a bounded time (engine/wait_in_place.py), so a run of queued steps is driven
+by one warm instance instead of one cold replay per step; otherwise it ends, and queued work
+and delayed messages carry on.
 """
 
 from __future__ import annotations
@@ -60,6 +63,16 @@ from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
 from .services import WorkflowServices
 from .starting import TIMEOUT_WAKE, send_timeout_wake, start_children
 from .step_runner import StepOutcome, run_attempt, too_large
+from .wait_in_place import (
+    COALESCE_SECONDS,
+    FIRST_POLL_SECONDS,
+    MAX_POLL_SECONDS,
+    MIN_WAIT_SECONDS,
+    WINDOW_MARGIN,
+)
+
+_OUTCOMES = frozenset({EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.STEP_RETRYING})
+"""Events after which a queued step is no longer worth waiting for (done, or backing off)."""
 
 FRESH_SECONDS = 1.0
 """How old the invocation's view of the log may be when it starts an inline step without
@@ -104,6 +117,12 @@ class WorkflowInvocation:
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
         self.locks_checked: set[str] = set()  # waiting locks looked up in this invocation
+        # Waiting in place (engine/wait_in_place.py): the host's wake-up for this run, the
+        # steps this invocation queued and still waits for, and when its window ends.
+        self.news: asyncio.Event | None = None
+        self.window = 0.0  # seconds the step messages being built promise to wait
+        self.awaited: set[str] = set()
+        self.wait_end = 0.0
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -132,6 +151,8 @@ class WorkflowInvocation:
         except SerializationError as error:  # a recorded value this deployment cannot read
             await self._fail(ErrorCode.RUNTIME_ERROR, f"SerializationError: {error}")
         finally:
+            if self.news is not None:
+                self.services.release_wait(self.run_id, self.news)
             if keep:
                 self.services.keep_instance(self.instance)
             else:
@@ -170,6 +191,8 @@ class WorkflowInvocation:
                 if await self._catch_up():
                     continue
             if not batch:
+                if await self._wait_in_place():
+                    continue  # outcomes came in: decide again
                 await self._rearm_early_wake()
                 return True
             if await self._append(batch, outbox) and self.instance.terminal is not None:
@@ -210,6 +233,50 @@ class WorkflowInvocation:
     async def _feed(self, event: Event) -> None:
         value = await self.codec.open(event) if self.instance.wants_value(event) else None
         self.instance.apply(event, value)
+        if self.awaited and event.type in _OUTCOMES:
+            self.awaited.discard(event.correlation_id or "")
+
+    # --- waiting in place (engine/wait_in_place.py) -------------------------------------------
+
+    def _wait_window(self) -> float:
+        """Seconds this invocation will wait for the steps it is about to queue (0: none):
+        the host's setting, within the invocation's budget, if the host has a waiting slot."""
+        left = self.deadline - asyncio.get_running_loop().time() - 2 * WINDOW_MARGIN
+        seconds = min(self.services.wait_in_place_seconds, left)
+        if seconds < MIN_WAIT_SECONDS:
+            return 0.0
+        if self.news is None:
+            self.news = self.services.claim_wait(self.run_id)
+        return seconds if self.news is not None else 0.0
+
+    async def _wait_in_place(self) -> bool:
+        """Wait for an outcome of the steps this invocation queued, until its window ends;
+        True when new events were fed (the caller decides again). Woken at once by an
+        outcome recorded in this host, else polling the log with a backoff. Leaving, it
+        gives up its registration and then reads once more: a step that found it registered,
+        or finished inside the window, sent no continuation (engine/wait_in_place.py)."""
+        news = self.news
+        if news is None:
+            return False
+        loop = asyncio.get_running_loop()
+        interval = FIRST_POLL_SECONDS
+        while self.awaited and self.instance.terminal is None:
+            left = self.wait_end - loop.time()  # the window fits the budget (_wait_window)
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(news.wait(), min(interval, left))
+                if len(self.awaited) > 1:  # more outcomes to come: one read for several
+                    await asyncio.sleep(min(COALESCE_SECONDS, left))
+            except TimeoutError:
+                interval = min(2 * interval, MAX_POLL_SECONDS)
+            news.clear()
+            if await self._catch_up():
+                return True
+        self.services.release_wait(self.run_id, news)
+        self.news = None
+        self.awaited.clear()
+        return bool(await self._catch_up())
 
     # --- deciding what to record -------------------------------------------------------------
 
@@ -236,6 +303,8 @@ class WorkflowInvocation:
         ):
             inline = await self._inline_step(new[0])
             return None if inline is None else (batch + inline[0], inline[1])
+        queues_steps = any(isinstance(command, StepCommand) for command in new)
+        self.window = self._wait_window() if queues_steps else 0.0
         for command in new:
             if isinstance(command, StepCommand):
                 hint = self.instance.cursor + len(batch)
@@ -415,7 +484,10 @@ class WorkflowInvocation:
 
     def _step_message(self, command: StepCommand, position: int) -> StepMessage:
         assert command.step is not None
-        return StepMessage(self.run_id, command.command_id, command.step.name, position)
+        until = self.world.clock.time() + self.window if self.window else None
+        return StepMessage(
+            self.run_id, command.command_id, command.step.name, position, wait_until=until
+        )
 
     async def _inline_step(self, command: StepCommand) -> tuple[list[Event], Outbox] | None:
         """Run a lone new step right here; its three events go into one write. Returns None
@@ -508,6 +580,9 @@ class WorkflowInvocation:
                 await self._release_hook(event.correlation_id or "")
         for message, delay in outbox:
             await self.services.send(message, delay)
+            if isinstance(message, StepMessage) and message.wait_until is not None:
+                self.awaited.add(message.step_id)
+                self.wait_end = self.seen_head_at + self.window + WINDOW_MARGIN
         if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
             await self._copy_attributes()
         if any(e.type == EventType.CHILD_CREATED for e in batch):
