@@ -122,7 +122,7 @@ class Emulator:
                 await self.world.close()
                 raise
         now = self.clock.time()
-        self._next_fires = {s.name: s.next_after(now) for s in registered_schedules()}
+        self._next_fires = {s.name: s.next_after(now) for s in self._schedules()}
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         if self.reconcile_every is not None:
             self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
@@ -241,12 +241,18 @@ class Emulator:
                 self.errors.append(f"reconcile: {type(error).__name__}: {error}")
                 log.warning("reconcile pass failed: %s", error)
 
+    def _schedules(self) -> list[Any]:
+        """The schedules of the modules this emulator serves: a schedule another test or
+        emulator in this process registered must not fire here, nor pull virtual time to it."""
+        served = set(self.modules)
+        return [s for s in registered_schedules() if s.workflow.fn.__module__ in served]
+
     async def _fire_schedules(self) -> None:
         """Start the runs of due schedules, as EventBridge Scheduler does on AWS."""
         if not self._next_fires:
             return
         now = self.clock.time()
-        for schedule in registered_schedules():
+        for schedule in self._schedules():
             due = self._next_fires.get(schedule.name)
             if due is None or due > now:
                 continue
