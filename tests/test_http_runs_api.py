@@ -125,6 +125,29 @@ async def test_runs_show_and_filter_by_their_deployment(emu, client) -> None:
     assert other["runs"] == []
 
 
+async def test_the_deployment_filter_goes_with_the_others_and_checks_the_id(emu, client) -> None:
+    """What the web UI's runs page sends: deployment, attribute and status filters at once."""
+    first, second = (await _started(client, ADDITION, 1, 2)), await _started(client, ADDITION, 3, 4)
+    for run_id in (first, second):
+        await client.get(f"/v1/runs/{run_id}/result?timeout=10", headers=AUTH)
+    await emu.world.runs.set_attributes(first, {"customer": "c-7"})
+    pinned = emu.host.deployment
+
+    def ids(page: httpx.Response) -> list[str]:
+        assert page.status_code == 200, page.text
+        return [r["run_id"] for r in page.json()["runs"]]
+
+    query = f"/v1/runs?deployment={pinned}&status=completed"
+    assert ids(await client.get(query, headers=AUTH)) == [second, first]
+    assert ids(await client.get(f"{query}&attr=customer=c-7", headers=AUTH)) == [first]
+    assert ids(await client.get("/v1/runs?deployment=d-0&attr=customer=c-7", headers=AUTH)) == []
+    bad = await client.get("/v1/runs?deployment=d 1;drop", headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.json()["error"] == (
+        "invalid deployment id 'd 1;drop': use 1-40 letters, digits, '-' or '_'"
+    )
+
+
 async def test_list_pages_with_a_cursor(client) -> None:
     started = [await _started(client, ADDITION, i, i) for i in range(3)]
     seen, cursor = [], None

@@ -32,6 +32,7 @@ from steplane.runtime.errors import (
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
+from steplane.runtime.ids import check_deployment_id
 from steplane.runtime.registry import get_workflow
 from steplane.runtime.runs import Run
 from steplane.runtime.world import RunRecord, World
@@ -170,15 +171,16 @@ def routes(ctx: AppContext) -> list[Route]:
         with_steps = _flag(request, "steps")
         try:
             attributes = dict(parse_filter(a) for a in request.query_params.getlist("attr"))
+            deployment = request.query_params.get("deployment") or None
             page = await ctx.client.list(
                 status=status,
                 workflow=request.query_params.get("workflow") or None,
-                deployment=request.query_params.get("deployment") or None,
+                deployment=None if deployment is None else check_deployment_id(deployment),
                 limit=_int_param(request, "limit", 50, 1, MAX_LIST_LIMIT),
                 cursor=request.query_params.get("cursor") or None,
                 attributes=attributes,
             )
-        except ValueError as error:  # a cursor this World did not hand out, a bad attr
+        except ValueError as error:  # a cursor this World did not hand out, a bad attr/id
             raise ApiError(400, str(error)) from None
         records, next_cursor = page.items, page.next_cursor
         if since is not None:  # newest first: past the first older run, every run is older

@@ -8,6 +8,7 @@ browser tests skip, saying what to install (`.ci/run` installs it where apt can)
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -19,10 +20,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -31,6 +32,7 @@ STEPLANE = shutil.which("steplane", path=str(Path(sys.executable).parent)) or "s
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 DRIVERS = ("chromedriver", "chromium-driver")
 INSTALL_HINT = "apt-get install -y chromium chromium-driver"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -76,16 +78,36 @@ class Dev:
             time.sleep(0.1)
 
     @functools.cached_property
+    def _config(self) -> Any:
+        """The dev stack's outputs: how a process reaches this server's World (as the CLI)."""
+        from adapters.aws.stack_outputs import config_from_stack
+
+        credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
+        return config_from_stack(
+            self.prefix, endpoint_url=self.endpoint_url, region=self.region, **credentials
+        )
+
+    def with_client(self, action: Callable[[Any], Awaitable[T]]) -> T:
+        """`action(client)` with a `Client` of this server's World, from the test process (as
+        a script or an older deployment's code would start runs); the World closed after."""
+        from adapters.aws import AwsWorld
+        from runtime import Client
+
+        async def main() -> T:
+            client = Client(AwsWorld(self._config))
+            try:
+                return await action(client)
+            finally:
+                await client.world.close()
+
+        return asyncio.run(main())
+
+    @functools.cached_property
     def _s3(self) -> tuple[Any, str]:
         """An S3 client of the emulated AWS, and the deployment's bucket (made once)."""
         import boto3
 
-        from adapters.aws.stack_outputs import config_from_stack
-
-        credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
-        config = config_from_stack(
-            self.prefix, endpoint_url=self.endpoint_url, region=self.region, **credentials
-        )
+        config = self._config
         s3 = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
@@ -207,6 +229,15 @@ def browser(chrome: Any) -> Any:
     if isinstance(chrome, str):
         pytest.skip(chrome)
     return chrome
+
+
+@pytest.fixture
+def console_clean(browser: Any) -> Iterator[None]:
+    """The test leaves no console error in the browser (what earlier tests left is dropped)."""
+    browser.get_log("browser")
+    yield
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
 
 
 @pytest.fixture(scope="package")

@@ -8,7 +8,7 @@ be cancelled. Every test ends with no console error in the browser (`console_cle
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +75,6 @@ def visit(browser: Any, dev: Dev, fragment: str) -> None:
         browser.get(f"{dev.url}/{fragment}")
 
 
-@pytest.fixture
-def console_clean(browser: Any) -> Iterator[None]:
-    browser.get_log("browser")  # what earlier tests left
-    yield
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
-    assert errors == [], errors
-
-
 def open_run(browser: Any, dev: Dev, run_id: str) -> None:
     visit(browser, dev, f"#/runs/{run_id}")
     wait_for(browser, lambda: run_id in browser.find_element(By.ID, "run-header").text, "run page")
@@ -142,7 +134,9 @@ def test_runs_list_shows_status_workflow_duration_and_steps(
     wait_for(browser, lambda: all(row(r) for r in runs.values()), "every run listed")
     cells = row(runs["completed"]).find_elements(By.TAG_NAME, "td")
     assert [c.text for c in cells[:3]] == ["completed", "ui.checkout", runs["completed"]]
-    assert cells[4].text.endswith(("ms", "s")) and cells[5].text == "3"
+    pinned = dev.api("GET", f"/v1/runs/{runs['completed']}")["deployment"]
+    assert pinned.startswith("d-") and cells[3].text == pinned  # the deployment column
+    assert cells[5].text.endswith(("ms", "s")) and cells[6].text == "3"
     assert row(runs["failed"]).get_attribute("data-status") == "failed"
     assert row(runs["hook"]).get_attribute("data-status") == "running"
     # live: a run started now appears without a reload

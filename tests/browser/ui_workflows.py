@@ -1,12 +1,13 @@
 """Workflows the browser suite runs on `steplane dev`: one that completes, one that fails
-after retries, one waiting on a hook, one streaming, one that waits to be cancelled."""
+after retries, one waiting on a hook, one streaming, one that waits to be cancelled, one that
+sets attributes."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 
-from runtime import RetryableError, create_hook, get_writable, step, workflow
+from runtime import RetryableError, create_hook, get_writable, set_attributes, step, workflow
 
 
 @step
@@ -71,3 +72,9 @@ async def streaming(count: int, gap: float, until: str | None = None) -> int:
 @workflow(name="ui.hold")
 async def hold(token: str) -> object:
     return await create_hook(token=token)
+
+
+@workflow(name="ui.tagged")
+async def tagged(customer: str) -> str:
+    set_attributes(customer=customer, stage="paid")
+    return await validate(customer)

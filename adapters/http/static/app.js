@@ -173,11 +173,13 @@ function runsPage(params) {
   document.title = "Runs · steplane";
   const status = params.get("status") || "";
   const workflow = params.get("workflow") || "";
+  const deployment = params.get("deployment") || "";
+  const attr = params.get("attr") || "";
   const since = params.get("since") || "";
   const cursor = params.get("cursor") || "";
   const limit = params.get("limit") || "";
   const go = (changes) => {
-    const next = new URLSearchParams({ status, workflow, since, cursor, limit, ...changes });
+    const next = new URLSearchParams({ status, workflow, deployment, attr, since, cursor, limit, ...changes });
     for (const [k, v] of [...next.entries()]) if (!v) next.delete(k);
     window.location.hash = `#/runs${next.toString() ? "?" + next : ""}`;
   };
@@ -185,34 +187,49 @@ function runsPage(params) {
     ["", "pending", "running", "completed", "failed", "cancelled"].map((s) =>
       h("option", { value: s, selected: s === status }, s || "any status")));
   const workflowInput = h("input", { id: "filter-workflow", value: workflow, list: "workflows",
-    placeholder: "module:function", size: 26 });
-  const workflowForm = h("form", { class: "inline", onsubmit: (e) => {
-    e.preventDefault(); go({ workflow: workflowInput.value.trim(), cursor: "" });
-  } }, workflowInput, " ", h("button", { type: "submit", class: "quiet", id: "filter-apply" }, "Filter"));
+    placeholder: "module:function", size: 22 });
+  const deploymentInput = h("input", { id: "filter-deployment", value: deployment, list: "deployments",
+    placeholder: "d-…", size: 16, spellcheck: "false" });
+  const attrInput = h("input", { id: "filter-attr", value: attr, placeholder: "name=value", size: 18,
+    spellcheck: "false", "aria-describedby": "attr-help" });
   const sinceSelect = h("select", { id: "filter-since", onchange: (e) => go({ since: e.target.value, cursor: "" }) },
     SINCE.map(([value, label]) => h("option", { value, selected: value === since }, label)));
-  const datalist = h("datalist", { id: "workflows" });
+  const workflowList = h("datalist", { id: "workflows" });
+  const deploymentList = h("datalist", { id: "deployments" });
   const body = h("tbody", { id: "runs-body" });
   const pager = h("div", { class: "pager" });
+  // The text filters apply together (Enter in any of them, or the button); the menus at once.
+  const filters = h("form", { class: "filters", id: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    go({ workflow: workflowInput.value.trim(), deployment: deploymentInput.value.trim(),
+      attr: attrInput.value.trim(), cursor: "" });
+  } },
+    h("div", {}, h("label", { for: "filter-status" }, "Status"), statusSelect),
+    h("div", {}, h("label", { for: "filter-workflow" }, "Workflow"), workflowInput),
+    h("div", {}, h("label", { for: "filter-deployment" }, "Deployment"), deploymentInput),
+    h("div", {}, h("label", { for: "filter-attr" }, "Attribute"), attrInput,
+      h("span", { id: "attr-help", class: "sr-only" }, "An attribute the run set: name=value")),
+    h("div", {}, h("label", { for: "filter-since" }, "Started"), sinceSelect),
+    h("div", {}, h("button", { type: "submit", class: "quiet", id: "filter-apply" }, "Filter")),
+    workflowList, deploymentList);
   main.append(
-    h("h1", {}, "Runs"),
-    h("div", { class: "filters" },
-      h("div", {}, h("label", { for: "filter-status" }, "Status"), statusSelect),
-      h("div", {}, h("label", { for: "filter-workflow" }, "Workflow"), workflowForm),
-      h("div", {}, h("label", { for: "filter-since" }, "Started"), sinceSelect), datalist),
+    h("h1", {}, "Runs"), filters,
     h("p", { class: "error", id: "page-error", role: "alert" }),
     h("div", { class: "scroll" }, h("table", { id: "runs" },
       h("thead", {}, h("tr", {}, h("th", {}, "Status"), h("th", {}, "Workflow"),
-        h("th", { class: "hide-narrow" }, "Run"), h("th", {}, "Started"),
-        h("th", {}, "Duration"), h("th", { class: "num" }, "Steps"))),
+        h("th", { class: "hide-narrow" }, "Run"), h("th", { class: "hide-narrow" }, "Deployment"),
+        h("th", {}, "Started"), h("th", {}, "Duration"), h("th", { class: "num" }, "Steps"))),
       body)),
     pager);
   const workflows = new Set();
+  const deployments = new Set();
   let shown = "";
   const tick = async () => {
     const query = new URLSearchParams({ limit: limit || "25", steps: "true" });
     if (status) query.set("status", status);
     if (workflow) query.set("workflow", workflow);
+    if (deployment) query.set("deployment", deployment);
+    if (attr) query.set("attr", attr);
     if (since) query.set("since", String(Date.now() / 1000 - Number(since)));
     if (cursor) query.set("cursor", cursor);
     const data = await api(`/v1/runs?${query}`);
@@ -222,15 +239,19 @@ function runsPage(params) {
     shown = key;
     const rows = data.runs.map((run) => {
       workflows.add(run.workflow);
+      if (run.deployment) deployments.add(run.deployment);
       const link = h("a", { href: `#/runs/${encodeURIComponent(run.run_id)}`, class: "run-link" },
         run.workflow);
       return h("tr", { "data-run-id": run.run_id, "data-status": run.status },
         h("td", {}, badge(run.status)), h("td", {}, link),
-        h("td", { class: "mono hide-narrow" }, run.run_id), h("td", {}, when(run.created_at)),
+        h("td", { class: "mono hide-narrow" }, run.run_id),
+        h("td", { class: "mono hide-narrow deployment" }, run.deployment || h("span", { class: "muted" }, "unpinned")),
+        h("td", {}, when(run.created_at)),
         h("td", {}, runDuration(run)), h("td", { class: "num" }, run.steps ?? ""));
     });
-    keepFocus(body, () => body.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No runs."))])));
-    datalist.replaceChildren(...[...workflows].sort().map((w) => h("option", { value: w })));
+    keepFocus(body, () => body.replaceChildren(...(rows.length ? rows : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, "No runs."))])));
+    workflowList.replaceChildren(...[...workflows].sort().map((w) => h("option", { value: w })));
+    deploymentList.replaceChildren(...[...deployments].sort().map((d) => h("option", { value: d })));
     pager.replaceChildren(
       cursor ? h("button", { class: "quiet", id: "page-first", onclick: () => go({ cursor: "" }) }, "← Newest") : "",
       data.next_cursor ? h("button", { class: "quiet", id: "page-next", onclick: () => go({ cursor: data.next_cursor }) }, "Older →") : "",
@@ -315,15 +336,48 @@ function runPage(runId) {
   return { stop() { poll.stop(); for (const s of state.streams.values()) s.stop(); } };
 }
 
+/** The run's facts. Re-rendered only when one of them changes (the duration of a live run
+ * is updated in place), so a focused link in the header keeps the keyboard focus. */
 function renderHeader(header, run, events) {
   const created = events.find((e) => e.type === "run_created") || {};
+  const key = JSON.stringify([run.status, run.workflow, run.created_at, run.deployment,
+    run.attributes, run.error_code, created.rerun_of, run.parent_run_id]);
+  if (header.dataset.key === key) {
+    const shown = header.querySelector("#run-duration");
+    if (shown) shown.textContent = runDuration(run);
+    return;
+  }
+  header.dataset.key = key;
   const rows = [["Status", badge(run.status)], ["Workflow", run.workflow],
-    ["Started", when(run.created_at)], ["Duration", runDuration(run)]];
+    ["Started", when(run.created_at)], ["Duration", h("span", { id: "run-duration" }, runDuration(run))]];
+  rows.push(["Deployment", run.deployment
+    ? h("a", { href: `#/runs?deployment=${encodeURIComponent(run.deployment)}`, id: "run-deployment",
+      class: "mono", title: "Runs of this deployment" }, run.deployment)
+    : h("span", { class: "muted", id: "run-deployment" }, "unpinned (the first host to run it pins it)")]);
+  rows.push(["Attributes", attributeList(run.attributes || {})]);
   if (run.error_code) rows.push(["Error code", run.error_code]);
   if (created.rerun_of) rows.push(["Rerun of", h("a", { href: `#/runs/${encodeURIComponent(created.rerun_of)}`, id: "rerun-of" }, created.rerun_of)]);
   if (run.parent_run_id) rows.push(["Parent", h("a", { href: `#/runs/${encodeURIComponent(run.parent_run_id)}` }, run.parent_run_id)]);
+  const focused = document.activeElement && header.contains(document.activeElement)
+    ? document.activeElement.getAttribute("href") : null;
   header.replaceChildren(h("h1", { class: "mono" }, run.run_id),
     h("dl", { class: "meta" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+  if (focused) {
+    const again = [...header.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === focused);
+    if (again) again.focus();
+  }
+}
+
+/** A run's `set_attributes()` values: plaintext by design (never encrypted), each a link to
+ * the runs with the same attribute. */
+function attributeList(attributes) {
+  const names = Object.keys(attributes).sort();
+  if (!names.length) return h("span", { class: "muted", id: "run-attributes" }, "none");
+  return h("ul", { class: "attributes", id: "run-attributes" }, names.map((name) => {
+    const pair = `${name}=${attributes[name]}`;
+    return h("li", { "data-name": name },
+      h("a", { href: `#/runs?${new URLSearchParams({ attr: pair })}`, class: "mono", title: "Runs with this attribute" }, pair));
+  }));
 }
 
 function dataOf(event, decrypted) {
