@@ -122,28 +122,7 @@ class DynamoRunStore(RunStore):
         if change.deployment is not None:  # pins an unpinned run, keeps any pin it has
             sets.append("dep = if_not_exists(dep, :dep)")
             values[":dep"] = {"S": change.deployment}
-        for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
-            values[f":t{i}"] = {"S": str(ended)}
-        ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
-        try:
-            await self._aws.call(
-                self._aws.dynamodb.update_item,
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=(
-                    f"attribute_exists(run_id) AND st <> :s AND NOT st IN ({ended_list})"
-                ),
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except Exception as error:
-            if not is_condition_failure(error):
-                raise
-            if not error.response.get("Item"):  # type: ignore[attr-defined]
-                raise RunNotFoundError(f"run {run_id!r} does not exist") from None
-            return False
-        return True
+        return await self._update_live(run_id, "SET " + ", ".join(sets), "st <> :s", values)
 
     async def set_attributes(
         self, run_id: str, attributes: dict[str, str], *, version: int = 0
@@ -196,22 +175,27 @@ class DynamoRunStore(RunStore):
     async def set_deployment(self, run_id: str, expected: str | None, deployment: str) -> bool:
         """One conditional update on the record's `dep` (and the run not ended)."""
         values: Item = {":d": {"S": deployment}}
-        for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
-            values[f":t{i}"] = {"S": str(ended)}
-        ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
         if expected is None:
             pinned = "attribute_not_exists(dep)"
         else:
             pinned = "dep = :e"
             values[":e"] = {"S": expected}
+        return await self._update_live(run_id, "SET dep = :d", pinned, values)
+
+    async def _update_live(self, run_id: str, update: str, condition: str, values: Item) -> bool:
+        """`update` on the record of a run that exists, has not ended and meets `condition`:
+        one conditional UpdateItem. False when refused; RunNotFoundError for no such run."""
+        for i, ended in enumerate(sorted(TERMINAL_STATUSES)):
+            values[f":t{i}"] = {"S": str(ended)}
+        ended_list = ", ".join(f":t{i}" for i in range(len(TERMINAL_STATUSES)))
         try:
             await self._aws.call(
                 self._aws.dynamodb.update_item,
                 TableName=self._table,
                 Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET dep = :d",
+                UpdateExpression=update,
                 ConditionExpression=(
-                    f"attribute_exists(run_id) AND {pinned} AND NOT st IN ({ended_list})"
+                    f"attribute_exists(run_id) AND {condition} AND NOT st IN ({ended_list})"
                 ),
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
