@@ -17,42 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from typing import Any
 
 import boto3
+
+from steplane.local_emulator.version_host import LambdaContext, records
 
 from .faults import FaultInjector
 
 COPY_ATTRIBUTE = "chaos-copy"
 VISIBILITY_SECONDS = 8
 """How long a received message stays invisible: a killed host's messages come back after it."""
-FUNCTION_TIMEOUT_MS = 60_000
-
-
-class LambdaContext:
-    """The part of Lambda's context object the handler reads."""
-
-    def __init__(self) -> None:
-        self._deadline = time.monotonic() + FUNCTION_TIMEOUT_MS / 1000
-        self.function_name = "steplane-chaos"
-        self.aws_request_id = os.urandom(8).hex()
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _records(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "eventSource": "aws:sqs",
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
-        }
-        for m in messages
-    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
                         QueueUrl=queue_url, MessageBody=m["Body"], MessageAttributes=copy
                     )
         try:
-            result = lambda_handler.handler({"Records": _records(messages)}, LambdaContext())
+            result = lambda_handler.handler(
+                {"Records": records(messages)}, LambdaContext("steplane-chaos")
+            )
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception as error:  # the whole invocation failed: every record comes back
             print(f"invocation failed: {type(error).__name__}: {error}", file=sys.stderr)
