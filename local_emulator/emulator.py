@@ -68,6 +68,7 @@ class Emulator:
         self.world_kind = world
         self.concurrency = concurrency
         self.virtual_time = virtual_time
+        self._clock_holds = 0
         self.deliver_twice = deliver_twice
         self.max_receives = max_receives
         self.visibility_timeout = visibility_timeout
@@ -263,9 +264,23 @@ class Emulator:
             except Exception as error:  # a failed fire never stops the emulator
                 self.errors.append(f"schedule {schedule.name}: {type(error).__name__}: {error}")
 
+    @contextlib.contextmanager
+    def holding_time(self) -> Iterator[None]:
+        """With virtual time: no skip-ahead inside the block, so a sequence of client calls
+        happens within real seconds of each other, as it would in production (a burst of
+        debounced starts, a hook resumed before a short sleep is due). Without it the clock
+        jumps whenever no invocation runs, which may be between two of the calls."""
+        self._clock_holds += 1
+        try:
+            yield
+        finally:
+            self._clock_holds -= 1
+
     def _skip_ahead(self) -> bool:
         """Nothing is running and nothing is visible: jump to the next delayed message (or
         the next schedule's fire, whichever comes first)."""
+        if self._clock_holds:
+            return False
         times = [t for t in (self.world.queue.next_visible_at(), *self._next_fires.values()) if t]
         next_visible = min(times) if times else None
         if next_visible is None or not isinstance(self.clock, VirtualClock):

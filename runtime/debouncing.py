@@ -3,17 +3,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .definitions import WorkflowDef
 from .engine.codec import codecs_for
-from .engine.debounce import debounce_key, encode_event
+from .engine.debounce import complete_fired, debounce_key, encode_event
 from .engine.events import EventType, RunStatus
 from .engine.idempotency import run_id_for_key
 from .engine.messages import DebounceMessage
 from .world import RunRecord, World
 
 _MAX_RACES = 100
+
+
+def sender(world: World) -> Callable[[Any, float], Awaitable[None]]:
+    """`send` for `complete_fired`, outside a host: straight to the World's queue."""
+
+    async def send(message: Any, delay: float) -> None:
+        await world.queue.send(message.body(), delay=delay)
+
+    return send
 
 
 async def start_debounced(
@@ -31,6 +41,8 @@ async def start_debounced(
         item = await world.coordination.get(item_key)
         state = item.data if item is not None else {"burst": 0}
         now = world.clock.time()
+        if state.get("fired"):  # the last burst's fire may have died before starting its run
+            await complete_fired(world, state, sender(world))
         if state.get("run_id"):
             run_id, burst = str(state["run_id"]), int(state["burst"])
             codec = await codecs.get(run_id)

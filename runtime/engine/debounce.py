@@ -11,8 +11,12 @@ that finds `due` passed appends the stored `run_created` at position 0 (conditio
 delivery conflicts and does nothing), closes the burst, and wakes the run. A message that
 comes early (a later start moved `due`) is sent again for the new `due`.
 
-A start that races the fire itself may join the run just started without its arguments being
-used (the window is closing at that instant); every start of a burst returns the same run.
+The fire closes the burst before it starts the run, conditionally on the item it read, so no
+start is lost to the race: a start that wrote first makes the close fail (the fire reads again
+and finds a later `due`), and a start that comes after the close opens the next burst, a new
+run. The closed item keeps the fired run and its `run_created` (`fired`, `event`) until the
+run has been started, so a fire that dies between the close and the append is completed by
+its message's redelivery or by the next burst's first start (`complete_fired`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from ..world import World
 from .events import Event
 from .messages import DebounceMessage, WorkflowMessage
 from .run_bytes import stamp
+
+_MAX_RACES = 100
 
 
 def debounce_key(workflow: str, key: str) -> str:
@@ -57,23 +63,40 @@ def decode_event(data: dict[str, Any]) -> Event:
 
 async def fire_debounced(world: World, message: DebounceMessage, send: Any) -> None:
     """Start the burst's run if its window has passed (module docstring)."""
-    item = await world.coordination.get(message.key)
-    if item is None or item.data.get("run_id") != message.run_id:
-        return  # this burst already fired (a duplicate message)
-    now = world.clock.time()
-    due = float(item.data["due"])
-    if due > now:
-        await send(message, min(due - now, world.queue.max_delay))
-        return
-    event = decode_event(item.data["event"])
-    with contextlib.suppress(AppendConflictError, RunTerminalError):  # an earlier delivery's
-        await world.log.append(message.run_id, 0, stamp(message.run_id, [event], 0, None))
-    for _ in range(100):  # close the burst; a start racing us may have written meanwhile
-        if item is None or item.data.get("run_id") != message.run_id:
-            break
-        if await world.coordination.put(
-            message.key, {"burst": item.data["burst"]}, item.version + 1
-        ):
-            break
+    for _ in range(_MAX_RACES):
         item = await world.coordination.get(message.key)
-    await send(WorkflowMessage(message.run_id, message.workflow), 0.0)
+        if item is None:
+            return
+        state = item.data
+        if state.get("fired") == message.run_id:  # closed by a delivery that then died
+            await complete_fired(world, state, send)
+            return
+        if state.get("run_id") != message.run_id:
+            return  # this burst fired, and the next burst's first start completed it
+        now = world.clock.time()
+        due = float(state["due"])
+        if due > now:
+            await send(message, min(due - now, world.queue.max_delay))
+            return
+        closed = {"burst": state["burst"], "fired": message.run_id, "workflow": message.workflow}
+        closed["event"] = state["event"]
+        if await world.coordination.put(message.key, closed, item.version + 1):
+            await complete_fired(world, closed, send)
+            # Best effort: a burst whose fire is complete needs no help from the next start.
+            await world.coordination.put(message.key, {"burst": state["burst"]}, item.version + 2)
+            return
+        # A start of this burst wrote first: its arguments are the last ones, and its `due`
+        # is later. Read again.
+    raise RuntimeError(f"debounced run {message.run_id}: its item kept changing under starts")
+
+
+async def complete_fired(world: World, closed: dict[str, Any], send: Any) -> None:
+    """Append the closed burst's `run_created` and wake its run. Idempotent: the append is
+    conditional on position 0 and a second wake is a message the run's log absorbs. Called by
+    the firing message, by its redelivery, and by the first start of the next burst (which
+    must not overwrite a closed burst its fire may not have completed)."""
+    run_id, workflow = str(closed["fired"]), str(closed["workflow"])
+    event = decode_event(closed["event"])
+    with contextlib.suppress(AppendConflictError, RunTerminalError):  # done before
+        await world.log.append(run_id, 0, stamp(run_id, [event], 0, None))
+    await send(WorkflowMessage(run_id, workflow), 0.0)
