@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime import step, workflow
+from runtime import sleep, step, workflow
 
 
 @step
@@ -48,3 +48,12 @@ async def blob_of(size: int) -> bytes:
 async def big_result(size: int) -> int:
     """A `size`-byte bytes step result, recorded and read back by the workflow."""
     return len(await blob_of(size))
+
+
+@workflow
+async def steps_around_a_sleep(duration: str | None) -> int:
+    """A step, an optional durable sleep, a step: what the sleep adds is what it costs."""
+    before = await noop(1)
+    if duration is not None:
+        await sleep(duration)
+    return before + await noop(2)

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
 from adapters import lambda_handler
 from adapters.memory import MemoryWorld
+from bench.long_sleep_bench import reads_during_hops
 from local_emulator import Emulator
 from runtime import sleep, start, step, workflow
-from runtime.engine.host import FunctionHost
-from runtime.world import World
 from tests.conftest import ManualClock, installed
 from tests.engine import model_workflows as mw
 from tests.test_lambda_handler import sqs_event
@@ -32,48 +27,6 @@ DAY = 86_400.0
 def hops_of(days: int) -> int:
     """Timer hops of a sleep in 900 s hops; the last hop is the workflow's own wake-up."""
     return days * 96 - 1
-
-
-_IN_HOP: contextvars.ContextVar[bool] = contextvars.ContextVar("in_hop", default=False)
-_STATE_READS = ("log.read", "log.append", "runs.get", "runs.update_status")
-
-
-@contextmanager
-def reads_during_hops(world: World) -> Iterator[collections.Counter[str]]:
-    """Counts the World calls that touch run state (log, run records) made while a host
-    handles a timer message."""
-    counts: collections.Counter[str] = collections.Counter()
-    hop = FunctionHost._hop
-
-    async def hop_marked(self: FunctionHost, timer: Any) -> None:
-        token = _IN_HOP.set(True)
-        try:
-            await hop(self, timer)
-        finally:
-            _IN_HOP.reset(token)
-
-    def counting(name: str, call: Any) -> Any:
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            counts["calls"] += 1
-            if _IN_HOP.get():
-                counts[name] += 1
-            return await call(*args, **kwargs)
-
-        return wrapper
-
-    saved = []
-    for name in _STATE_READS:
-        store, method = name.split(".")
-        target = getattr(world, store)
-        saved.append((target, method, getattr(target, method)))
-        setattr(target, method, counting(name, getattr(target, method)))
-    FunctionHost._hop = hop_marked  # type: ignore[method-assign]
-    try:
-        yield counts
-    finally:
-        FunctionHost._hop = hop  # type: ignore[method-assign]
-        for target, method, call in saved:
-            setattr(target, method, call)
 
 
 @pytest.mark.parametrize(
