@@ -47,7 +47,10 @@ class Server:
 
     async def stop(self) -> None:
         assert self.server is not None and self.task is not None
-        self.server.should_exit = self.server.force_exit = True
+        # Not `force_exit`: with it uvicorn skips the graceful timeout, so it never cancels
+        # the open event stream, and the connection stays up: no drop the page could see.
+        # `timeout_graceful_shutdown=0` cancels the stream at once, which closes it.
+        self.server.should_exit = True
         await asyncio.wait_for(self.task, 10)
 
 
