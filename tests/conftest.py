@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,6 +148,27 @@ def moto_server() -> Iterator[MotoServer]:
         yield _moto_server
     finally:
         _moto_server.stop()
+
+
+@pytest.fixture
+def deploy_endpoint(
+    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> str:
+    """A fresh moto server to deploy stacks to (its URL): fake credentials, no profile, and a
+    private cache for the deployment zip."""
+    from infra import deploy as deploy_module
+
+    url = moto_server.start()
+    moto_server.reset()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(deploy_module, "CACHE", tmp_path / "cache")
+    return url
 
 
 @pytest.fixture

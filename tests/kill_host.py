@@ -5,12 +5,12 @@ until a step kills it with SIGKILL or `--seconds` pass."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
 from runtime import step, workflow
+from tests.lambda_loop import serve_one_batch
 
 
 @step(max_retries=1)
@@ -32,22 +32,5 @@ def main(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     loop = asyncio.new_event_loop()
     while time.monotonic() < deadline:
-        deliveries = loop.run_until_complete(queue.receive(max_messages=10, visibility_timeout=1))
-        if not deliveries:
+        if not serve_one_batch(loop, queue, visibility=1):
             time.sleep(0.1)
-            continue
-        records = [
-            {
-                "messageId": d.message_id,
-                "receiptHandle": d.receipt,
-                "body": json.dumps(d.body),
-                "attributes": {"ApproximateReceiveCount": str(d.receive_count)},
-                "eventSource": "aws:sqs",
-            }
-            for d in deliveries
-        ]
-        result = lambda_handler.handler({"Records": records}, None)
-        failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
-        for delivery in deliveries:
-            if delivery.message_id not in failed:
-                loop.run_until_complete(queue.delete(delivery))

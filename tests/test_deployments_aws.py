@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,12 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from infra import deploy as deploy_module
 from infra.deploy import deploy
 from local_emulator.cli import cli
 from runtime import Client
 from runtime.config import world_from_env
 from runtime.deployment import set_deployment_id
 from runtime.engine.upgrade import live_runs_by_deployment
-from tests.conftest import MotoServer
 
 from . import deploy_versions
 
@@ -42,23 +39,11 @@ READY_SECONDS = 60
 
 
 @pytest.fixture
-def endpoint(
-    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[str]:
-    url = moto_server.start()
-    moto_server.reset()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": url,
-        "STEPLANE_STACK": STACK,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def endpoint(deploy_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", deploy_endpoint)
+    monkeypatch.setenv("STEPLANE_STACK", STACK)
     monkeypatch.delenv("STEPLANE_WORLD", raising=False)
-    monkeypatch.setattr(deploy_module, "CACHE", tmp_path / "cache")
-    yield url
+    return deploy_endpoint
 
 
 def deploy_version(url: str, deployment: str, *, prune: bool = False) -> Any:

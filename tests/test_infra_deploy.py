@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from infra.deploy import DeployError, deploy, failure_line
 from local_emulator import Emulator
 from runtime import start
 from runtime.config import world_from_env
-from tests.conftest import MotoServer
 from tests.engine import workflows as wf
 from tests.test_infra_template import changed_template
 
@@ -38,21 +36,8 @@ EVERY_RESOURCE = {
 
 
 @pytest.fixture
-def endpoint(
-    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[str]:
-    """A fresh moto server, fake credentials, and a private zip cache."""
-    url = moto_server.start()
-    moto_server.reset()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setattr(deploy_module, "CACHE", tmp_path / "cache")
-    yield url
+def endpoint(deploy_endpoint: str) -> str:
+    return deploy_endpoint
 
 
 def client(name: str, url: str) -> Any:

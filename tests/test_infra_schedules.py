@@ -5,19 +5,16 @@ event such a schedule sends reaches the Lambda handler, which starts one run per
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
 from adapters import lambda_handler
-from infra import deploy as deploy_module
 from infra.deploy import deploy
 from infra.schedules import schedule_input, schedule_name, sync_schedules
 from infra.template import build_template
 from runtime.schedules import registered_schedules
-from tests.conftest import MotoServer
 from tests.engine import schedule_workflows
 
 NAME = "tests.engine.schedule_workflows:hourly"
@@ -34,17 +31,9 @@ def test_the_template_declares_the_scheduler_group_and_role() -> None:
 
 
 def test_deploy_puts_one_schedule_per_scheduled_workflow_on_a_moto_server(
-    moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    deploy_endpoint: str,
 ) -> None:
-    url = moto_server.start()
-    moto_server.reset()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(deploy_module, "CACHE", tmp_path / "cache")
+    url = deploy_endpoint
     done = deploy(
         "sched",
         endpoint_url=url,

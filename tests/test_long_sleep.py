@@ -14,9 +14,10 @@ import pytest
 
 from adapters import lambda_handler
 from adapters.memory import MemoryWorld
+from bench.bench_workflows import steps_around_a_sleep
 from bench.long_sleep_bench import reads_during_hops
 from local_emulator import Emulator
-from runtime import sleep, start, step, workflow
+from runtime import start
 from tests.conftest import ManualClock, installed
 from tests.engine import model_workflows as mw
 from tests.test_lambda_handler import sqs_event
@@ -48,19 +49,6 @@ async def test_long_sleep_wakes_the_workflow_once(
         hops = 0 if emu.world.queue.max_delay > days * DAY else hops_of(days)
         assert emu.invocation_counts[f"timer:{run.run_id}"] == hops * copies
         assert reads["calls"] > 0 and set(reads) == {"calls"}  # none of them during a hop
-
-
-@step
-async def mark(i: int) -> int:
-    return i
-
-
-@workflow
-async def steps_around_a_sleep(duration: str | None) -> int:
-    before = await mark(1)
-    if duration is not None:
-        await sleep(duration)
-    return before + await mark(2)
 
 
 @pytest.mark.parametrize(("kind", "days"), [("memory", 30), ("aws", 1)])

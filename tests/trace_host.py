@@ -15,6 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.lambda_loop import serve_one_batch
+
 
 def main(run_id: str, seconds: float) -> None:
     exporter = InMemorySpanExporter()
@@ -31,27 +33,8 @@ def main(run_id: str, seconds: float) -> None:
         record = loop.run_until_complete(world.runs.get(run_id))
         if record is not None and record.status.is_terminal:
             break
-        deliveries = loop.run_until_complete(
-            world.queue.receive(max_messages=10, visibility_timeout=5)
-        )
-        if not deliveries:
+        if not serve_one_batch(loop, world.queue, visibility=5):
             time.sleep(0.05)
-            continue
-        records = [
-            {
-                "messageId": d.message_id,
-                "receiptHandle": d.receipt,
-                "body": json.dumps(d.body),
-                "attributes": {"ApproximateReceiveCount": str(d.receive_count)},
-                "eventSource": "aws:sqs",
-            }
-            for d in deliveries
-        ]
-        result = lambda_handler.handler({"Records": records}, None)
-        failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
-        for delivery in deliveries:
-            if delivery.message_id not in failed:
-                loop.run_until_complete(world.queue.delete(delivery))
     for span in exporter.get_finished_spans():
         print(
             json.dumps(
