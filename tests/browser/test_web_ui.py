@@ -178,6 +178,51 @@ def test_filters_and_pages(
     wait_for(browser, lambda: listed(browser) == newest_first[:2], "back to the first page")
 
 
+def deployments_shown(browser: Any) -> list[str]:
+    return texts(browser, "#runs-body tr[data-run-id] td.deployment")
+
+
+def apply_filter(browser: Any, field: str, value: str) -> None:
+    """Type `value` into one text filter (the others cleared) and apply it with Enter."""
+    for other in ("filter-workflow", "filter-deployment", "filter-attr"):
+        browser.find_element(By.ID, other).clear()
+    box = browser.find_element(By.ID, field)
+    box.send_keys(value, Keys.ENTER)
+
+
+def test_attribute_and_deployment_filters(
+    browser: Any, dev: Dev, runs: dict[str, str], console_clean: None
+) -> None:
+    tagged = {c: dev.start("ui.tagged", c) for c in ("c-7", "c-8")}
+    for run_id in tagged.values():
+        dev.wait_status(run_id, {"completed"})
+    visit(browser, dev, "#/runs")
+    wait_for(browser, lambda: tagged["c-8"] in listed(browser), "list")
+    apply_filter(browser, "filter-attr", "customer=c-7")
+    wait_for(browser, lambda: listed(browser) == [tagged["c-7"]], "attribute filter")
+    assert "attr=customer%3Dc-7" in browser.current_url  # the filter is in the link
+    apply_filter(browser, "filter-attr", "stage=paid")  # an attribute both runs set
+    wait_for(browser, lambda: set(listed(browser)) == set(tagged.values()), "both tagged runs")
+
+    deployment = dev.api("GET", f"/v1/runs/{runs['completed']}")["deployment"]
+    assert deployment and deployment.startswith("d-")
+    apply_filter(browser, "filter-deployment", deployment)
+    wait_for(browser, lambda: set(runs.values()) <= set(listed(browser)), "deployment filter")
+    assert set(deployments_shown(browser)) == {deployment}
+    apply_filter(browser, "filter-deployment", "d-" + "0" * 16)  # well formed, no runs
+    wait_for(browser, lambda: texts(browser, "#runs-body td") == ["No runs."], "no runs")
+
+    open_run(browser, dev, tagged["c-7"])  # a run links to its deployment's runs
+    attributes = browser.find_element(By.ID, "run-attributes")
+    wait_for(browser, lambda: "c-7" in attributes.text, "the run's attributes")
+    attributes.find_element(By.CSS_SELECTOR, "li[data-name=customer] a").click()
+    wait_for(browser, lambda: listed(browser) == [tagged["c-7"]], "the attribute's runs")
+    open_run(browser, dev, tagged["c-7"])
+    browser.find_element(By.ID, "run-deployment").click()
+    wait_for(browser, lambda: tagged["c-7"] in listed(browser), "the deployment's runs")
+    assert browser.find_element(By.ID, "filter-deployment").get_attribute("value") == deployment
+
+
 # --- one run ----------------------------------------------------------------------------------
 
 
