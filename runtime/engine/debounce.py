@@ -7,8 +7,8 @@ is derived from the key and the burst number, so racing first starts make one re
 every start of the burst replaces `event`, the run's `run_created` already sealed with the
 run's key (arguments encrypted, as in the log), and pushes `due` out by the window, with one
 conditional write. Each start sends a debounce message delayed by the window; the message
-that finds `due` passed appends the stored `run_created` at position 0 (conditional: a second
-delivery conflicts and does nothing), closes the burst, and wakes the run. A message that
+that finds `due` passed closes the burst, appends the stored `run_created` at position 0
+(conditional: a second delivery conflicts and does nothing) and wakes the run. A message that
 comes early (a later start moved `due`) is sent again for the new `due`.
 
 The fire closes the burst before it starts the run, conditionally on the item it read, so no
