@@ -91,6 +91,23 @@ class LogCache:
         skip = max(0, since - start)
         return [e.copied() for e in batch[skip:]]
 
+    def prefix(self, run_id: str, end: int) -> list[tuple[int, list[Event]]] | None:
+        """Every batch from position 0 up to `end` (a boundary), when all are in memory; else
+        None. The cached lists themselves, not copies: for encoding only, never to edit."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return None
+            found: list[tuple[int, list[Event]]] = []
+            position = 0
+            while position < end:
+                batch = log.batches.get(position)
+                if batch is None:
+                    return None
+                found.append((position, batch))
+                position += len(batch)
+            return found if position == end else None
+
     # --- learning ---------------------------------------------------------------------------
 
     def batch(self, run_id: str, start: int, events: list[Event]) -> None:

@@ -1,0 +1,187 @@
+"""The compacted log object (adapters/aws/compaction.py): a cold process reads a long log with
+one GetObject and the items after it, and falls back to the items whenever the object is
+missing, stale, corrupt or truncated. On moto in-process and on the moto server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from adapters.aws import AwsWorld
+from adapters.aws.compaction import compacted_key, decode_compacted, encode_compacted
+from adapters.aws.log import CHAIN_LIMIT
+from runtime.engine.events import EventType, RunStatus
+from runtime.errors import CorruptedDataError
+from runtime.world import RunRecord
+
+from .conftest import ManualClock
+from .test_aws_world import KINDS, Maker, event, new_id, twin
+
+EVERY = 10
+
+
+@pytest.fixture(params=list(KINDS))
+async def world(request: pytest.FixtureRequest, clock: ManualClock) -> AsyncIterator[AwsWorld]:
+    if request.param == "server":
+        request.getfixturevalue("moto_server")
+    maker = Maker(KINDS[request.param], clock)
+    try:
+        yield await maker(compact_every=EVERY)
+    finally:
+        await maker.close()
+
+
+async def write_log(world: AwsWorld, run_id: str, length: int, *, end: bool = False) -> None:
+    """`length` one-event batches (the last one terminal when `end`), each compaction waited
+    for so the object is deterministic."""
+    for position in range(length):
+        terminal = end and position == length - 1
+        kind = EventType.RUN_COMPLETED if terminal else EventType.STEP_COMPLETED
+        await world.log.append(run_id, position, [event(kind, n=position)])
+        world.log.wait_compacted()
+
+
+def stored(world: AwsWorld, run_id: str) -> bytes | None:
+    try:
+        answer = world.aws.s3.get_object(Bucket=world.config.bucket, Key=compacted_key(run_id))
+    except Exception:
+        return None
+    return bytes(answer["Body"].read())
+
+
+def put_object(world: AwsWorld, run_id: str, data: bytes) -> None:
+    world.aws.s3.put_object(Bucket=world.config.bucket, Key=compacted_key(run_id), Body=data)
+
+
+async def cold_read(world: AwsWorld, run_id: str) -> tuple[list[Any], dict[str, int]]:
+    other = twin(world)
+    try:
+        events = await other.log.read(run_id)
+        return events, other.calls
+    finally:
+        await other.close()
+
+
+async def test_a_cold_process_reads_the_compacted_object_not_the_chain(world: AwsWorld) -> None:
+    run_id = new_id()
+    await write_log(world, run_id, 4 * EVERY + 3)
+    batches = decode_compacted(stored(world, run_id) or b"", where="test")
+    assert batches[-1][0] + len(batches[-1][1]) == 4 * EVERY  # the last multiple reached
+
+    events, calls = await cold_read(world, run_id)
+    assert [e.attrs["n"] for e in events] == list(range(4 * EVERY + 3))
+    assert [e.seq for e in events] == list(range(4 * EVERY + 3))
+    assert calls.get("s3.GetObject") == 1
+    assert "dynamodb.Query" not in calls  # the chain after the object is short
+    # The items before the probe, and the 3 after the object plus the end.
+    assert calls["dynamodb.GetItem"] == CHAIN_LIMIT + 4
+
+
+async def test_without_the_object_a_cold_read_walks_the_items(world: AwsWorld) -> None:
+    run_id = new_id()
+    await write_log(world, run_id, 4 * EVERY + 3)
+    world.aws.s3.delete_object(Bucket=world.config.bucket, Key=compacted_key(run_id))
+    events, calls = await cold_read(world, run_id)
+    assert [e.attrs["n"] for e in events] == list(range(4 * EVERY + 3))
+    assert calls.get("s3.GetObject") == 1  # the probe: not found
+    assert calls["dynamodb.Query"] == 1
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # one bit flipped in the body
+        lambda data: data[:40] + b"x" + data[41:],  # in the header
+        lambda data: b"not an object at all",
+    ],
+    ids=["truncated", "body-bit", "header-byte", "garbage"],
+)
+async def test_a_corrupt_object_is_ignored_with_a_warning(
+    world: AwsWorld, spoil: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = new_id()
+    await write_log(world, run_id, 3 * EVERY + 2)
+    good = stored(world, run_id)
+    assert good is not None
+    put_object(world, run_id, spoil(good))
+    with pytest.raises(CorruptedDataError):
+        decode_compacted(spoil(good), where="test")
+    with caplog.at_level(logging.WARNING, logger="steplane.aws.log"):
+        events, calls = await cold_read(world, run_id)
+    assert [e.attrs["n"] for e in events] == list(range(3 * EVERY + 2))
+    assert calls["dynamodb.Query"] == 1  # read from the items instead
+    assert any("compacted log" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_stale_object_is_used_as_far_as_it_goes(world: AwsWorld) -> None:
+    """A writer that died between its batch and its object (or an older put landing last)
+    leaves an object that ends before the log does: the reader takes the rest from the chain."""
+    run_id = new_id()
+    await write_log(world, run_id, 2 * EVERY)
+    older = stored(world, run_id)
+    assert older is not None
+    for position in range(2 * EVERY, 5 * EVERY + 1):
+        await world.log.append(run_id, position, [event(n=position)])
+        world.log.wait_compacted()
+    put_object(world, run_id, older)  # the newer puts never happened
+    events, calls = await cold_read(world, run_id)
+    assert [e.attrs["n"] for e in events] == list(range(5 * EVERY + 1))
+    assert calls.get("s3.GetObject") == 1
+
+
+async def test_a_writer_that_dies_before_its_object_leaves_a_readable_log(
+    world: AwsWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The put fails after the batch item was written (a process killed there writes no
+    object either): the log is whole, and the next crossing writes the object."""
+    run_id = new_id()
+
+    def dies(*_: Any, **__: Any) -> None:
+        raise ConnectionError("killed before the object was written")
+
+    real = world.log._put_compacted  # type: ignore[attr-defined]
+    monkeypatch.setattr(world.log, "_put_compacted", dies)
+    await write_log(world, run_id, EVERY + 1)
+    assert stored(world, run_id) is None
+    events, _ = await cold_read(world, run_id)
+    assert [e.attrs["n"] for e in events] == list(range(EVERY + 1))
+
+    monkeypatch.setattr(world.log, "_put_compacted", real)
+    for position in range(EVERY + 1, 2 * EVERY):
+        await world.log.append(run_id, position, [event(n=position)])
+        world.log.wait_compacted()
+    batches = decode_compacted(stored(world, run_id) or b"", where="test")
+    assert sum(len(batch) for _, batch in batches) == 2 * EVERY
+
+
+async def test_an_ended_log_read_from_its_object_refuses_appends(world: AwsWorld) -> None:
+    run_id = new_id()
+    await write_log(world, run_id, 3 * EVERY, end=True)  # the terminal batch reaches 30
+    events, calls = await cold_read(world, run_id)
+    assert events[-1].type == EventType.RUN_COMPLETED and len(events) == 3 * EVERY
+    assert "dynamodb.Query" not in calls
+    assert calls["dynamodb.GetItem"] == CHAIN_LIMIT  # nothing read after the terminal batch
+
+
+async def test_purge_removes_the_compacted_object(world: AwsWorld) -> None:
+    run_id = new_id()
+    await world.runs.create(RunRecord(run_id, "wf", RunStatus.RUNNING, 1.0, 1.0))
+    await write_log(world, run_id, 2 * EVERY, end=True)
+    assert stored(world, run_id) is not None
+    await world.runs.update_status(run_id, RunStatus.COMPLETED, updated_at=2.0)
+    await world.purge_run(run_id)
+    assert stored(world, run_id) is None
+    assert await world.log.read(run_id) == []
+
+
+def test_the_object_holds_the_items_bytes_not_decrypted_values() -> None:
+    """Payloads are stored as the engine encrypted them (docs/invariants.md #5)."""
+    batch = [event(payload=b"\x00ciphertext\xff", n=1), event(payload=None, n=2)]
+    data = encode_compacted([(0, batch)])
+    assert b"\x00ciphertext\xff" in data
+    [(start, decoded)] = decode_compacted(data, where="test")
+    assert start == 0 and [e.payload for e in decoded] == [b"\x00ciphertext\xff", None]
