@@ -4,6 +4,7 @@ missing, stale, corrupt or truncated. On moto in-process and on the moto server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,11 +14,15 @@ import pytest
 from adapters.aws import AwsWorld
 from adapters.aws.compaction import compacted_key, decode_compacted, encode_compacted
 from adapters.aws.log import CHAIN_LIMIT
+from adapters.aws.log_cache import LogCache
+from local_emulator import Emulator
+from runtime import create_hook, resume_hook, start, step, workflow
+from runtime.engine.codec import CodecCache
 from runtime.engine.events import EventType, RunStatus
 from runtime.errors import CorruptedDataError
-from runtime.world import RunRecord
+from runtime.world import RealClock, RunRecord
 
-from .conftest import ManualClock
+from .conftest import ManualClock, aws_inprocess_world
 from .test_aws_world import KINDS, Maker, event, new_id, twin
 
 EVERY = 10
@@ -158,6 +163,32 @@ async def test_a_writer_that_dies_before_its_object_leaves_a_readable_log(
     assert sum(len(batch) for _, batch in batches) == 2 * EVERY
 
 
+async def test_a_crossing_by_a_process_without_the_log_is_made_up_by_the_next_reader(
+    world: AwsWorld,
+) -> None:
+    """A step invocation appends without holding the log before its step: its crossing
+    writes nothing. The next process that reads the log (through the lagging object) and
+    appends writes the object up to its own batch."""
+    run_id = new_id()
+    await write_log(world, run_id, 2 * EVERY)  # object up to 20
+    appender = twin(world)
+    reader = twin(world)
+    try:
+        for position in range(2 * EVERY, 3 * EVERY + 1):  # crosses 30, holds only its own
+            await appender.log.append(run_id, position, [event(n=position)])
+            appender.log.wait_compacted()
+        batches = decode_compacted(stored(world, run_id) or b"", where="test")
+        assert sum(len(batch) for _, batch in batches) == 2 * EVERY  # not rewritten
+        assert len(await reader.log.read(run_id)) == 3 * EVERY + 1
+        await reader.log.append(run_id, 3 * EVERY + 1, [event(n=3 * EVERY + 1)])
+        reader.log.wait_compacted()
+        batches = decode_compacted(stored(world, run_id) or b"", where="test")
+        assert sum(len(batch) for _, batch in batches) == 3 * EVERY + 2
+    finally:
+        await appender.close()
+        await reader.close()
+
+
 async def test_an_ended_log_read_from_its_object_refuses_appends(world: AwsWorld) -> None:
     run_id = new_id()
     await write_log(world, run_id, 3 * EVERY, end=True)  # the terminal batch reaches 30
@@ -185,3 +216,60 @@ def test_the_object_holds_the_items_bytes_not_decrypted_values() -> None:
     assert b"\x00ciphertext\xff" in data
     [(start, decoded)] = decode_compacted(data, where="test")
     assert start == 0 and [e.payload for e in decoded] == [b"\x00ciphertext\xff", None]
+
+
+# --- a run through the engine ------------------------------------------------------------------
+
+
+@step
+async def bump(i: int) -> int:
+    return i + 1
+
+
+@workflow
+async def long_then_hook(n: int, token: str) -> int:
+    total = 0
+    for i in range(n):
+        total += await bump(i)
+    payload = await create_hook(token=token)
+    return total + int(payload) + await bump(n)
+
+
+def forget_everything(emu: Emulator) -> None:
+    """What a fresh process knows of the run: nothing (no data key, no log cache)."""
+    world: Any = emu.world
+    emu.host.codecs = CodecCache(world)
+    world.log._cache = LogCache(world.config.log_cache_bytes)
+
+
+@pytest.mark.parametrize("corrupt", [False, True], ids=["object", "corrupt-object"])
+async def test_a_cold_process_resumes_a_long_run_from_its_object(
+    corrupt: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hook payload reaches a run no process holds: the replay reads the log from the
+    compacted object (or, when it is corrupt, from the items) and the run ends correctly."""
+    world = await aws_inprocess_world(RealClock(), compact_every=EVERY)
+    token = new_id("tok")
+    try:
+        async with Emulator(world=world, cache_size=0, modules=[__name__]) as emu:
+            run = await start(long_then_hook, 20, token)
+            for _ in range(500):  # bounded: the run reaches its hook in well under 5 s
+                if any(e["type"] == "hook_created" for e in await run.events()):
+                    break
+                await asyncio.sleep(0.01)
+            world.log.wait_compacted()
+            good = stored(world, run.run_id)
+            assert good is not None
+            if corrupt:
+                put_object(world, run.run_id, good[:-10])
+            forget_everything(emu)
+            world.reset_calls()
+            with caplog.at_level(logging.WARNING, logger="steplane.aws.log"):
+                await resume_hook(token, 100)
+                assert await run.result(timeout=30) == sum(range(1, 21)) + 100 + 21
+            assert world.calls.get("s3.GetObject", 0) >= 1
+            warned = any("compacted log" in r.getMessage() for r in caplog.records)
+            assert warned == corrupt
+            assert ("dynamodb.Query" in world.calls) == corrupt
+    finally:
+        await world.close()

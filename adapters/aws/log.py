@@ -166,7 +166,7 @@ class DynamoEventLog:
         # A terminal batch ends the log for this process at once (the cache says sealed).
         self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
         self._cache.confirm(run_id, position + count)
-        if crosses(position, count, self._compact_every):
+        if self._compaction_due(run_id, position, count):
             self._start_compaction(run_id, position + count)
 
     def _check_position(self, run_id: str, position: int) -> None:
@@ -349,6 +349,16 @@ class DynamoEventLog:
 
     # --- the compacted object (compaction.py) ------------------------------------------------
 
+    def _compaction_due(self, run_id: str, position: int, count: int) -> bool:
+        """A batch that reaches or crosses a multiple of `compact_every`, or one `compact_every`
+        or more past the object this process last saw (a crossing made by a process that did
+        not hold the log, such as a step invocation's, is made up by the next one that does)."""
+        every = self._compact_every
+        if crosses(position, count, every):
+            return True
+        known = self._cache.compacted(run_id)
+        return every > 0 and known > 0 and position + count - known >= every
+
     def _start_compaction(self, run_id: str, end: int) -> None:
         """Put the log up to `end` as the run's compacted object, on the pool, not waited for.
         Only from batches this process holds (a writer has read its log, so it usually holds
@@ -356,6 +366,7 @@ class DynamoEventLog:
         batches = self._cache.prefix(run_id, end)
         if batches is None:
             log.debug("run %s: log up to %d not all in memory, not compacted", run_id, end)
+            self._cache.note_compacted(run_id, end)  # not again before `compact_every` more
             return
         with self._compacting_lock:
             if run_id in self._compacting:
@@ -373,6 +384,8 @@ class DynamoEventLog:
                 del self._compacting[run_id]
 
     def _put_compacted(self, run_id: str, batches: list[tuple[int, list[Event]]]) -> None:
+        end = batches[-1][0] + len(batches[-1][1])
+        self._cache.note_compacted(run_id, end)  # done or failed: the next try is K later
         try:
             data = encode_compacted(batches)
             self._aws.s3.put_object(Bucket=self._bucket, Key=compacted_key(run_id), Body=data)
@@ -405,7 +418,9 @@ class DynamoEventLog:
         except CorruptedDataError as error:
             log.warning("%s; ignored, using the items", error)
             return None
-        if batches[-1][0] + len(batches[-1][1]) <= position:
+        end = batches[-1][0] + len(batches[-1][1])
+        self._cache.note_compacted(run_id, end)
+        if end <= position:
             return None
         events: list[Event] = []
         for start, batch in batches:

@@ -36,6 +36,7 @@ class _RunLogCache:
     batches: dict[int, list[Event]] = field(default_factory=dict)
     cached_bytes: int = 0
     confirmed_at: float = float("-inf")  # time.monotonic() when `end` was last seen the end
+    compacted: int = 0  # where the run's compacted object ends, as this process last saw it
 
     def covering(self, position: int) -> int | None:
         index = bisect.bisect_right(self.starts, position) - 1
@@ -108,7 +109,19 @@ class LogCache:
                 position += len(batch)
             return found if position == end else None
 
+    def compacted(self, run_id: str) -> int:
+        """Where the run's compacted object ends as far as this process knows (0: unknown)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            return 0 if log is None else log.compacted
+
     # --- learning ---------------------------------------------------------------------------
+
+    def note_compacted(self, run_id: str, end: int) -> None:
+        """The run's compacted object reaches `end` (read, written, or given up until then)."""
+        with self._lock:
+            log = self._log(run_id)
+            log.compacted = max(log.compacted, end)
 
     def batch(self, run_id: str, start: int, events: list[Event]) -> None:
         """A batch sits at `start` (so every position before it is written too)."""
