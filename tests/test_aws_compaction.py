@@ -5,7 +5,11 @@ missing, stale, corrupt or truncated. On moto in-process and on the moto server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,7 +26,7 @@ from runtime.engine.events import EventType, RunStatus
 from runtime.errors import CorruptedDataError
 from runtime.world import RealClock, RunRecord
 
-from .conftest import ManualClock, aws_inprocess_world
+from .conftest import ManualClock, aws_inprocess_world, aws_server_world
 from .test_aws_world import KINDS, Maker, event, new_id, twin
 
 EVERY = 10
@@ -187,6 +191,48 @@ async def test_a_crossing_by_a_process_without_the_log_is_made_up_by_the_next_re
     finally:
         await appender.close()
         await reader.close()
+
+
+@pytest.fixture
+async def server_world(moto_server: Any, clock: ManualClock) -> AsyncIterator[AwsWorld]:
+    """On the moto server only: a second process cannot share an in-process moto."""
+    maker = Maker(aws_server_world, clock)
+    try:
+        yield await maker(compact_every=EVERY)
+    finally:
+        await maker.close()
+
+
+async def test_a_process_killed_before_its_object_leaves_a_readable_log(
+    server_world: AwsWorld,
+) -> None:
+    """A real process on the moto server, SIGKILLed as it starts the object's put, right
+    after the crossing batch's item: another process reads the whole log and appends on."""
+    made = server_world
+    config = {f.name: getattr(made.config, f.name) for f in dataclasses.fields(made.config)}
+    del config["limits"]
+    run_id = new_id()
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.compaction_writer", json.dumps(config), run_id, "30"],
+        timeout=60,
+        capture_output=True,
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    assert stored(made, run_id) is None
+    events, _ = await cold_read(made, run_id)
+    assert len(events) >= EVERY  # the crossing batch is written; maybe one more after it
+    assert [e.attrs["n"] for e in events] == list(range(len(events)))
+    reader = twin(made)
+    try:
+        assert len(await reader.log.read(run_id)) == len(events)
+        await reader.log.append(run_id, len(events), [event(n=len(events))])
+    finally:
+        await reader.close()
+    assert len(await twin_read(made, run_id)) == len(events) + 1
+
+
+async def twin_read(world: AwsWorld, run_id: str) -> list[Any]:
+    return (await cold_read(world, run_id))[0]
 
 
 async def test_an_ended_log_read_from_its_object_refuses_appends(world: AwsWorld) -> None:
