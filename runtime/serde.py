@@ -352,6 +352,8 @@ def loads(data: bytes) -> Any:
             return _decode_object(obj)
 
     try:
+        if hook is _decode_object:  # the common, unframed value: one decoder, UTF-8 only
+            return _DECODER.decode(data.decode("utf-8"))
         return json.loads(bytes(text) if isinstance(text, memoryview) else text, object_hook=hook)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError; decode errors are TypeErrors
         raise SerializationError(f"stored value is not valid UTF-8 JSON: {exc}") from None
@@ -397,6 +399,12 @@ def _decode_object(obj: dict[str, Any]) -> Any:
         raise
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise SerializationError(f"stored {tag!r} value is malformed: {exc!r}") from None
+
+
+_DECODER = json.JSONDecoder(object_hook=_decode_object)
+"""Made once: `json.loads(..., object_hook=)` builds a decoder per call, and a replay decodes
+thousands of recorded values. Shared by threads (its scanner keeps no state between calls
+that matters: a key-interning memo)."""
 
 
 def _decode_datetime(obj: dict[str, Any]) -> datetime:

@@ -23,7 +23,7 @@ import functools
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from steplane.runtime.extras import requires_extra
@@ -164,6 +164,11 @@ class AwsClients:
         event loop, so steps running in their own thread can use the World too."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        """Run a blocking function on the pool without waiting for it (work off the latency
+        path, such as writing the compacted log). Raises RuntimeError once closed."""
+        return self._executor.submit(fn, *args)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

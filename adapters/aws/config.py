@@ -82,6 +82,10 @@ class AwsConfig:
     log_cache_bytes: int = 64 * 1024 * 1024
     """Decoded log batches this process keeps (they never change); a warm read then costs one
     GetItem at the log's end. Boundaries are kept regardless (they are small)."""
+    compact_every: int = 500
+    """A writer whose batch reaches or crosses a multiple of this many log positions also puts
+    the log up to there as one S3 object, so a cold process reads a long log with one
+    GetObject and the chain after it (adapters/aws/compaction.py). 0: never."""
     limits: Limits = field(default_factory=aws_limits)
     hook_token_key: str | None = field(default=None, repr=False)
     """HMAC key of hook-token digests (a secret: never in a repr). None: the deployment's
@@ -94,6 +98,8 @@ class AwsConfig:
             raise ValueError(f"max_receives must be at least 1, got {self.max_receives}")
         if self.list_shards < 1:
             raise ValueError(f"list_shards must be at least 1, got {self.list_shards}")
+        if self.compact_every < 0:
+            raise ValueError(f"compact_every must not be negative, got {self.compact_every}")
         defaults = {
             "events_table": f"{self.prefix}-events",
             "runs_table": f"{self.prefix}-runs",

@@ -25,14 +25,25 @@ a warm read costs one GetItem at the known end when nothing is new and two when 
 (no Query: docs/invariants.md #2), however far back it starts; a read of an ended log that
 this process has seen end costs none. A read the memory cannot start (a cold process) walks
 from the item at `start`, or, when `start` falls inside a batch (no item there), from the
-batch one Query finds. After `CHAIN_LIMIT` items a read switches to Query, cheaper for long
-reads (a cold replay).
+batch one Query finds. After `CHAIN_LIMIT` items a read looks for the run's compacted object
+first (`compaction.py`: the log from 0 to a multiple of `compact_every` positions, one S3
+object): when it reaches further, the read takes its batches and walks the chain from its end;
+otherwise (none yet, or it does not reach further, or it fails its checks) it switches to
+Query, cheaper for long reads (a cold replay). The object is written by the appender whose
+batch reaches or crosses a multiple of `compact_every`, on the client pool after the append
+returns (off the latency path), from the batches this process holds; when it does not hold
+them all, or the put fails, or the process dies first, there is no new object and readers use
+the chain: the items stay the truth.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from steplane.runtime.engine.events import Event
@@ -40,8 +51,11 @@ from steplane.runtime.errors import AppendConflictError, CorruptedDataError, Run
 from steplane.runtime.world import check_append
 
 from .batches import decode_batch, encode_batch
-from .clients import AwsClients, delete_items, is_condition_failure, query_keys
+from .clients import AwsClients, delete_items, error_code, is_condition_failure, query_keys
+from .compaction import compacted_key, crosses, decode_compacted, encode_compacted
 from .log_cache import LogCache
+
+log = logging.getLogger("steplane.aws.log")
 
 CHAIN_LIMIT = 16
 """GetItems along the chain before a read switches to Query (measured on moto: a GetItem is
@@ -60,6 +74,9 @@ class DynamoEventLog:
         self._bucket = aws.config.bucket
         self._max_spill_bytes = aws.config.limits.max_payload_bytes
         self._cache = LogCache(aws.config.log_cache_bytes)
+        self._compact_every = aws.config.compact_every
+        self._compacting: dict[str, Future[None]] = {}  # run id -> its object's put in flight
+        self._compacting_lock = threading.Lock()
 
     # --- protocol -------------------------------------------------------------------------
 
@@ -149,6 +166,8 @@ class DynamoEventLog:
         # A terminal batch ends the log for this process at once (the cache says sealed).
         self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
         self._cache.confirm(run_id, position + count)
+        if self._compaction_due(run_id, position, count):
+            self._start_compaction(run_id, position + count)
 
     def _check_position(self, run_id: str, position: int) -> None:
         """Refuse positions known to be written, sealed, or past the end, before writing.
@@ -227,24 +246,31 @@ class DynamoEventLog:
     def _chain(self, run_id: str, position: int, first: Item | None) -> list[Event]:
         """Events from the batch at `position` to the end, following each item to the next."""
         events: list[Event] = []
-        for _ in range(CHAIN_LIMIT):
-            item = first if first is not None else self._get(run_id, position)
-            first = None
-            if item is None:
-                break
-            if "seal" in item:
-                self._cache.end(run_id, position, sealed=True)
+        looked = False  # for the compacted object, once per read
+        while True:
+            for _ in range(CHAIN_LIMIT):
+                item = first if first is not None else self._get(run_id, position)
+                first = None
+                if item is None:
+                    self._cache.end(run_id, position, sealed=False)
+                    self._cache.confirm(run_id, position)
+                    return events
+                if "seal" in item:
+                    self._cache.end(run_id, position, sealed=True)
+                    return events
+                batch = self._events_of(run_id, item, position)  # a terminal one seals it
+                events.extend(batch)
+                position += len(batch)
+                if "t" in item:
+                    return events  # nothing follows a terminal batch: no GetItem after it
+            compacted = None if looked else self._compacted_from(run_id, position)
+            looked = True
+            if not compacted:
+                return events + self._query_from(run_id, position)
+            events.extend(compacted)
+            position = compacted[-1].seq + 1
+            if compacted[-1].is_terminal:
                 return events
-            batch = self._events_of(run_id, item, position)  # a terminal one seals the cache
-            events.extend(batch)
-            position += len(batch)
-            if "t" in item:
-                return events  # nothing follows a terminal batch: no GetItem after it
-        else:
-            return events + self._query_from(run_id, position)
-        self._cache.end(run_id, position, sealed=False)
-        self._cache.confirm(run_id, position)
-        return events
 
     def _query_from(self, run_id: str, position: int) -> list[Event]:
         """Events from the batch at `position` to the end with Query (long reads)."""
@@ -290,6 +316,11 @@ class DynamoEventLog:
         return self._cache.cached(run_id, start) or events
 
     def _delete_run_sync(self, run_id: str) -> int:
+        with self._compacting_lock:
+            pending = self._compacting.get(run_id)
+        if pending is not None:  # its put lands before the caller deletes the run's objects
+            with contextlib.suppress(Exception):  # a failed or cancelled put left nothing
+                pending.result(timeout=60)
         keys = query_keys(self._aws, self._table, "run_id", run_id, projection="run_id, pos")
         delete_items(self._aws, self._table, keys)
         self._cache.forget(run_id)
@@ -315,3 +346,88 @@ class DynamoEventLog:
         )
         items = page.get("Items", [])
         return items[0] if items else None
+
+    # --- the compacted object (compaction.py) ------------------------------------------------
+
+    def _compaction_due(self, run_id: str, position: int, count: int) -> bool:
+        """A batch that reaches or crosses a multiple of `compact_every`, or one `compact_every`
+        or more past the object this process last saw (a crossing made by a process that did
+        not hold the log, such as a step invocation's, is made up by the next one that does)."""
+        every = self._compact_every
+        if crosses(position, count, every):
+            return True
+        known = self._cache.compacted(run_id)
+        return every > 0 and known > 0 and position + count - known >= every
+
+    def _start_compaction(self, run_id: str, end: int) -> None:
+        """Put the log up to `end` as the run's compacted object, on the pool, not waited for.
+        Only from batches this process holds (a writer has read its log, so it usually holds
+        them all); one put per run at a time (a later boundary waits for the next crossing)."""
+        batches = self._cache.prefix(run_id, end)
+        if batches is None:
+            log.debug("run %s: log up to %d not all in memory, not compacted", run_id, end)
+            self._cache.note_compacted(run_id, end)  # not again before `compact_every` more
+            return
+        with self._compacting_lock:
+            if run_id in self._compacting:
+                return
+            try:
+                future = self._aws.submit(self._put_compacted, run_id, batches)
+            except RuntimeError:  # the World is closing
+                return
+            self._compacting[run_id] = future
+        future.add_done_callback(lambda _: self._compaction_done(run_id, future))
+
+    def _compaction_done(self, run_id: str, future: Future[None]) -> None:
+        with self._compacting_lock:
+            if self._compacting.get(run_id) is future:
+                del self._compacting[run_id]
+
+    def _put_compacted(self, run_id: str, batches: list[tuple[int, list[Event]]]) -> None:
+        end = batches[-1][0] + len(batches[-1][1])
+        self._cache.note_compacted(run_id, end)  # done or failed: the next try is K later
+        try:
+            data = encode_compacted(batches)
+            self._aws.s3.put_object(Bucket=self._bucket, Key=compacted_key(run_id), Body=data)
+        except Exception as error:  # readers use the chain: nothing is lost
+            log.warning(
+                "run %s: compacted log not written (%s); readers use the items", run_id, error
+            )
+
+    def wait_compacted(self, timeout: float = 30.0) -> None:
+        """Wait for this process's compacted-object puts in flight (tests, benchmarks)."""
+        with self._compacting_lock:
+            pending = list(self._compacting.values())
+        for future in pending:
+            with contextlib.suppress(Exception):  # logged by the put itself
+                future.result(timeout=timeout)
+
+    def _compacted_from(self, run_id: str, position: int) -> list[Event] | None:
+        """Events from `position` (a batch start) to the end of the run's compacted object,
+        when there is a readable one that reaches past `position`; else None (use the chain).
+        Its batches go to the cache with their true boundaries."""
+        key = compacted_key(run_id)
+        try:
+            data = self._aws.s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except Exception as error:  # an optimisation: the items are the truth
+            if error_code(error) not in ("NoSuchKey", "404"):
+                log.warning("run %s: compacted log unreadable (%s); using the items", run_id, error)
+            return None
+        try:
+            batches = decode_compacted(data, where=f"run {run_id}")
+        except CorruptedDataError as error:
+            log.warning("%s; ignored, using the items", error)
+            return None
+        end = batches[-1][0] + len(batches[-1][1])
+        self._cache.note_compacted(run_id, end)
+        if end <= position:
+            return None
+        events: list[Event] = []
+        for start, batch in batches:
+            self._cache.batch(run_id, start, batch)
+            if start >= position:
+                events.extend(self._cache.cached(run_id, start) or batch)
+        if not events or events[0].seq != position:
+            log.warning("run %s: compacted log has no batch at %d; ignored", run_id, position)
+            return None
+        return events

@@ -36,6 +36,7 @@ class _RunLogCache:
     batches: dict[int, list[Event]] = field(default_factory=dict)
     cached_bytes: int = 0
     confirmed_at: float = float("-inf")  # time.monotonic() when `end` was last seen the end
+    compacted: int = 0  # where the run's compacted object ends, as this process last saw it
 
     def covering(self, position: int) -> int | None:
         index = bisect.bisect_right(self.starts, position) - 1
@@ -91,7 +92,36 @@ class LogCache:
         skip = max(0, since - start)
         return [e.copied() for e in batch[skip:]]
 
+    def prefix(self, run_id: str, end: int) -> list[tuple[int, list[Event]]] | None:
+        """Every batch from position 0 up to `end` (a boundary), when all are in memory; else
+        None. The cached lists themselves, not copies: for encoding only, never to edit."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return None
+            found: list[tuple[int, list[Event]]] = []
+            position = 0
+            while position < end:
+                batch = log.batches.get(position)
+                if batch is None:
+                    return None
+                found.append((position, batch))
+                position += len(batch)
+            return found if position == end else None
+
+    def compacted(self, run_id: str) -> int:
+        """Where the run's compacted object ends as far as this process knows (0: unknown)."""
+        with self._lock:
+            log = self._logs.get(run_id)
+            return 0 if log is None else log.compacted
+
     # --- learning ---------------------------------------------------------------------------
+
+    def note_compacted(self, run_id: str, end: int) -> None:
+        """The run's compacted object reaches `end` (read, written, or given up until then)."""
+        with self._lock:
+            log = self._log(run_id)
+            log.compacted = max(log.compacted, end)
 
     def batch(self, run_id: str, start: int, events: list[Event]) -> None:
         """A batch sits at `start` (so every position before it is written too)."""

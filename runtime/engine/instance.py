@@ -28,7 +28,7 @@ from ..world import Limits
 from .events import Event, EventType, check_recorded
 from .idempotency import run_id_for_key
 from .replay_loop import DeterministicEventLoop
-from .run_bytes import RunBudget, total_after
+from .run_bytes import RunBudget, stored_bytes, total_after
 
 
 class ReplayDivergence(SteplaneError):
@@ -47,6 +47,12 @@ class StepCommand(Command):
     args_data: bytes = b""
     future: asyncio.Future[Any] | None = None
     finished: bool = False
+    deferred: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+    """The call's arguments, not serialized yet: the log being fed records this call
+    (`WorkflowInstance.expect`), so its bytes are never written. Serialized (and checked)
+    only if the command is asked for as new after all (`WorkflowInstance.new_commands`)."""
+    recorded_size: int = 0
+    """Stored bytes of the recorded `step_created` of a deferred call (the run budget)."""
 
 
 @dataclass(eq=False)
@@ -161,6 +167,8 @@ class WorkflowInstance:
         self._pending_waits: dict[str, WaitCommand] = {}
         self._main: asyncio.Task[Any] | None = None
         self._children: list[ChildCommand] = []  # every invocation looks: kept, not scanned
+        self._expected: dict[str, int] = {}  # step ids recorded ahead -> stored bytes (expect)
+        self._step_ids = hmac.new(self.secret, b"step-id|", hashlib.sha256)  # copied per id
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
 
     # --- what the host asks ------------------------------------------------------------------
@@ -181,11 +189,26 @@ class WorkflowInstance:
 
     def budget(self) -> RunBudget:
         """What the run may still store, counting commands issued but not yet recorded."""
-        pending = sum(len(c.args_data) for c in self.new if isinstance(c, StepCommand))
+        pending = sum(
+            c.recorded_size if c.deferred is not None else len(c.args_data)
+            for c in self.new
+            if isinstance(c, StepCommand)
+        )
         return RunBudget(self.run_id, self.run_bytes + pending, self.max_run_bytes)
 
     def new_commands(self) -> list[Command]:
+        for command in self.new:
+            if isinstance(command, StepCommand) and command.deferred is not None:
+                self._serialize(command)  # expected in the log, yet not met: record it whole
         return list(self.new)
+
+    def expect(self, events: list[Event]) -> None:
+        """Note the step calls that `events`, about to be fed, record: when the workflow makes
+        one of them, its arguments need not be serialized (their bytes are in the log).
+        Only a saving: the `step_created` still has to meet the call (`ReplayDivergence`)."""
+        for event in events:
+            if event.type == EventType.STEP_CREATED and event.correlation_id:
+                self._expected[event.correlation_id] = stored_bytes(event)
 
     def pending_waits(self) -> list[WaitCommand]:
         return list(self._pending_waits.values())
@@ -287,6 +310,8 @@ class WorkflowInstance:
                 f"the log records step {recorded_name!r} as {command.command_id}, "
                 f"but the workflow code now calls {actual!r} there"
             )
+        self._expected.pop(command.command_id, None)
+        command.deferred = None  # recorded: its arguments are the log's
         self._mark_recorded(command)
 
     def _step_finished(self, event: Event, value: Any) -> None:
@@ -407,20 +432,41 @@ class WorkflowInstance:
         idempotency key (`step_3_k2j8d9x0qa4mz`); replays derive the same ids."""
         if kind != "step":
             return f"{kind}_{number}"
-        return step_id_for(self.secret, self.run_id, number)
+        keyed = self._step_ids.copy()  # the key's setup done once per instance, not per id
+        keyed.update(f"{number}|{self.run_id}".encode())
+        return _step_id(number, keyed.digest())
 
     def call_step(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> asyncio.Future[Any]:
         step.check_arguments(args, kwargs)
-        data = serde.dumps_call(args, kwargs)
-        what = f"arguments of step {step.name!r}"
+        command_id = self.command_id("step", self._counter + 1)
+        command = StepCommand(command_id, step=step, future=self.loop.create_future())
+        recorded_size = self._expected.get(command_id)
+        if recorded_size is not None:  # a replayed call: its bytes are in the log already
+            command.deferred, command.recorded_size = (args, kwargs), recorded_size
+        else:
+            self._serialize(command, args, kwargs)
+        self._counter += 1  # only once the call is accepted, as `_next_id` does
+        self._issue(command)
+        assert command.future is not None
+        return command.future
+
+    def _serialize(
+        self,
+        command: StepCommand,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Serialize a step call's arguments and check their size and the run's budget."""
+        assert command.step is not None
+        if command.deferred is not None:
+            (args, kwargs), command.deferred = command.deferred, None
+        data = serde.dumps_call(args or (), kwargs or {})
+        what = f"arguments of step {command.step.name!r}"
         serde.check_size(data, self.max_payload_bytes, what, call=True)
         self.budget().check(data, what)
-        future = self.loop.create_future()
-        command = StepCommand(self._next_id("step"), step=step, args_data=data, future=future)
-        self._issue(command)
-        return future
+        command.args_data = data
 
     def create_hook(self, token: str | None, metadata: Any) -> Hook:
         metadata_data = serde.dumps(metadata, what="metadata")
@@ -554,7 +600,10 @@ def step_id_for(secret: bytes, run_id: str, number: int) -> str:
     """The id of the `number`-th command of run `run_id` when it is a step (see
     `WorkflowInstance.command_id`); a fork (engine/fork.py) maps reused steps with it."""
     label = f"step-id|{number}".encode() + b"|" + run_id.encode()
-    digest = hmac.new(secret, label, hashlib.sha256).digest()
+    return _step_id(number, hmac.new(secret, label, hashlib.sha256).digest())
+
+
+def _step_id(number: int, digest: bytes) -> str:
     suffix = base64.b32encode(digest[:10]).decode().lower()[:13]
     return f"step_{number}_{suffix}"
 

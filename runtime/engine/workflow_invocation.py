@@ -223,15 +223,31 @@ class WorkflowInvocation:
         else:
             events = await self.world.log.read(self.run_id, self.instance.cursor)
             self.seen_head_at, self.unverified = asyncio.get_running_loop().time(), False
+        self.instance.expect(events)
         for event in events:
-            await self._feed(event)
+            if not self._feed_now(event):  # a value in the blob store: read it first
+                await self._feed(event)
         upgrades = [e for e in events if e.type == EventType.RUN_UPGRADED]
         if upgrades and upgrades[-1].attrs.get("deployment") != self.message.dep:
             raise RunMoved(str(upgrades[-1].attrs["deployment"]))  # the last one is the pin
         return events
 
+    def _feed_now(self, event: Event) -> bool:
+        """`_feed` without a coroutine when the event's value needs no I/O (most of a
+        replay's thousands of events); False, and nothing fed, otherwise."""
+        value = None
+        if self.instance.wants_value(event):
+            opened, value = self.codec.open_inline(event)
+            if not opened:
+                return False
+        self._apply(event, value)
+        return True
+
     async def _feed(self, event: Event) -> None:
         value = await self.codec.open(event) if self.instance.wants_value(event) else None
+        self._apply(event, value)
+
+    def _apply(self, event: Event, value: object) -> None:
         self.instance.apply(event, value)
         if self.awaited and event.type in _OUTCOMES:
             self.awaited.discard(event.correlation_id or "")
