@@ -141,6 +141,9 @@ class WorkflowInstance:
     cursor: int = 0
     commands: dict[str, Command] = field(default_factory=dict)
     new: list[Command] = field(default_factory=list)
+    _new_args_bytes: int = 0
+    """The argument bytes of the step commands in `new`, kept as they come and go: `budget()`
+    is asked at every call, and summing `new` there made a fan-out's issuing O(N²)."""
     terminal: Event | None = None
     started: bool = False
     thread_violation: str | None = None  # set by context.check_step_thread: the run must fail
@@ -181,8 +184,7 @@ class WorkflowInstance:
 
     def budget(self) -> RunBudget:
         """What the run may still store, counting commands issued but not yet recorded."""
-        pending = sum(len(c.args_data) for c in self.new if isinstance(c, StepCommand))
-        return RunBudget(self.run_id, self.run_bytes + pending, self.max_run_bytes)
+        return RunBudget(self.run_id, self.run_bytes + self._new_args_bytes, self.max_run_bytes)
 
     def new_commands(self) -> list[Command]:
         return list(self.new)
@@ -394,6 +396,8 @@ class WorkflowInstance:
         command.recorded = True
         if command in self.new:
             self.new.remove(command)
+            if isinstance(command, StepCommand):
+                self._new_args_bytes -= len(command.args_data)
 
     # --- called by workflow code (through the public API) -----------------------------------
 
@@ -516,6 +520,8 @@ class WorkflowInstance:
         if not isinstance(command, HookDisposal | LockRelease):
             self.commands[command.command_id] = command
         self.new.append(command)
+        if isinstance(command, StepCommand):
+            self._new_args_bytes += len(command.args_data)
 
     # --- TimerSink: asyncio timers in workflow code become durable waits -------------------
 
