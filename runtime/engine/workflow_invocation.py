@@ -599,6 +599,10 @@ class WorkflowInvocation:
             if isinstance(message, StepMessage) and message.wait_until is not None:
                 self.awaited.add(message.step_id)
                 self.wait_end = self.seen_head_at + self.window + WINDOW_MARGIN
+        if self.awaited and len(outbox) > 1:
+            # Sending a wide fan-out's messages one by one can take longer than the window
+            # (1,000 sends on a loaded machine): the window starts once they are out.
+            self._extend_wait(asyncio.get_running_loop().time())
         if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
             await self._copy_attributes()
         if any(e.type == EventType.CHILD_CREATED for e in batch):
