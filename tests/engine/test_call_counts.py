@@ -35,6 +35,29 @@ async def test_cancel_stops_a_long_sequential_run_within_one_step(make_emulator)
         assert len(completed) >= 20
 
 
+async def test_cancel_stops_a_wide_fan_out_within_one_step_per_worker(make_emulator) -> None:
+    """Queued steps start from this process's view of the log, not a read: a cancel recorded
+    meanwhile is noticed by the next append, so after it at most one step per worker starts,
+    and no outcome is recorded after the run's end."""
+    concurrency = 4
+    async with make_emulator(concurrency=concurrency):
+        run = await start(wf.fan_out_counted, 100)
+        for _ in range(3000):
+            if len(wf.calls["counted"]) >= 10:
+                break
+            await asyncio.sleep(0.005)
+        await run.cancel()
+        started_before = len(wf.calls["counted"])
+        with pytest.raises(WorkflowFailedError) as failure:
+            await run.result(timeout=30)
+        assert failure.value.code == "CANCELLED"
+        await asyncio.sleep(0.3)  # steps already running finish; none may start or record
+        assert len(wf.calls["counted"]) <= started_before + concurrency
+        events = await run.events()
+        assert events[-1]["type"] == "run_cancelled"
+        assert len(wf.calls["counted"]) < 100
+
+
 async def test_an_inline_step_costs_one_durable_write_and_no_read() -> None:
     """On the AWS World: 300 inline steps cost 300 conditional puts and a few calls per run
     (start, the run's ending, the caller's result), not a read per step."""
