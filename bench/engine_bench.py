@@ -65,13 +65,16 @@ async def measure(world_kind: str, workflow_fn: Any, n: int, concurrency: int) -
         reset_aws_calls = getattr(emu.world, "reset_calls", None)
         if reset_aws_calls is not None:
             reset_aws_calls()
-        began = time.perf_counter()
+        conflicts = count_conflicts(emu.world)
+        began, cpu_began = time.perf_counter(), time.process_time()
         run = await start(workflow_fn, n)
         await run.result(timeout=600)
         elapsed = time.perf_counter() - began
+        cpu = time.process_time() - cpu_began
         report: dict[str, Any] = {
             "steps": n,
             "seconds": round(elapsed, 4),
+            "cpu_seconds": round(cpu, 3),
             "ms_per_step": round(1000 * elapsed / n, 3),
             "workflow_invocations": emu.workflow_invocations(run.run_id),
             "log_appends_per_step": round(counts["log.append"] / n, 3),
@@ -79,7 +82,26 @@ async def measure(world_kind: str, workflow_fn: Any, n: int, concurrency: int) -
             "world_calls": dict(sorted(counts.items())),
         }
         report.update(aws_report(emu.world, n, "step"))
+        if conflicts is not None:
+            report["aws_conditional_conflicts"] = sum(conflicts.values())
         return report
+
+
+def count_conflicts(world: Any) -> collections.Counter[str] | None:
+    """Failed conditional writes (`ConditionalCheckFailedException`) by call, on the AWS
+    World: the races a fan-out's results run on the log's head. None on other Worlds."""
+    clients = getattr(world, "aws", None)
+    if clients is None or not hasattr(clients, "reset_calls"):
+        return None
+    conflicts: collections.Counter[str] = collections.Counter()
+
+    def after_call(event_name: str = "", parsed: Any = None, **_: Any) -> None:
+        error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
+        if error.get("Code") == "ConditionalCheckFailedException":
+            conflicts[event_name.partition(".")[2]] += 1
+
+    clients.dynamodb.meta.events.register("after-call", after_call)
+    return conflicts
 
 
 async def measure_zero_step(world_kind: str, runs: int) -> dict[str, Any]:
@@ -135,13 +157,19 @@ async def main() -> None:
     options = parser.parse_args()
     report: dict[str, Any] = {}
     for world in options.worlds.split(","):
-        report[world] = {
-            "sequential_inline": await measure(world, sequential, options.steps, 4),
-            "parallel_fan_out": await measure(world, fan_out, options.fanout, options.concurrency),
-            "zero_step": await measure_zero_step(world, options.zero_runs),
-        }
+        shapes: dict[str, Any] = {}  # --steps 0 / --fanout 0 / --zero-runs 0 leave one out
+        if options.steps:
+            shapes["sequential_inline"] = await measure(world, sequential, options.steps, 4)
+        if options.fanout:
+            shapes["parallel_fan_out"] = await measure(
+                world, fan_out, options.fanout, options.concurrency
+            )
+        if options.zero_runs:
+            shapes["zero_step"] = await measure_zero_step(world, options.zero_runs)
+        report[world] = shapes
     aws = report.get("aws")
-    if aws is not None:  # what a step adds to a run's fixed writes (start, ending, status)
+    # what a step adds to a run's fixed writes (start, ending, status)
+    if aws is not None and {"sequential_inline", "zero_step"} <= aws.keys():
         inline, zero = aws["sequential_inline"], aws["zero_step"]
         total = inline["aws_durable_writes_per_step"] * inline["steps"]
         inline["aws_durable_writes_per_step_beyond_a_run"] = round(
@@ -153,6 +181,7 @@ async def main() -> None:
                 report["aws"][shape]["ms_per_step"] / report["memory"][shape]["ms_per_step"], 1
             )
             for shape in ("sequential_inline", "parallel_fan_out")
+            if shape in report["aws"] and shape in report["memory"]
         }
     print(json.dumps(report, indent=2))
 

@@ -125,6 +125,12 @@ class LockRelease(Command):
     lock: LockCommand | None = None
 
 
+def _pending_bytes(command: StepCommand) -> int:
+    """What an issued, not yet recorded step call adds to the run's bytes: its serialized
+    arguments, or for a replayed call whose serializing was deferred, the recorded size."""
+    return command.recorded_size if command.deferred is not None else len(command.args_data)
+
+
 @dataclass
 class Outcome:
     ok: bool
@@ -147,6 +153,9 @@ class WorkflowInstance:
     cursor: int = 0
     commands: dict[str, Command] = field(default_factory=dict)
     new: list[Command] = field(default_factory=list)
+    _new_args_bytes: int = 0
+    """The argument bytes of the step commands in `new`, kept as they come and go: `budget()`
+    is asked at every call, and summing `new` there made a fan-out's issuing O(N²)."""
     terminal: Event | None = None
     started: bool = False
     thread_violation: str | None = None  # set by context.check_step_thread: the run must fail
@@ -189,17 +198,14 @@ class WorkflowInstance:
 
     def budget(self) -> RunBudget:
         """What the run may still store, counting commands issued but not yet recorded."""
-        pending = sum(
-            c.recorded_size if c.deferred is not None else len(c.args_data)
-            for c in self.new
-            if isinstance(c, StepCommand)
-        )
-        return RunBudget(self.run_id, self.run_bytes + pending, self.max_run_bytes)
+        return RunBudget(self.run_id, self.run_bytes + self._new_args_bytes, self.max_run_bytes)
 
     def new_commands(self) -> list[Command]:
         for command in self.new:
             if isinstance(command, StepCommand) and command.deferred is not None:
+                self._new_args_bytes -= _pending_bytes(command)
                 self._serialize(command)  # expected in the log, yet not met: record it whole
+                self._new_args_bytes += _pending_bytes(command)
         return list(self.new)
 
     def expect(self, events: list[Event]) -> None:
@@ -311,8 +317,8 @@ class WorkflowInstance:
                 f"but the workflow code now calls {actual!r} there"
             )
         self._expected.pop(command.command_id, None)
-        command.deferred = None  # recorded: its arguments are the log's
         self._mark_recorded(command)
+        command.deferred = None  # recorded: its arguments are the log's
 
     def _step_finished(self, event: Event, value: Any) -> None:
         command: StepCommand = self._match(event, StepCommand)
@@ -419,6 +425,8 @@ class WorkflowInstance:
         command.recorded = True
         if command in self.new:
             self.new.remove(command)
+            if isinstance(command, StepCommand):
+                self._new_args_bytes -= _pending_bytes(command)
 
     # --- called by workflow code (through the public API) -----------------------------------
 
@@ -562,6 +570,8 @@ class WorkflowInstance:
         if not isinstance(command, HookDisposal | LockRelease):
             self.commands[command.command_id] = command
         self.new.append(command)
+        if isinstance(command, StepCommand):
+            self._new_args_bytes += _pending_bytes(command)
 
     # --- TimerSink: asyncio timers in workflow code become durable waits -------------------
 

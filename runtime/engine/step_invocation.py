@@ -21,12 +21,16 @@ from ..definitions import StepDef
 from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
 from ..registry import get_step
 from . import locks
-from .events import Event, EventType
+from .events import TERMINAL_EVENT_TYPES, Event, EventType
 from .messages import StepMessage, WorkflowMessage
-from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
+from .run_bytes import RUN_BYTES, RunBudget, RunTooLargeError, stamp, total_after
 from .services import StepServices
 from .step_runner import StepOutcome, invocation_failure, run_attempt, too_large
 from .wait_in_place import continuation
+
+FRESH_SECONDS = 1.0
+"""How old this process's view of a run's log may be for a step invocation to start from it
+without reading (`_read_state`); the same bound as an inline step's view."""
 
 DEFAULT_STEP_LEASE = 900.0
 """How long a step attempt holds a limit's permit at most without `timeout=` or `lease=`:
@@ -49,13 +53,20 @@ class StepState:
     """The run's stored payload total at the head (carried by the log's last batch)."""
 
     def feed(self, events: list[Event], step_id: str) -> None:
+        """Take in `events` (the log from some position on). A step invocation in a fan-out of
+        N reads from its own `step_created` to the head, which holds the other steps' events:
+        up to 2N of them, so this loop is the inner loop of an O(N²) total and does only
+        what every event needs. The run's byte total is worked out once, from the last event
+        that carries it (every appended batch stamps its last event), not event by event."""
+        if not events:
+            return
         for event in events:
-            self.head = event.seq + 1
-            self.run_bytes = total_after([event], self.run_bytes)
-            if event.is_terminal:
-                self.run_ended = True
             if event.correlation_id == step_id:
                 self.apply(event)
+            if event.type in TERMINAL_EVENT_TYPES:
+                self.run_ended = True
+        self.head = events[-1].seq + 1
+        self.run_bytes = total_after(events[_last_stamped(events) :], self.run_bytes)
 
     def apply(self, event: Event) -> None:
         """Take in one event of this step."""
@@ -71,8 +82,37 @@ class StepState:
         self.last_at = event.created_at
 
 
-async def _read_state(services: StepServices, message: StepMessage) -> StepState:
+def _last_stamped(events: list[Event]) -> int:
+    """The index of the last event carrying the run's byte total (0 if none does): the total
+    after `events` depends only on the events from there on."""
+    for index in range(len(events) - 1, -1, -1):
+        if isinstance(events[index].attrs.get(RUN_BYTES), int):
+            return index
+    return 0
+
+
+async def _read_state(
+    services: StepServices, message: StepMessage, receive_count: int = 1
+) -> StepState:
+    """What the log says about the step, from its hint to the head.
+
+    A first delivery takes this process's own view of the log when it is younger than
+    `FRESH_SECONDS` and holds the step (the AWS log's `known`: in a fan-out the process
+    appended the last outcome a moment ago): no read. As for an inline step (invariants #3),
+    everything the invocation writes is a conditional append at the view's end, so an event
+    recorded since (another attempt's outcome, a cancel) makes it fail, and `_record` takes
+    in what beat it; what a stale view can cost is one attempt of the step started after a
+    cancel or after another copy of the message finished it, which at-least-once steps
+    allow. A redelivery, which may be repairing a crash, reads."""
     world = services.world
+    seen = (
+        world.log.known(message.run_id, message.hint, FRESH_SECONDS) if receive_count == 1 else None
+    )
+    if seen is not None:
+        state = StepState()
+        state.feed(seen[0], message.step_id)
+        if state.created is not None:
+            return state
     state = StepState()
     state.feed(await world.log.read(message.run_id, message.hint), message.step_id)
     if state.created is None and message.hint:
@@ -88,7 +128,7 @@ async def run_step_message(
 ) -> None:
     step = get_step(message.step)
     world = services.world
-    state = await _read_state(services, message)
+    state = await _read_state(services, message, receive_count)
     if state.run_ended:
         await _release_permit(services, message, step, state)
         return

@@ -265,6 +265,21 @@ class WorkflowInvocation:
             self.news = self.services.claim_wait(self.run_id)
         return seconds if self.news is not None else 0.0
 
+    def _extend_wait(self, now: float) -> None:
+        """Outcomes came in: keep waiting up to a window past now (within the budget).
+
+        A fan-out whose steps outlast the first window (a wide one, a loaded machine) would
+        otherwise stop waiting mid-way, and each later outcome would send a continuation and
+        cost a workflow invocation: calls per step that depended on the machine's speed.
+        Extending on progress is safe: a step host that finds this waiter registered sends no
+        continuation, and this invocation reads once more after giving up its registration;
+        one in another host goes by its message's `wait_until`, which stays as it was
+        (engine/wait_in_place.py)."""
+        budget_end = self.deadline - 2 * WINDOW_MARGIN
+        self.wait_end = max(
+            self.wait_end, min(now + self.services.wait_in_place_seconds, budget_end)
+        )
+
     async def _wait_in_place(self) -> bool:
         """Wait for an outcome of the steps this invocation queued, until its window ends;
         True when new events were fed (the caller decides again). Woken at once by an
@@ -288,6 +303,7 @@ class WorkflowInvocation:
                 interval = min(2 * interval, MAX_POLL_SECONDS)
             news.clear()
             if await self._catch_up():
+                self._extend_wait(loop.time())
                 return True
         self.services.release_wait(self.run_id, news)
         self.news = None
@@ -599,6 +615,10 @@ class WorkflowInvocation:
             if isinstance(message, StepMessage) and message.wait_until is not None:
                 self.awaited.add(message.step_id)
                 self.wait_end = self.seen_head_at + self.window + WINDOW_MARGIN
+        if self.awaited and len(outbox) > 1:
+            # Sending a wide fan-out's messages one by one can take longer than the window
+            # (1,000 sends on a loaded machine): the window starts once they are out.
+            self._extend_wait(asyncio.get_running_loop().time())
         if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
             await self._copy_attributes()
         if any(e.type == EventType.CHILD_CREATED for e in batch):

@@ -6,9 +6,11 @@ is what notices a cancel."""
 from __future__ import annotations
 
 import asyncio
+import collections
 
 import pytest
 
+from adapters.aws import AwsWorld
 from local_emulator import Emulator
 from runtime import WorkflowFailedError, start
 from tests.engine import workflows as wf
@@ -31,6 +33,29 @@ async def test_cancel_stops_a_long_sequential_run_within_one_step(make_emulator)
         assert events[-1]["type"] == "run_cancelled"
         completed = [e for e in events if e["type"] == "step_completed"]
         assert len(completed) >= 20
+
+
+async def test_cancel_stops_a_wide_fan_out_within_one_step_per_worker(make_emulator) -> None:
+    """Queued steps start from this process's view of the log, not a read: a cancel recorded
+    meanwhile is noticed by the next append, so after it at most one step per worker starts,
+    and no outcome is recorded after the run's end."""
+    concurrency = 4
+    async with make_emulator(concurrency=concurrency):
+        run = await start(wf.fan_out_counted, 100)
+        for _ in range(3000):
+            if len(wf.calls["counted"]) >= 10:
+                break
+            await asyncio.sleep(0.005)
+        await run.cancel()
+        started_before = len(wf.calls["counted"])
+        with pytest.raises(WorkflowFailedError) as failure:
+            await run.result(timeout=30)
+        assert failure.value.code == "CANCELLED"
+        await asyncio.sleep(0.3)  # steps already running finish; none may start or record
+        assert len(wf.calls["counted"]) <= started_before + concurrency
+        events = await run.events()
+        assert events[-1]["type"] == "run_cancelled"
+        assert len(wf.calls["counted"]) < 100
 
 
 async def test_an_inline_step_costs_one_durable_write_and_no_read() -> None:
@@ -61,6 +86,44 @@ async def test_racing_fan_out_results_cost_a_constant_number_of_calls_each() -> 
     assert sum(calls.values()) / steps < 6, calls
     assert calls["dynamodb.GetItem"] / steps < 2.5, calls
     assert receives / steps < 1.5, calls
+
+
+async def _fan_out_costs(steps: int) -> tuple[dict[str, int], int, int]:
+    """A fan-out of `steps` on the AWS World, 8 at a time: AWS calls by kind (receives apart),
+    failed conditional writes, and workflow invocations."""
+    conflicts: collections.Counter[str] = collections.Counter()
+
+    def after_call(event_name: str = "", parsed: object = None, **_: object) -> None:
+        error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
+        if error.get("Code") == "ConditionalCheckFailedException":
+            conflicts[event_name] += 1
+
+    async with Emulator(world="aws", concurrency=8, modules=["tests.engine.workflows"]) as emu:
+        world = emu.world
+        assert isinstance(world, AwsWorld)
+        world.aws.dynamodb.meta.events.register("after-call", after_call)
+        world.reset_calls()
+        run = await start(wf.parallel_adds, steps)
+        assert await run.result(timeout=120) == sum(range(steps))
+        calls = dict(world.calls)
+        invocations = emu.workflow_invocations(run.run_id)
+    calls.pop(RECEIVE, None)
+    return calls, sum(conflicts.values()), invocations
+
+
+@pytest.mark.parametrize("steps", [50, pytest.param(200, marks=pytest.mark.slow)])
+async def test_a_fan_out_costs_calls_linear_in_its_width(steps: int) -> None:
+    """A fan-out of N makes fewer than 5 AWS calls per step (its message, its delete, one
+    append, a few reads and retries) and O(N) lost conditional writes on the log's head, not
+    O(N²): step invocations start from this process's view of the log instead of reading
+    it, and the workflow invocation that queued them waits for all of them, so no step sends
+    a continuation and the run is not replayed once per outcome."""
+    calls, conflicts, invocations = await _fan_out_costs(steps)
+    assert sum(calls.values()) / steps < 5, calls
+    assert calls.get("dynamodb.GetItem", 0) / steps < 0.5, calls
+    assert calls.get("sqs.SendMessage", 0) / steps < 1.2, calls  # steps' messages, ~no wakes
+    assert conflicts < 2 * steps, (conflicts, calls)
+    assert invocations <= 6, invocations
 
 
 async def test_a_run_with_no_step_ends_in_a_few_calls_and_no_read(monkeypatch) -> None:

@@ -450,6 +450,18 @@ async def counted(i: int) -> int:
     return i
 
 
+@step(timeout=600)  # longer than any inline budget: every call goes through the queue
+async def counted_slowly(i: int) -> int:
+    calls["counted"].append(i)
+    await asyncio.sleep(0.01)
+    return i
+
+
+@workflow
+async def fan_out_counted(n: int) -> int:
+    return len(await asyncio.gather(*(counted_slowly(i) for i in range(n))))
+
+
 @workflow
 async def many_counted_steps(n: int) -> int:
     for i in range(n):
