@@ -70,9 +70,9 @@ def _api() -> bool:
     global otel_trace, TraceContextTextMapPropagator, _imported
     if _imported:
         return otel_trace is not None
-    if _provider is None and "opentelemetry" not in sys.modules:
-        if not os.environ.get(PROVIDER_VARIABLE):
-            return False  # checked again next time: a later import of the package counts
+    untouched = _provider is None and "opentelemetry" not in sys.modules
+    if untouched and not os.environ.get(PROVIDER_VARIABLE):
+        return False  # asked again next time: a later import of the package counts
     try:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import (
