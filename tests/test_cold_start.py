@@ -129,9 +129,16 @@ def test_botocore_does_not_list_every_service(cold_process: dict[str, Any]) -> N
 @pytest.mark.parametrize("service", ["dynamodb", "kms", "sqs", "s3", "secretsmanager"])
 @pytest.mark.parametrize("type_name", ["service-2", "endpoint-rule-set-1", "paginators-1"])
 def test_the_direct_loader_loads_what_botocore_loads(service: str, type_name: str) -> None:
-    assert DirectLoader().load_service_model(service, type_name) == create_loader(
-        None
-    ).load_service_model(service, type_name)
+    ours = DirectLoader().load_service_model(service, type_name)
+    theirs = create_loader(None).load_service_model(service, type_name)
+    assert json.dumps(ours) == json.dumps(theirs)  # order included
+
+
+@pytest.mark.parametrize("name", ["endpoints", "partitions", "sdk-default-configuration"])
+def test_the_direct_loader_loads_botocore_data_files_alike(name: str) -> None:
+    assert json.dumps(DirectLoader().load_data(name)) == json.dumps(
+        create_loader(None).load_data(name)
+    )
 
 
 def test_the_direct_loader_refuses_what_botocore_refuses() -> None:
