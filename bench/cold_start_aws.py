@@ -45,6 +45,8 @@ EVENTS_VARIABLE = "COLD_START_EVENTS"
 # both trees measure alike): time making clients, and time in each AWS call by operation
 # ("get_item:runs", summed: concurrent calls overlap; a client made inside a call counts in
 # both), `engine_ms` the rest of the first invocation: steplane's own work and imports.
+# `host_ms` is the first `get_host`: imports, the World, and the clients where the handler makes
+# them there (`prepare_clients`, then not in `client_setup_ms`).
 CHILD = r"""
 import json, os, threading, time
 perf, cpu = time.perf_counter, time.process_time
@@ -57,11 +59,11 @@ phases["aws_calls_ms"] = {}
 order = []
 real_get_host = lh.get_host
 
-def timed_get_host():
+def timed_get_host(*args, **kwargs):
     if "host" in phases:
-        return real_get_host()
+        return real_get_host(*args, **kwargs)
     started = perf()
-    host = real_get_host()
+    host = real_get_host(*args, **kwargs)
     phases["host"] = host
     phases["host_ms"] = 1000 * (perf() - started)
     aws = host.world.aws

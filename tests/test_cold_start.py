@@ -54,7 +54,7 @@ FIRST_INVOCATION_CALLS = 9
 the terminal batch (2 PutItem), the streams' registry (GetItem)."""
 
 CHILD = r"""
-import json, os, sys
+import gc, json, os, sys
 listings = [0]
 def audit(event, args):
     if event in ("os.listdir", "os.scandir"):
@@ -69,6 +69,7 @@ print("RESULT " + json.dumps({
     "calls": world.calls,
     "clients": sorted(world.aws._made),
     "listings": listings[0],
+    "gc": [gc.isenabled(), gc.get_freeze_count()],
 }))
 """
 
@@ -124,6 +125,12 @@ def test_botocore_does_not_list_every_service(cold_process: dict[str, Any]) -> N
     """botocore's own loader lists ~900 directories per cold process (each service's, twice);
     the direct loader a handful, plus what the import system lists for new imports."""
     assert cold_process["listings"] < 200, cold_process["listings"]
+
+
+def test_the_collector_runs_again_after_the_cold_start(cold_process: dict[str, Any]) -> None:
+    """Paused for the cold init only; what it made (modules, World, clients) is frozen."""
+    enabled, frozen = cold_process["gc"]
+    assert enabled and frozen > 10_000
 
 
 @pytest.mark.parametrize("service", ["dynamodb", "kms", "sqs", "s3", "secretsmanager"])
@@ -190,3 +197,25 @@ def test_the_zip_ships_bytecode_lambda_uses(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(task / "steplane/runtime/ids.py")
+
+
+def test_a_failed_cold_init_leaves_the_collector_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The World cannot be built (a bad STEPLANE_WORLD): the error reaches Lambda, and the
+    collector runs again for whatever the process does next."""
+    import gc
+
+    from adapters import lambda_handler
+    from runtime import config
+    from runtime.errors import ConfigurationError
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "steplane-test")
+    monkeypatch.setenv("STEPLANE_WORLD", "no-such-world")
+    monkeypatch.setattr(lambda_handler, "_initialized", False)
+    monkeypatch.setattr(lambda_handler, "_host", None)
+    monkeypatch.setattr(config, "_current", None)  # no World set by an earlier test
+    try:
+        with pytest.raises(ConfigurationError):
+            lambda_handler.get_host(prepare=True)
+        assert gc.isenabled() and lambda_handler._initialized
+    finally:
+        gc.unfreeze()
