@@ -11,12 +11,18 @@ environment, `AWS_ENDPOINT_URL` at the moto server), times:
   imports, the AWS World and its clients, the run's data key from KMS, the log read, the inline
   step and the append: everything a cold Lambda instance does for its first message;
 - `cold_start_ms` = the two; `warm_invocation_ms`: the second run's message;
-- `first_invocation_calls`: the AWS calls the first invocation made, by kind.
+- `first_invocation_calls`: the AWS calls the first invocation made, by kind;
+- `*_cpu_ms`: the same spans in CPU time of the child (`time.process_time`), which the load of
+  other processes changes far less than wall time;
+- `median_breakdown`: the first invocation by phase (see CHILD) and AWS call.
 
 `--baseline PATH` measures another checkout (e.g. the main branch) the same way, processes
 alternating between the two trees, so a before/after comparison comes from one run. Medians.
+`--bytecode cached` (default): every module loads from bytecode, in a cache per tree that one
+unmeasured process fills (what a zip with .pyc files gives); `--bytecode source`: the tree's own
+modules are compiled on every import (a zip without them: Lambda's /var/task is read-only).
 
-    .venv/bin/python -m bench.cold_start_aws [--processes 7] [--baseline /path/to/checkout]
+    .venv/bin/python -m bench.cold_start_aws [--processes 7] [--baseline PATH] [--bytecode source]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -203,17 +210,20 @@ def child(env: dict[str, str], events: list[dict[str, Any]]) -> dict[str, Any]:
     return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
-def bytecode_environment(env: dict[str, str], cache: Path, bytecode: str) -> dict[str, str]:
-    """Where the child finds compiled modules. "cached": a cache of this tree's own, filled by
-    one unmeasured process first (a zip that ships .pyc files; a checkout that has run once).
-    "source": an empty cache nobody writes, so every module, botocore's included, is compiled
-    on import (a Lambda zip without .pyc files: /var/task is read-only)."""
-    env = {**env, "PYTHONPYCACHEPREFIX": str(cache)}
-    if bytecode == "cached":
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-    else:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+def fill_bytecode_cache(env: dict[str, str], events: list[dict[str, Any]], bytecode: str) -> None:
+    """One unmeasured process writes the bytecode of every module it imports to the tree's own
+    cache (`PYTHONPYCACHEPREFIX`). "cached": it stays (a zip that ships .pyc files, a checkout
+    that has run once). "source": the tree's own part is deleted again, so steplane's modules
+    are compiled on every import and the standard library and site-packages are not: a Lambda
+    zip without .pyc files (/var/task is read-only), where the runtime's own have theirs."""
+    child({k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}, events)
+    if bytecode == "source":
+        cached_tree = Path(env["PYTHONPYCACHEPREFIX"]) / env["PYTHONPATH"].lstrip(os.sep)
+        venv = Path(sys.prefix).resolve()
+        for entry in cached_tree.iterdir():  # a virtualenv inside the tree keeps its bytecode
+            real = Path(env["PYTHONPATH"]) / entry.name
+            if not venv.is_relative_to(real.resolve()):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def medians(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -254,14 +264,16 @@ async def measure(processes: int, trees: dict[str, Path], bytecode: str) -> dict
         samples: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
         with tempfile.TemporaryDirectory(prefix="cold-start-pyc-") as caches:
             envs = {
-                name: bytecode_environment(
-                    function_environment(config, url, tree), Path(caches) / name, bytecode
-                )
+                name: {
+                    **function_environment(config, url, tree),
+                    "PYTHONPYCACHEPREFIX": str(Path(caches) / name),
+                    "PYTHONDONTWRITEBYTECODE": "1",  # measured children leave the cache as is
+                }
                 for name, tree in trees.items()
             }
-            if bytecode == "cached":  # fills each tree's cache; not measured
-                for env in envs.values():
-                    await asyncio.to_thread(child, env, await two_messages(world))
+            for env in envs.values():
+                events = await two_messages(world)
+                await asyncio.to_thread(fill_bytecode_cache, env, events, bytecode)
             for _ in range(processes):
                 for name in trees:  # alternating: a slow spell hits both
                     events = await two_messages(world)
