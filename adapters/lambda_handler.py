@@ -17,18 +17,27 @@ one event loop, kept across invocations for the same reason. Workflow code is im
 
 Cold start: importing this module costs only the standard library; the engine is imported on
 the first invocation and Starlette only for the first HTTP event (an SQS-only function never
-loads it). On Lambda every log line is one JSON object (`STEPLANE_LOG_LEVEL`, default INFO).
+loads it). On Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), once per process, the first host is
+built with the garbage collector paused (`_cold_init`): the imports, the World and, for an SQS
+batch, the clients every queue message needs (the World's `prepare_clients`: DynamoDB, KMS),
+then every object made so far is frozen out of later collections (`gc.freeze`), as they live
+as long as the process. The collector otherwise walks botocore's models again and again
+during the cold start (~20% of its CPU, docs/performance.md "Cold start"). No user code runs
+in that window but the workflow modules' imports. On Lambda every log line is one JSON
+object (`STEPLANE_LOG_LEVEL`, default INFO).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import importlib
 import json
 import logging
 import os
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .invocation_log import install_json_logging, log_invocation
@@ -53,6 +62,7 @@ _loop: asyncio.AbstractEventLoop | None = None
 _host: FunctionHost | None = None
 _app: Starlette | None = None
 _imported_modules = False
+_initialized = False
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") and os.environ.get("AWS_LAMBDA_LOG_FORMAT") != "JSON":
     install_json_logging(level=os.environ.get("STEPLANE_LOG_LEVEL", "INFO").upper())
@@ -80,8 +90,31 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 # --- process-wide state ---------------------------------------------------------------------
 
 
-def get_host() -> FunctionHost:
-    """The process's function host, on the current World (rebuilt if the World changed)."""
+def get_host(*, prepare: bool = False) -> FunctionHost:
+    """The process's function host, on the current World (rebuilt if the World changed).
+    `prepare`: also make the World's clients for queue messages (an SQS batch's host)."""
+    if _initialized or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return _get_host(prepare)
+    with _cold_init():
+        return _get_host(prepare)
+
+
+@contextlib.contextmanager
+def _cold_init() -> Iterator[None]:
+    """The Lambda process's first host: the collector paused, then what was made frozen."""
+    global _initialized
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        _initialized = True
+        gc.freeze()  # imports, World, clients: kept for the process's life, never scanned again
+        if enabled:
+            gc.enable()
+
+
+def _get_host(prepare: bool) -> FunctionHost:
     global _host, _app
     from steplane.runtime.config import get_world
     from steplane.runtime.engine.host import FunctionHost
@@ -96,6 +129,8 @@ def get_host() -> FunctionHost:
             _host.forget_instances()  # suspended workflows of a World nobody serves any more
         cache_size = int(os.environ.get(CACHE_SIZE_ENV, "256"))
         _host, _app = FunctionHost(world, cache_size=cache_size), None
+        if prepare and callable(getattr(world, "prepare_clients", None)):
+            world.prepare_clients()  # type: ignore[attr-defined]
     return _host
 
 
@@ -151,7 +186,7 @@ def _is_sqs_batch(event: Any) -> bool:
 
 
 async def _handle_sqs(records: list[dict[str, Any]], context: Any = None) -> dict[str, Any]:
-    host = get_host()
+    host = get_host(prepare=True)
     inline_seconds = inline_budget(context)
     outcomes = await asyncio.gather(
         *(

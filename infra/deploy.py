@@ -8,8 +8,9 @@ What `steplane deploy --stack NAME` runs. Steps:
    `steplane.adapters`, laid out as installed: `steplane/runtime/...`), the workflow
    modules it is told to import (`modules`), and their non-boto3 dependencies installed for
    Lambda's Python (`pip install --platform manylinux2014_x86_64 --only-binary=:all:`; cached
-   per requirement set under `~/.cache/steplane`). Files are written in sorted order with fixed
-   timestamps, so the same sources give the same bytes, the same hash and the same S3 key.
+   per requirement set under `~/.cache/steplane`), each module with its compiled bytecode
+   (`infra.bytecode`: a cold instance does not compile). Files are written in sorted order with
+   fixed timestamps, so the same sources give the same bytes, the same hash and the same S3 key.
 2. Upload to the code bucket (created, encrypted and private, if missing), unless an object with
    that key is already there.
 3. Create the stack, or update it; an unchanged template, parameters and code key is a no-op
@@ -52,9 +53,11 @@ from steplane.runtime.extras import requires_extra
 from steplane.runtime.ids import check_deployment_id
 from steplane.runtime.schedules import registered_schedules
 
+from .bytecode import with_bytecode
 from .parameters import ParameterError, check_parameters
 from .schedules import sync_schedules
 from .template import (
+    RUNTIME,
     SECRET_PARAMETERS,
     VISIBILITY_FACTOR,
     build_template,
@@ -292,7 +295,7 @@ def build_zip(
     if vendor:
         dependencies = _dependencies(progress)
         files |= _tree(dependencies, "")
-    data = _zip_bytes(files)
+    data = _zip_bytes(with_bytecode(files, RUNTIME, CACHE / "pyc"))
     digest = hashlib.sha256(data).hexdigest()[:32]
     target = CACHE / "zips" / f"{digest}.zip"
     if not target.exists():
@@ -361,14 +364,15 @@ def _dependencies(progress: Progress) -> Path:
     return target
 
 
-def _zip_bytes(files: Mapping[str, Path]) -> bytes:
+def _zip_bytes(files: Mapping[str, Path | bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, files[name].read_bytes())
+            content = files[name]
+            archive.writestr(info, content if isinstance(content, bytes) else content.read_bytes())
     return buffer.getvalue()
 
 

@@ -35,6 +35,8 @@ with requires_extra("aws"):  # the AWS World's one dependency
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
+    from .model_loader import direct_loader
+
 T = TypeVar("T")
 
 _sessions: dict[tuple[str, str | None, str | None, bool], botocore.session.Session] = {}
@@ -82,6 +84,15 @@ def delete_items(aws: AwsClients, table: str, keys: list[dict[str, Any]]) -> Non
             requests = answer.get("UnprocessedItems") or {}
 
 
+def new_session() -> botocore.session.Session:
+    """A botocore session whose data loader skips listing every service (model_loader.py)."""
+    session = botocore.session.Session()
+    session.register_component(
+        "data_loader", direct_loader(session.get_config_variable("data_path"))
+    )
+    return session
+
+
 class AwsClients:
     """dynamodb, s3, sqs and kms clients bound to one endpoint, plus a thread pool.
 
@@ -107,7 +118,7 @@ class AwsClients:
             key = (config.region, config.access_key_id, config.secret_access_key, mocked)
             session = _sessions.get(key)
             if session is None:
-                session = _sessions[key] = botocore.session.Session()
+                session = _sessions[key] = new_session()
             self._session = session
         self._made: dict[str, Any] = {}
         self.calls: collections.Counter[str] = collections.Counter()

@@ -53,6 +53,12 @@ class AwsWorld:
         self._on_close = list(on_close or [])
         self._closed = False
 
+    def prepare_clients(self) -> None:
+        """Make the clients every queue message needs (DynamoDB for the run and its log, KMS
+        for its data key) now rather than on first use: the Lambda handler's cold start does
+        it while the collector is paused (adapters/lambda_handler.py). S3 and SQS stay lazy."""
+        self.aws.dynamodb, self.aws.kms  # noqa: B018 - made on first access
+
     @property
     def calls(self) -> dict[str, int]:
         """AWS API calls made so far, by "service.Operation" (the benchmark's cost metric)."""

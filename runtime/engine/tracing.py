@@ -19,24 +19,28 @@ Attributes are ids, names, counters and outcomes only, never user values: `stepl
 so it is never recorded).
 
 Without the `opentelemetry` package (or with no tracer provider set) everything here is a
-no-op: nothing is imported, no message grows, no log is read.
+no-op: nothing is imported, no message grows, no log is read. The package is imported only
+once tracing can be on (`_api`): a process where nothing imported it and no environment
+variable names a provider (a Lambda cold start) does not pay its import.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import re
+import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-try:  # the optional extra: absent in a core install
-    from opentelemetry import trace as otel_trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-except ImportError:  # pragma: no cover - exercised by tests/test_tracing.py in a subprocess
-    otel_trace = None  # type: ignore[assignment]
-    TraceContextTextMapPropagator = None  # type: ignore[assignment,misc]
+otel_trace: Any = None
+"""`opentelemetry.trace` once `_api` imported it (the optional extra: absent in a core install)."""
+TraceContextTextMapPropagator: Any = None
+_imported = False
+PROVIDER_VARIABLE = "OTEL_PYTHON_TRACER_PROVIDER"
+"""The variable `opentelemetry.trace.get_tracer_provider` loads a provider from."""
 
 TRACER_NAME = "steplane"
 TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -58,9 +62,33 @@ def use_tracer_provider(provider: Any) -> None:
     _provider = provider
 
 
+def _api() -> bool:
+    """Import the OpenTelemetry API the first time tracing can be on: a provider was given to
+    `use_tracer_provider`, something imported `opentelemetry` (only then can code have set a
+    provider: the SDK, auto-instrumentation), or the environment names one. Until then
+    tracing is off without importing it. False: no package, or no reason to look yet."""
+    global otel_trace, TraceContextTextMapPropagator, _imported
+    if _imported:
+        return otel_trace is not None
+    untouched = _provider is None and "opentelemetry" not in sys.modules
+    if untouched and not os.environ.get(PROVIDER_VARIABLE):
+        return False  # asked again next time: a later import of the package counts
+    try:
+        from opentelemetry import trace
+        from opentelemetry.trace.propagation.tracecontext import (
+            TraceContextTextMapPropagator as propagator,
+        )
+    except ImportError:  # exercised by tests/test_tracing.py in a subprocess
+        pass
+    else:
+        otel_trace, TraceContextTextMapPropagator = trace, propagator
+    _imported = True
+    return otel_trace is not None
+
+
 def _tracer() -> Any:
     """The tracer, or None when tracing is off (no package, no provider configured)."""
-    if otel_trace is None:
+    if not _api():
         return None
     provider = _provider if _provider is not None else otel_trace.get_tracer_provider()
     if isinstance(provider, otel_trace.ProxyTracerProvider | otel_trace.NoOpTracerProvider):
