@@ -184,17 +184,16 @@ async def _serving(
 
 
 async def _retain_forever(world: Any, keep: int) -> None:
-    """`--reload`'s retention: the emulator's sweep, through a host of this process."""
+    """`--reload`'s retention: runs end in the host processes, so every sweep lists the
+    World's runs (`Retention.sweep(full=True)`), once a minute, through a host of its own."""
     from steplane.runtime.engine.host import FunctionHost
-    from steplane.runtime.engine.retention import sweep
+    from steplane.runtime.engine.retention import Retention
 
-    from .emulator import RETAIN_EVERY_SECONDS
-
-    purger = FunctionHost(world)
+    retention = Retention(world, FunctionHost(world), keep)
     while True:
-        await asyncio.sleep(RETAIN_EVERY_SECONDS)
+        await asyncio.sleep(TRIM_EVERY_SECONDS)
         try:
-            await sweep(world, purger, keep)
+            await retention.sweep(full=True)
         except Exception as error:
             logging.getLogger("steplane.dev").warning("retention pass failed: %s", error)
 

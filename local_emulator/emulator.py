@@ -26,7 +26,7 @@ from steplane.runtime.deployment import swap_deployment_id
 from steplane.runtime.engine.give_up import Verdict
 from steplane.runtime.engine.host import FunctionHost
 from steplane.runtime.engine.recovery import reconcile
-from steplane.runtime.engine.retention import SweepResult, sweep
+from steplane.runtime.engine.retention import Retention, SweepResult
 from steplane.runtime.errors import ConfigurationError
 from steplane.runtime.extras import requires_extra
 from steplane.runtime.ids import check_deployment_id
@@ -104,6 +104,7 @@ class Emulator:
         self._poller: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
         self._retainer: asyncio.Task[None] | None = None
+        self._retention: Retention | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
@@ -144,6 +145,9 @@ class Emulator:
         if self.reconcile_every is not None:
             self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
         if self.retain_runs is not None:
+            purger = _Purger(self.host, self._twin)
+            self._retention = Retention(self.world, purger, self.retain_runs)
+            self._retention.start()
             self._retainer = asyncio.create_task(self._retain(), name="steplane-retention")
         return self
 
@@ -159,6 +163,8 @@ class Emulator:
         for host in (self.host, self._twin):
             if host is not None:
                 host.forget_instances()
+        if self._retention is not None:
+            self._retention.stop()
         set_world(self._previous_world)
         if self.deployment is not None:
             swap_deployment_id(self._previous_deployment)
@@ -272,14 +278,14 @@ class Emulator:
                 self.errors.append(f"retention: {type(error).__name__}: {error}")
                 log.warning("retention pass failed: %s", error)
 
-    async def sweep_retention(self, keep: int | None = None) -> SweepResult:
-        """One retention pass now: purge the ended runs beyond the `keep` newest (default
-        `retain_runs`), through this emulator's host, which holds each run's lock while
-        its data goes; the twin host (`deliver_twice`) forgets them too."""
-        keep = self.retain_runs if keep is None else keep
-        if keep is None:
-            raise ConfigurationError("no retention: pass keep= or Emulator(retain_runs=N)")
-        result = await sweep(self.world, _Purger(self.host, self._twin), keep)
+    async def sweep_retention(self, *, full: bool = False) -> SweepResult:
+        """One retention pass now: purge the ended runs beyond the `retain_runs` most
+        recently ended, through this emulator's host, which holds each run's lock while its
+        data goes (the twin host of `deliver_twice` forgets them too). `full`: list the
+        World's runs first, for endings this process did not apply."""
+        if self._retention is None:
+            raise ConfigurationError("no retention here: Emulator(retain_runs=N)")
+        result = await self._retention.sweep(full=full)
         self.purged += result.purged
         return result
 

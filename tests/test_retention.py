@@ -18,6 +18,7 @@ from local_emulator import Emulator
 from runtime import resume_hook, start
 from runtime.engine.events import RunStatus
 from runtime.engine.messages import StepMessage, WorkflowMessage
+from runtime.engine.retention import Retention
 from runtime.world import World
 from tests.engine import flow_workflows as fw
 from tests.engine import workflows as wf
@@ -80,7 +81,7 @@ async def test_a_sweep_keeps_the_newest_ended_runs_and_every_live_one(emu: Emula
     ended = await _ended_runs(6)
     assert await _leftovers(emu.world, ended[0])  # a log, a record, a stream or a blob
     result = await emu.sweep_retention()
-    assert (result.ended, result.purged, result.skipped) == (6, 3, 0)
+    assert (result.ended, result.purged, result.held, result.listed) == (3, 3, 0, True)
     assert set(await _listed(emu.world)) == {live.run_id, *ended[3:]}
     for run_id in ended[:3]:
         assert await _leftovers(emu.world, run_id) == {}, run_id
@@ -91,10 +92,10 @@ async def test_a_sweep_keeps_the_newest_ended_runs_and_every_live_one(emu: Emula
     await _hook_ready(emu.world, "retention-token")
     await resume_hook("retention-token", {"ok": 1})
     assert await live.result(timeout=30) == {"ok": 1}
-    # Now 4 ended runs: the oldest by creation (the order of the listing) goes, the one that
-    # was live: "newest" is by creation, not by ending.
+    # Now 4 ended runs: the one that ended longest ago goes; the one that was live ended last.
     again = await emu.sweep_retention()
-    assert again.purged == 1 and set(await _listed(emu.world)) == set(ended[3:])
+    assert (again.purged, again.listed) == (1, False)  # endings tracked: no listing
+    assert set(await _listed(emu.world)) == {live.run_id, *ended[4:]}
 
 
 async def test_an_ended_child_of_a_live_parent_is_kept(emu: Emulator) -> None:
@@ -110,7 +111,7 @@ async def test_an_ended_child_of_a_live_parent_is_kept(emu: Emulator) -> None:
     assert child is not None, "the child never ended"
     await _ended_runs(4)  # the child is now the oldest ended run, beyond the 3 newest
     result = await emu.sweep_retention()
-    assert (result.ended, result.purged, result.skipped) == (5, 1, 1)
+    assert (result.ended, result.purged, result.held) == (3, 1, 1)
     assert await emu.world.runs.get(child.run_id) is not None
     await resume_hook("parent-token", "go")
     assert (await parent.result(timeout=30))[1] == "go"
@@ -194,6 +195,17 @@ async def test_purge_run_refuses_a_live_run_and_ignores_an_unknown_one(emu: Emul
     assert await emu.world.runs.get(live.run_id) is not None
     await resume_hook("live-token", 1)
     assert await live.result(timeout=30) == 1
+
+
+async def test_the_first_sweep_finds_the_runs_that_ended_before_it(emu: Emulator) -> None:
+    """Runs that ended where this process could not see it (before retention started, or
+    in another process) are found by listing, the oldest created first."""
+    ended = await _ended_runs(5)
+    retention = Retention(emu.world, emu.host, keep=2)  # never started: saw no ending
+    result = await retention.sweep()
+    assert (result.listed, result.purged, result.ended) == (True, 3, 2)
+    assert set(await _listed(emu.world)) == set(ended[3:])
+    assert (await retention.sweep()).listed is False  # the next one does not list
 
 
 def test_retain_runs_must_be_positive() -> None:

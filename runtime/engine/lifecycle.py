@@ -122,7 +122,7 @@ async def apply_run_ending(
     if may_have_streams:
         for name in await world.streams.names(run_id):
             await world.streams.close(run_id, name)
-    announce_ending(run_id)
+    announce_ending(run_id, world)
     if links is not None:
         for child_run_id in links.cancel:
             await cancel_child(world, child_run_id)
