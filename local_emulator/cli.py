@@ -148,8 +148,8 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
     type=click.IntRange(min=0),
     default=DEV_RETAIN_RUNS,
     show_default=True,
-    help="Keep the data of only the N newest ended runs; older ended runs are purged "
-    "(live runs and children of live runs never are). 0 keeps every run.",
+    help="Keep the data of only the N most recently ended runs; older ended runs are "
+    "purged (never a live run, nor an ended child of a live parent). 0 keeps every run.",
 )
 def dev(
     modules: tuple[str, ...],

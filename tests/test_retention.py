@@ -211,3 +211,22 @@ async def test_the_first_sweep_finds_the_runs_that_ended_before_it(emu: Emulator
 def test_retain_runs_must_be_positive() -> None:
     with pytest.raises(ValueError, match="retain_runs"):
         Emulator(world="memory", retain_runs=0)
+
+
+@pytest.mark.parametrize(
+    ("flags", "kept"), [([], 1000), (["--retain-runs", "50"], 50), (["--retain-runs", "0"], None)]
+)
+def test_steplane_dev_retains_1000_ended_runs_unless_told(monkeypatch, flags, kept) -> None:
+    from click.testing import CliRunner
+
+    from local_emulator import cli
+
+    seen: dict[str, object] = {}
+
+    async def serve(*args: object, **options: object) -> None:
+        seen.update(options)
+
+    monkeypatch.setattr(cli, "serve_dev", serve)
+    result = CliRunner().invoke(cli.cli, ["dev", "tests.engine.workflows", *flags])
+    assert result.exit_code == 0, result.output
+    assert seen["retain_runs"] == kept

@@ -8,8 +8,8 @@ all of moto's state. moto is imported only by the emulator (the `local` extra).
 Memory: moto keeps every item, object and message it was given until reset
 (docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
 stream and run items, blobs) plus, per SQS message ever deleted, its receipt handles (`trim()`
-drops those). A long-running emulator bounds the rest by deleting the data of runs it no
-longer needs (see `AwsWorld.purge_run`).
+drops those). A long-running emulator bounds the rest by deleting the data of old ended
+runs (retention: `Emulator(retain_runs=N)`, runtime/engine/retention.py, `World.purge_run`).
 
 Threads: moto's backends are not thread-safe; every call into them holds one process-wide
 lock (moto_lock.py), and so do stopping the mock and `trim()`.
