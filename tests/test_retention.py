@@ -246,3 +246,24 @@ def test_steplane_dev_retains_1000_ended_runs_unless_told(monkeypatch, flags, ke
     result = CliRunner().invoke(cli.cli, ["dev", "tests.engine.workflows", *flags])
     assert result.exit_code == 0, result.output
     assert seen["retain_runs"] == kept
+
+
+async def test_trim_lets_moto_free_a_purged_runs_items() -> None:
+    """moto tracks every model object it makes; `trim` forgets those nothing else holds, so
+    a purged run's items (and the copies every read made) are freed, and live ones stay."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    from local_emulator.aws.embedded import trim
+
+    async with Emulator(world="aws", modules=MODULES, retain_runs=1) as emu:
+        ended = await _ended_runs(3)
+        await _sweep(emu, 2)
+
+        def tracked(run_id: str) -> int:
+            return sum(run_id in repr(item.hash_key) for item in Item.instances_tracked)
+
+        assert tracked(ended[0]) > 0  # before the trim: still in moto's lists
+        trim(emu.world)  # type: ignore[arg-type]
+        assert tracked(ended[0]) == 0 and tracked(ended[1]) == 0
+        assert tracked(ended[2]) > 0  # the kept run's items are live: tracked still
+        assert len(await emu.world.log.read(ended[2])) > 0
