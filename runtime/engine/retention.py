@@ -38,7 +38,9 @@ with the idempotency key of a purged run starts a new run.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +56,10 @@ PAGE = 1000
 
 MAX_PURGES_PER_SWEEP = 500
 """Purges one sweep makes at most (the oldest first); the next sweep takes the rest."""
+
+PURGE_CONCURRENCY = 4
+"""Purges a sweep makes at once: on moto every call waits for one lock, and a lone purge
+coroutine got too few turns among the emulator's 4 workers to keep up with 18 runs/s."""
 
 FULL_SWEEP_EVERY = 60
 """Every this many sweeps, one lists the World's runs to find endings this process missed."""
@@ -132,6 +138,19 @@ class Retention:
             self._ended[run_id] = None
             self._ended.move_to_end(run_id)
 
+    async def _purge(self, run_id: str) -> str:
+        """ "purged", "held" (a live parent's child), "gone" (no record) or "failed"."""
+        try:
+            record = await self.world.runs.get(run_id)
+            if record is None:
+                return "gone"
+            if await live_parent(self.world, record):
+                return "held"
+            return "purged" if await self.purger.purge_run(run_id) else "gone"
+        except Exception as error:  # one run's failure never stops the sweep
+            log.warning("could not purge run %s: %s: %s", run_id, type(error).__name__, error)
+            return "failed"
+
     async def sweep(self, *, full: bool = False) -> SweepResult:
         """Purge the ended runs beyond the `keep` most recent, oldest first (at most
         `MAX_PURGES_PER_SWEEP`); `full` (and the first sweep, and every
@@ -152,18 +171,19 @@ class Retention:
                 self._ended[run_id] = None
                 self._ended.move_to_end(run_id, last=False)  # was waiting: among the oldest
         while len(self._ended) > self.keep and result.purged < MAX_PURGES_PER_SWEEP:
-            run_id = next(iter(self._ended))
-            try:
-                record = await self.world.runs.get(run_id)
-                if record is not None and await live_parent(self.world, record):
+            count = min(PURGE_CONCURRENCY, len(self._ended) - self.keep)
+            batch = list(itertools.islice(self._ended, count))
+            outcomes = await asyncio.gather(*(self._purge(run_id) for run_id in batch))
+            for run_id, outcome in zip(batch, outcomes, strict=True):
+                if outcome == "failed":
+                    continue  # it stays among the oldest: the next sweep tries again
+                self._ended.pop(run_id, None)
+                if outcome == "held":
                     self._held[run_id] = None
-                elif record is not None and await self.purger.purge_run(run_id):
+                elif outcome == "purged":
                     result.purged += 1
-            except Exception as error:  # one run's failure never stops the sweep
-                name = type(error).__name__
-                log.warning("could not purge run %s: %s: %s", run_id, name, error)
-                break  # it stays the oldest: the next sweep tries again
-            self._ended.pop(run_id, None)
+            if "failed" in outcomes:
+                break
         result.ended, result.held = len(self._ended), len(self._held)
         if result.purged:
             log.info("retention: purged %d ended runs (kept %d)", result.purged, self.keep)
