@@ -11,7 +11,13 @@ World's data, like the memory World's dicts: it grows with the runs kept, by des
 steplane's code; `steplane_bytes_per_run` is the number that must stay near 0 once the caches
 are full (the budget: docs/architecture.md, "Memory of a long-running host").
 
+With `--retain-runs N` the emulator keeps only the N newest ended runs' data (retention,
+runtime/engine/retention.py: what `steplane dev` does, 1,000 by default there) and each
+sample also says how many runs the World still lists and how many were purged; the RSS
+series then levels off once N runs are kept. `--retain-every` is the sweep's period.
+
     .venv/bin/python -m bench.rss_bench [--runs 2000] [--every 250] [--trace-runs 400]
+    .venv/bin/python -m bench.rss_bench --worlds aws --retain-runs 500 --trace-runs 0
 """
 
 from __future__ import annotations
@@ -65,6 +71,26 @@ def trim(emu: Emulator) -> None:
         trim_moto(emu.world)  # type: ignore[arg-type]
 
 
+async def listed_runs(emu: Emulator) -> int:
+    """Runs the World still lists (what retention has not purged)."""
+    count, cursor = 0, None
+    while True:
+        page = await emu.world.runs.list(limit=1000, cursor=cursor)
+        count += len(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return count
+
+
+async def sample(emu: Emulator, done: int) -> dict[str, Any]:
+    trim(emu)
+    entry: dict[str, Any] = {"runs": done, "rss_mb": rss_mb(), **steplane_structures(emu)}
+    if emu.retain_runs is not None:
+        entry["runs_listed"] = await listed_runs(emu)
+        entry["purged"] = emu.purged
+    return entry
+
+
 async def serve(emu: Emulator, runs: int, batch: int, every: int, report: list[Any]) -> None:
     done = 0
     while done < runs:
@@ -73,8 +99,7 @@ async def serve(emu: Emulator, runs: int, batch: int, every: int, report: list[A
             assert await run.result(timeout=60) == STEPS
         done += len(started)
         if done % every == 0:
-            trim(emu)
-            report.append({"runs": done, "rss_mb": rss_mb(), **steplane_structures(emu)})
+            report.append(await sample(emu, done))
 
 
 def owner(filename: str) -> str:
@@ -92,10 +117,10 @@ def owner(filename: str) -> str:
     return f"steplane/{relative.parts[0]}" if len(relative.parts) > 1 else "steplane"
 
 
-async def traced(world: str, runs: int, batch: int) -> dict[str, Any]:
+async def traced(world: str, runs: int, batch: int, retention: dict[str, Any]) -> dict[str, Any]:
     """What `runs` runs after a warm-up leave allocated, by owner of the allocating frame
     (the innermost frame in moto or steplane when the stack has one)."""
-    async with Emulator(world=world) as emu:
+    async with Emulator(world=world, **retention) as emu:
         await serve(emu, min(runs, 300), batch, 10**9, [])  # fill the caches first
         tracemalloc.start(12)
         before = tracemalloc.take_snapshot()
@@ -126,21 +151,24 @@ async def traced(world: str, runs: int, batch: int) -> dict[str, Any]:
     }
 
 
-async def measure(world: str, runs: int, batch: int, every: int, trace_runs: int) -> Any:
+async def measure(
+    world: str, runs: int, batch: int, every: int, trace_runs: int, retention: dict[str, Any]
+) -> Any:
     samples: list[Any] = [{"runs": 0, "rss_mb": rss_mb()}]
-    began = time.perf_counter()
-    async with Emulator(world=world) as emu:
+    began, cpu = time.perf_counter(), time.process_time()
+    async with Emulator(world=world, **retention) as emu:
         samples[0].update(steplane_structures(emu))
         await serve(emu, runs, batch, every, samples)
     result: dict[str, Any] = {
         "rss": samples,
         "seconds": round(time.perf_counter() - began, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
         "rss_growth_mb_last_half": round(
             samples[-1]["rss_mb"] - samples[len(samples) // 2]["rss_mb"], 1
         ),
     }
     if trace_runs:
-        result["tracemalloc"] = await traced(world, trace_runs, batch)
+        result["tracemalloc"] = await traced(world, trace_runs, batch, retention)
     return result
 
 
@@ -151,11 +179,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--trace-runs", type=int, default=400)
     parser.add_argument("--worlds", default="memory,aws")
+    parser.add_argument(
+        "--retain-runs", type=int, default=0, help="keep only N ended runs (0: keep all)"
+    )
+    parser.add_argument("--retain-every", type=float, default=5.0, help="sweep period, s")
     options = parser.parse_args()
-    report = {"steps_per_run": STEPS, "runs": options.runs}
+    retention: dict[str, Any] = {}
+    if options.retain_runs:
+        retention = {"retain_runs": options.retain_runs, "retain_every": options.retain_every}
+    report: dict[str, Any] = {"steps_per_run": STEPS, "runs": options.runs, **retention}
     for world in options.worlds.split(","):
         report[world] = asyncio.run(
-            measure(world, options.runs, options.batch, options.every, options.trace_runs)
+            measure(
+                world, options.runs, options.batch, options.every, options.trace_runs, retention
+            )
         )
     print(json.dumps(report, indent=2))
 

@@ -28,7 +28,7 @@ from .cli_inspect import announce_ui, list_hooks, streams, web
 from .cli_repair import dlq, repair
 from .cli_runs import hooks, runs
 from .cli_schedules import schedules
-from .dev import serve_dev
+from .dev import DEV_RETAIN_RUNS, serve_dev
 from .emulator import Emulator
 
 stderr = Console(stderr=True)
@@ -143,10 +143,26 @@ async def _run(function: Any, values: list[Any], world: str, timeout: float, vir
     is_flag=True,
     help="Watch the code: a change starts a new deployment beside the old.",
 )
+@click.option(
+    "--retain-runs",
+    type=click.IntRange(min=0),
+    default=DEV_RETAIN_RUNS,
+    show_default=True,
+    help="Keep the data of only the N most recently ended runs; older ended runs are "
+    "purged (never a live run, nor an ended child of a live parent). 0 keeps every run.",
+)
 def dev(
-    modules: tuple[str, ...], port: int, virtual_time: bool, open_browser: bool, reload: bool
+    modules: tuple[str, ...],
+    port: int,
+    virtual_time: bool,
+    open_browser: bool,
+    reload: bool,
+    retain_runs: int,
 ) -> None:
-    """Run the emulator with the HTTP handlers until interrupted (other commands find it)."""
+    """Run the emulator with the HTTP handlers until interrupted (other commands find it).
+
+    Memory stays bounded over a long session: the emulated AWS keeps everything it is given,
+    so ended runs beyond --retain-runs are purged (gone from `runs list` and the UI)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in modules:
@@ -163,6 +179,7 @@ def dev(
                 lambda line: stderr.print(line),
                 on_ready=lambda url: announce_ui(url, open_browser),
                 reload=reload,
+                retain_runs=retain_runs or None,
             )
         )
 

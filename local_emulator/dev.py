@@ -37,6 +37,8 @@ from .emulator import Emulator
 PREFIX = "steplane-dev"
 REGION = "us-east-1"
 TRIM_EVERY_SECONDS = 60.0
+DEV_RETAIN_RUNS = 1000
+"""Ended runs a dev session keeps by default (`--retain-runs`; runtime/engine/retention.py)."""
 
 
 def free_port() -> int:
@@ -52,9 +54,12 @@ async def serve_dev(
     say: Callable[[str], None],
     on_ready: Callable[[str], None] | None = None,
     reload: bool = False,
+    retain_runs: int | None = DEV_RETAIN_RUNS,
 ) -> None:
     """Run until interrupted (Ctrl-C / SIGTERM). `on_ready` gets the web UI's URL once
-    everything answers (`steplane dev --open` prints and opens it)."""
+    everything answers (`steplane dev --open` prints and opens it). `retain_runs`: keep
+    the data of only the newest this many ended runs (None: every run), so a long session's
+    memory stays bounded (moto keeps everything it is given)."""
     if reload and virtual_time:
         raise ValueError(
             "--reload runs each deployment's host in its own process: no --virtual-time"
@@ -86,7 +91,8 @@ async def serve_dev(
     else:
         world = EmulatedAwsWorld(config)
     try:
-        async with _serving(world, modules, virtual_time, reload, say) as (host, reloader):
+        serving_options = (modules, virtual_time, reload, retain_runs, say)
+        async with _serving(world, *serving_options) as (host, reloader):
             # secrets: STEPLANE_SECRETS_ARN, as deployed
             app = create_app(world, host=host, ui=True)
             app.router.routes[:0] = module_routes(modules, Client(world))
@@ -138,14 +144,26 @@ def module_routes(modules: list[str], client: Client) -> list[BaseRoute]:
 
 @contextlib.asynccontextmanager
 async def _serving(
-    world: Any, modules: list[str], virtual_time: bool, reload: bool, say: Callable[[str], None]
+    world: Any,
+    modules: list[str],
+    virtual_time: bool,
+    reload: bool,
+    retain_runs: int | None,
+    say: Callable[[str], None],
 ) -> AsyncIterator[tuple[FunctionHost | None, Reloader | None]]:
     """The in-process emulator (its host serves `/invoke`), or with `reload` the reloader
-    whose host processes run the code (the app's `/invoke` then makes a host of its own)."""
+    whose host processes run the code (the app's `/invoke` then makes a host of its own).
+    Retention runs in this process either way: the emulator's, or with `reload` a sweep of
+    its own through a host that only purges (the host processes' late messages for a
+    purged run are dropped, runtime/engine/retention.py)."""
     if not reload:
-        async with Emulator(world=world, modules=modules, virtual_time=virtual_time) as emu:
+        options = {"modules": modules, "virtual_time": virtual_time, "retain_runs": retain_runs}
+        async with Emulator(world=world, **options) as emu:
             yield emu.host, None
         return
+    retainer = None
+    if retain_runs is not None:
+        retainer = asyncio.create_task(_retain_forever(world, retain_runs), name="retention")
     import boto3
 
     from .dev_reload import Reloader, stack_updater
@@ -157,7 +175,27 @@ async def _serving(
         "STEPLANE_STACK": PREFIX,
         "STEPLANE_LOG_LEVEL": os.environ.get("STEPLANE_LOG_LEVEL", "WARNING"),
     }
-    yield None, Reloader(modules, world, env, update, say)
+    try:
+        yield None, Reloader(modules, world, env, update, say)
+    finally:
+        if retainer is not None:
+            retainer.cancel()
+            await asyncio.gather(retainer, return_exceptions=True)
+
+
+async def _retain_forever(world: Any, keep: int) -> None:
+    """`--reload`'s retention: runs end in the host processes, so every sweep lists the
+    World's runs (`Retention.sweep(full=True)`), once a minute, through a host of its own."""
+    from steplane.runtime.engine.host import FunctionHost
+    from steplane.runtime.engine.retention import Retention
+
+    retention = Retention(world, FunctionHost(world), keep)
+    while True:
+        await asyncio.sleep(TRIM_EVERY_SECONDS)
+        try:
+            await retention.sweep(full=True)
+        except Exception as error:
+            logging.getLogger("steplane.dev").warning("retention pass failed: %s", error)
 
 
 def _create_dev_stack(endpoint: str, api_key: str) -> AwsConfig:

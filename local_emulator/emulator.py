@@ -26,6 +26,7 @@ from steplane.runtime.deployment import swap_deployment_id
 from steplane.runtime.engine.give_up import Verdict
 from steplane.runtime.engine.host import FunctionHost
 from steplane.runtime.engine.recovery import reconcile
+from steplane.runtime.engine.retention import Retention, SweepResult
 from steplane.runtime.errors import ConfigurationError
 from steplane.runtime.extras import requires_extra
 from steplane.runtime.ids import check_deployment_id
@@ -38,6 +39,8 @@ from .clock import VirtualClock
 log = logging.getLogger("steplane.emulator")
 
 _RETRY_BACKOFF_CAP = 5.0
+RETAIN_EVERY_SECONDS = 5.0
+"""How often retention sweeps (`Emulator(retain_runs=N)`)."""
 
 
 class Emulator:
@@ -58,7 +61,12 @@ class Emulator:
         reconcile_every: float | None = 30.0,
         stall_seconds: float = 300.0,
         deployment: str | None = None,
+        retain_runs: int | None = None,
+        retain_every: float = RETAIN_EVERY_SECONDS,
     ) -> None:
+        """`retain_runs`: keep the data of only this many ended runs (the newest), purging
+        older ended runs every `retain_every` seconds (runtime/engine/retention.py); None
+        keeps every run (the default here; `steplane dev` keeps 1,000)."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if invoke not in ("inprocess", "http"):
@@ -75,6 +83,14 @@ class Emulator:
         self.cache_size = cache_size
         self.reconcile_every = reconcile_every
         self.stall_seconds = stall_seconds
+        if retain_runs is not None and retain_runs < 1:
+            raise ValueError(f"retain_runs must be >= 1 (None keeps every run), got {retain_runs}")
+        if retain_every <= 0:
+            raise ValueError(f"retain_every must be > 0, got {retain_every}")
+        self.retain_runs = retain_runs
+        self.retain_every = retain_every
+        self.purged = 0
+        """Ended runs retention purged so far."""
         self.deployment = None if deployment is None else check_deployment_id(deployment)
         """The deployment this emulator's host serves and its starts pin runs to (default:
         the loaded code's, runtime/deployment.py)."""
@@ -88,6 +104,8 @@ class Emulator:
         self._twin: FunctionHost | None = None
         self._poller: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
+        self._retainer: asyncio.Task[None] | None = None
+        self._retention: Retention | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
@@ -127,10 +145,16 @@ class Emulator:
         self._poller = asyncio.create_task(self._poll(), name="steplane-poller")
         if self.reconcile_every is not None:
             self._reconciler = asyncio.create_task(self._reconcile(), name="steplane-reconciler")
+        if self.retain_runs is not None:
+            purger = _Purger(self.host, self._twin)
+            self._retention = Retention(self.world, purger, self.retain_runs)
+            self._retention.start()
+            self._retainer = asyncio.create_task(self._retain(), name="steplane-retention")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        tasks = [t for t in (self._poller, self._reconciler, *self._in_flight) if t is not None]
+        background = (self._poller, self._reconciler, self._retainer)
+        tasks = [t for t in (*background, *self._in_flight) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -140,6 +164,8 @@ class Emulator:
         for host in (self.host, self._twin):
             if host is not None:
                 host.forget_instances()
+        if self._retention is not None:
+            self._retention.stop()
         set_world(self._previous_world)
         if self.deployment is not None:
             swap_deployment_id(self._previous_deployment)
@@ -242,6 +268,28 @@ class Emulator:
                 self.errors.append(f"reconcile: {type(error).__name__}: {error}")
                 log.warning("reconcile pass failed: %s", error)
 
+    async def _retain(self) -> None:
+        """Retention (runtime/engine/retention.py): every `retain_every` real seconds, purge
+        the ended runs beyond the `retain_runs` newest."""
+        while True:
+            await asyncio.sleep(self.retain_every)
+            try:
+                await self.sweep_retention()
+            except Exception as error:
+                self.errors.append(f"retention: {type(error).__name__}: {error}")
+                log.warning("retention pass failed: %s", error)
+
+    async def sweep_retention(self, *, full: bool = False) -> SweepResult:
+        """One retention pass now: purge the ended runs beyond the `retain_runs` most
+        recently ended, through this emulator's host, which holds each run's lock while its
+        data goes (the twin host of `deliver_twice` forgets them too). `full`: list the
+        World's runs first, for endings this process did not apply."""
+        if self._retention is None:
+            raise ConfigurationError("no retention here: Emulator(retain_runs=N)")
+        result = await self._retention.sweep(full=full)
+        self.purged += result.purged
+        return result
+
     def _schedules(self) -> list[Any]:
         """The schedules of the modules this emulator serves: a schedule another test or
         emulator in this process registered must not fire here, nor pull virtual time to it."""
@@ -335,6 +383,19 @@ class Emulator:
         while True:
             await asyncio.sleep(self.visibility_timeout / 2)
             await self.world.queue.change_visibility(delivery, self.visibility_timeout)
+
+
+class _Purger:
+    """Purges through the emulator's host; its twin forgets the run as well."""
+
+    def __init__(self, host: FunctionHost, twin: FunctionHost | None) -> None:
+        self.host, self.twin = host, twin
+
+    async def purge_run(self, run_id: str) -> bool:
+        purged = await self.host.purge_run(run_id)
+        if purged and self.twin is not None:
+            self.twin.forget_run(run_id)
+        return purged
 
 
 class RecentRunCounter(collections.Counter[str]):

@@ -448,4 +448,15 @@ class World(Protocol):
     keys: KeyProvider
     coordination: CoordinationStore
 
+    async def purge_run(self, run_id: str) -> None:
+        """Delete everything an ended run left in this World: its log, payload blobs,
+        streams and record (with its listing and attribute index entries), so that a
+        long-lived World (a `steplane dev` session on moto, the memory World) does not grow
+        with every run it ever held (retention: runtime/engine/retention.py). `ValueError`
+        for a run that has not ended; a no-op for an unknown one; safe to repeat after a
+        failure half-way (the record goes last, so a sweep that lists ended runs finds a
+        half-purged one again). Audit records of decrypts (`audit/...` blobs) are kept.
+        Hook tokens are not a World's to find (stored by keyed digest): an ending releases
+        them, and the engine's purge releases any the log names before calling this."""
+
     async def close(self) -> None: ...

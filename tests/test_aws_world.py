@@ -553,6 +553,35 @@ async def test_purge_run_deletes_everything_an_ended_run_left(world: AwsWorld) -
     assert await world.blobs.get(f"{keep}/evt_1") == b"payload"
 
 
+@pytest.mark.parametrize("damage", ["none", "head_deleted", "long"])
+async def test_purge_walks_the_chain_and_queries_a_log_it_cannot_walk(
+    world: AwsWorld, monkeypatch, damage: str
+) -> None:
+    """A purge finds an ended log's items along its chain (GetItem, no Query); a log whose
+    chain it cannot walk to the end (a purge that failed half-way left it headless, or it
+    is longer than the walk's limit) is listed with a Query instead, and nothing is left."""
+    from adapters.aws import log as aws_log
+
+    run_id = new_id()
+    await world.runs.create(RunRecord(run_id, "wf", RunStatus.RUNNING, 1.0, 1.0))
+    for position in range(4):
+        await world.log.append(run_id, position, [event()])
+    await world.log.append(run_id, 4, [event(EventType.RUN_COMPLETED)])
+    await world.runs.update_status(run_id, RunStatus.COMPLETED, updated_at=3.0)
+    if damage == "head_deleted":
+        world.aws.dynamodb.delete_item(
+            TableName=world.config.events_table,
+            Key={"run_id": {"S": run_id}, "pos": {"N": "0"}},
+        )
+    if damage == "long":
+        monkeypatch.setattr(aws_log, "DELETE_CHAIN_LIMIT", 3)
+    world.reset_calls()
+    await world.purge_run(run_id)
+    assert not [i for i in scan(world, world.config.events_table) if run_id in repr(i)]
+    queried = world.calls.get("dynamodb.Query", 0)
+    assert queried == (0 if damage == "none" else 1), world.calls
+
+
 # --- keys -------------------------------------------------------------------------------------
 
 

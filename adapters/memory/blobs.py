@@ -24,6 +24,10 @@ class MemoryBlobStore:
         return blob
 
     async def delete_prefix(self, prefix: str) -> int:
+        return self.delete_prefix_now(prefix)
+
+    def delete_prefix_now(self, prefix: str) -> int:
+        """`delete_prefix` without an await (`MemoryWorld.purge_run` runs in one go)."""
         with self._lock:
             doomed = [key for key in self._blobs if key.startswith(prefix)]
             for key in doomed:

@@ -50,6 +50,11 @@ class MemoryEventLog:
             tail = log[max(start, 0) :] if log else []
         return _copies(tail)
 
+    def delete_run(self, run_id: str) -> int:
+        """Forget the run's log (retention, `MemoryWorld.purge_run`); how many events."""
+        with self._lock:
+            return len(self._logs.pop(run_id, ()))
+
     def known(self, run_id: str, start: int, max_age: float) -> tuple[list[Event], float] | None:
         """No view without a read: reading is as cheap here (runtime.world.EventLog.known)."""
         return None

@@ -84,6 +84,12 @@ class MemoryRunStore(RunStore):
             record.deployment = deployment
             return True
 
+    def delete(self, run_id: str) -> None:
+        """Forget the run's record and its attributes (retention, `MemoryWorld.purge_run`)."""
+        with self._lock:
+            self._records.pop(run_id, None)
+            self._versions.pop(run_id, None)
+
     async def query(self, query: RunQuery) -> Page:
         after = _decode_cursor(query.cursor) if query.cursor is not None else None
         with self._lock:

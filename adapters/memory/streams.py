@@ -41,6 +41,11 @@ class MemoryStreamStore:
         with self._lock:
             self._runs.setdefault(run_id, {}).setdefault(name, _Stream()).closed = True
 
+    def delete_run(self, run_id: str) -> int:
+        """Forget every stream of the run (retention, `MemoryWorld.purge_run`); how many."""
+        with self._lock:
+            return len(self._runs.pop(run_id, {}))
+
     async def names(self, run_id: str) -> list[str]:
         with self._lock:
             return list(self._runs.get(run_id, {}))

@@ -38,6 +38,18 @@ class MemoryWorld:
         self.keys = MemoryKeyProvider()
         self.coordination = MemoryCoordinationStore()
 
+    async def purge_run(self, run_id: str) -> None:
+        """Drop everything the run left (runtime.world.World.purge_run): its log, blobs,
+        streams and record. No await between the stores, so no invocation on this event loop
+        sees a run half gone."""
+        record = await self.runs.get(run_id)
+        if record is not None and not record.status.is_terminal:
+            raise ValueError(f"run {run_id} is {record.status}: only ended runs can be purged")
+        self.log.delete_run(run_id)
+        self.streams.delete_run(run_id)
+        self.blobs.delete_prefix_now(f"{run_id}/")
+        self.runs.delete(run_id)
+
     async def close(self) -> None:
         """Release long-polls; the stores themselves need no cleanup."""
         await self.queue.close()

@@ -8,8 +8,8 @@ all of moto's state. moto is imported only by the emulator (the `local` extra).
 Memory: moto keeps every item, object and message it was given until reset
 (docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
 stream and run items, blobs) plus, per SQS message ever deleted, its receipt handles (`trim()`
-drops those). A long-running emulator bounds the rest by deleting the data of runs it no
-longer needs (see `AwsWorld.purge_run`).
+drops those). A long-running emulator bounds the rest by deleting the data of old ended
+runs (retention: `Emulator(retain_runs=N)`, runtime/engine/retention.py, `World.purge_run`).
 
 Threads: moto's backends are not thread-safe; every call into them holds one process-wide
 lock (moto_lock.py), and so do stopping the mock and `trim()`.
@@ -17,6 +17,8 @@ lock (moto_lock.py), and so do stopping the mock and `trim()`.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 from steplane.adapters.aws import AwsWorld
@@ -69,9 +71,11 @@ def start_embedded_world(
 
 @locked
 def trim(world: AwsWorld) -> None:
-    """Drop what moto keeps of deleted SQS messages (their receipt handles, forever)."""
+    """Drop what moto keeps of objects no one uses any more: deleted SQS messages (their
+    receipt handles, forever) and its instance trackers (`untrack_garbage`)."""
     from moto.sqs.models import sqs_backends
 
+    untrack_garbage()
     config = world.config
     for account in sqs_backends.values():
         backend = account.get(config.region)
@@ -79,3 +83,39 @@ def trim(world: AwsWorld) -> None:
             continue
         for queue in backend.queues.values():
             queue.deleted_messages.clear()
+
+
+_ONLY_THE_TRACKER = 3
+"""`sys.getrefcount` of a tracked instance nothing else refers to: the tracker's list, the
+loop variable, the call's own argument."""
+
+
+def untrack_garbage() -> int:
+    """Forget, in every moto model class's `instances_tracked`, the instances nothing else
+    refers to; how many. moto appends every model object it ever makes to its class's list
+    (for the server's `/moto-api/data.json` dashboard; `reset` empties them), deep copies
+    included: each DynamoDB GetItem, Query or UpdateItem copies the items it returns, so
+    the lists hold every item ever read, written or deleted, and a purged run's items
+    (retention) were never freed (measured: 600 purged runs gave back under 4 MB of 12).
+    An S3 key dropped here is disposed first (its buffer closed), as moto's reset does.
+    Call with moto's lock held (`trim`)."""
+    from moto.core.model_instances import model_data
+
+    dropped = 0
+    for models in model_data.values():
+        for model in models.values():
+            tracked = getattr(model, "instances_tracked", None)
+            if not tracked:
+                continue
+            kept = []
+            for instance in tracked:
+                if sys.getrefcount(instance) > _ONLY_THE_TRACKER:
+                    kept.append(instance)
+                    continue
+                dispose = getattr(instance, "dispose", None)
+                if callable(dispose):
+                    with contextlib.suppress(Exception):  # a buffer already closed
+                        dispose()
+                dropped += 1
+            model.instances_tracked = kept
+    return dropped

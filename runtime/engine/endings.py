@@ -18,13 +18,15 @@ import asyncio
 import collections
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 REMEMBERED = 1024
 
 _lock = threading.Lock()
 _waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]]] = {}
 _ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+_listeners: list[Callable[[str, Any], None]] = []
 
 
 @contextlib.contextmanager
@@ -50,14 +52,33 @@ def run_ending(run_id: str, *, remembered: bool = False) -> Iterator[asyncio.Fut
                     del _waiters[run_id]
 
 
-def announce_ending(run_id: str) -> None:
-    """Wake every `run_ending(run_id)` waiter of this process."""
+def listen(listener: Callable[[str, Any], None]) -> Callable[[], None]:
+    """Call `listener(run_id, world)` for every ending announced in this process (retention
+    tracks the order in which runs end, runtime/engine/retention.py); returns the function
+    that stops it. Called on the announcing thread; it must be quick and must not raise."""
     with _lock:
+        _listeners.append(listener)
+
+    def stop() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return stop
+
+
+def announce_ending(run_id: str, world: Any = None) -> None:
+    """Wake every `run_ending(run_id)` waiter of this process; tell the listeners (with the
+    World the run ended in)."""
+    with _lock:
+        listeners = list(_listeners)
         entries = list(_waiters.get(run_id, ()))
         _ended[run_id] = None
         _ended.move_to_end(run_id)
         while len(_ended) > REMEMBERED:
             _ended.popitem(last=False)
+    for listener in listeners:
+        listener(run_id, world)
     for loop, future in entries:
         with contextlib.suppress(RuntimeError):  # that loop has closed
             loop.call_soon_threadsafe(_resolve, future)

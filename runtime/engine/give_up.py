@@ -70,6 +70,10 @@ async def settle(
             code, reason = ErrorCode.RUNTIME_ERROR, f"the function host rejected a {kind} message"
             reason += f": {error}"
         ended = await end(services, run_id, code, reason) if run_id else None
+        if ended is None and isinstance(error, RunNotFoundError):
+            # Retention purged the run (runtime/engine/retention.py) and a late or duplicate
+            # message came after; or the message names a run that never was. Nothing to end.
+            log.info("dropped a %s message of run %s: %s", kind, run_id, describe(error))
         return Verdict("rejected", error, ended)
     if receive_count < services.world.queue.max_receives:
         return Verdict("failed", error)

@@ -167,6 +167,26 @@ class FunctionHost:
         async with self._run_lock(run_id):
             return await rewake(self, run_id, stale_after=stale_after)
 
+    async def purge_run(self, run_id: str) -> bool:
+        """Delete an ended run's data from the World (retention, engine/retention.py) under
+        the run's lock, so no workflow invocation of it in this host interleaves, then
+        forget what this host keeps of it. False (nothing done) for a live or unknown run."""
+        async with self._run_lock(run_id):
+            record = await self.world.runs.get(run_id)
+            if record is None or not record.status.is_terminal:
+                return False
+            await self.world.purge_run(run_id)
+            self.forget_run(run_id)
+        return True
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop this host's warm state of a run (instance, metadata, data key)."""
+        instance = self._instances.pop(run_id, None)
+        if instance is not None:
+            instance.discard()
+        self._metadata.pop(run_id, None)
+        self.codecs.forget(run_id)
+
     # --- deployments -----------------------------------------------------------------------
 
     @property

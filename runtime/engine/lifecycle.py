@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from .. import serde
-from ..errors import AppendConflictError, HookNotFoundError, RunTerminalError
+from ..errors import AppendConflictError, HookNotFoundError, RunNotFoundError, RunTerminalError
 from ..world import HookOwner, World
 from .codec import RunCodec, codecs_for
 from .endings import announce_ending
@@ -44,6 +44,8 @@ async def append_at_head(
     `enforce_run_bytes` (ending a run from outside is never refused).
     """
     log = await world.log.read(run_id)
+    if not log:
+        await check_not_purged(world, run_id)
     limit = world.limits.max_run_bytes if enforce_run_bytes else None
     deadline = asyncio.get_running_loop().time() + APPEND_AT_HEAD_SECONDS
     while True:
@@ -65,6 +67,17 @@ async def append_at_head(
             newer = lost.newer if isinstance(lost, AppendConflictError) else None
             log.extend(newer if newer is not None else await world.log.read(run_id, len(log)))
             await asyncio.sleep(0)  # let a writer in this event loop take its turn
+
+
+async def check_not_purged(world: World, run_id: str) -> None:
+    """Before a write at the head of an empty log: `RunNotFoundError` unless the run has a
+    live record. An empty log under an ended record, or under none, is a run that retention
+    purged (or is purging, runtime/engine/retention.py) or that never existed; writing there
+    would bring a purged run's log back. (A live record with an empty log is a start that
+    died before `run_created`: that one may be ended.) One read, only on an empty log."""
+    record = await world.runs.get(run_id)
+    if record is None or record.status.is_terminal:
+        raise RunNotFoundError(f"no run {run_id!r} in this World (purged, or never created)")
 
 
 async def apply_run_ending(
@@ -109,7 +122,7 @@ async def apply_run_ending(
     if may_have_streams:
         for name in await world.streams.names(run_id):
             await world.streams.close(run_id, name)
-    announce_ending(run_id)
+    announce_ending(run_id, world)
     if links is not None:
         for child_run_id in links.cancel:
             await cancel_child(world, child_run_id)
@@ -156,7 +169,10 @@ async def deliver_child_ending(
         attrs["code"] = str(terminal.attrs.get("code", "RUNTIME_ERROR"))
         value = {"message": str(details.get("message", ""))}
     data = serde.dumps(value)
-    parent_codec = await codecs_for(world).get(parent_run_id)
+    try:
+        parent_codec = await codecs_for(world).get(parent_run_id)
+    except RunNotFoundError:
+        return False  # the parent ended and retention purged it: no one left to tell
     workflow_name: list[str] = []
 
     async def build(log: list[Event]) -> list[Event] | None:
@@ -274,6 +290,7 @@ async def fail_unrecorded_start(world: World, codec: RunCodec) -> bool:
         "start() was interrupted before the run's arguments were recorded; start the workflow again"
     )
     attrs = {"code": "RUNTIME_ERROR"}
+    await check_not_purged(world, codec.run_id)  # an empty log may be a purged run's
     failed = await codec.event(
         EventType.RUN_FAILED, attrs=attrs, data=serde.dumps({"message": message})
     )

@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 
 from ..context import WorkflowMetadata
 from ..definitions import StepDef
-from ..errors import AppendConflictError, ErrorCode, InvalidMessageError, RunTerminalError
+from ..errors import (
+    AppendConflictError,
+    ErrorCode,
+    InvalidMessageError,
+    RunNotFoundError,
+    RunTerminalError,
+)
 from ..registry import get_step
 from . import locks
 from .events import TERMINAL_EVENT_TYPES, Event, EventType
@@ -118,6 +124,8 @@ async def _read_state(
     if state.created is None and message.hint:
         state = StepState()
         state.feed(await world.log.read(message.run_id), message.step_id)
+    if state.head == 0:  # a step is queued only once its run's log holds it: no such run
+        raise RunNotFoundError(f"no run {message.run_id!r} in this World (purged, or never made)")
     if state.created is None:
         raise InvalidMessageError(f"run {message.run_id} has no step {message.step_id}")
     return state
