@@ -15,6 +15,14 @@ whether it is visible or delayed, each question asking the time through two date
 conversions: 30 ms per ReceiveMessage with 1,000 messages queued, most of a 1,000-way
 fan-out's time. Each listing asks the time once instead, the same instant for every message.
 
+The fourth is DynamoDB's: moto lexes every condition expression and tokenizes every update
+expression from its text on each request (the tokenizer twice per UpdateItem; about a third of
+the parse's Python calls), though the lexed nodes and tokens depend on the text alone: which
+names and values the placeholders stand for is looked up in the stages after it. Each text's
+lexed nodes and tokens are remembered (the last 512 texts; moto never changes them once made,
+and every request gets its own container of them); the parse that puts names and values in,
+and every evaluation, run on each request as before.
+
 Two are fixes. moto 5.2's stack update modifies a resource whose parameters changed even when
 its `Condition` is false (it was never created): a deploy of new code with `WithFunction=false`
 (the function's `DeploymentId` changed) then fails with "Fn::GetAtt references undefined
@@ -28,6 +36,7 @@ it deletes that version.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import threading
@@ -47,6 +56,7 @@ def install() -> None:
         _parse_json_templates_as_json()
         _make_kms_private_keys_on_first_use()
         _list_visible_messages_at_one_instant()
+        _remember_lexed_expressions()
         _lambda_versions_ref_their_arn()
         _update_leaves_resources_whose_condition_is_false()
         _installed = True
@@ -110,6 +120,72 @@ def _list_visible_messages_at_one_instant() -> None:
     models.Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
     models.Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]
     models.Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]
+
+
+EXPRESSIONS_REMEMBERED = 512
+
+
+class _TextMemo:
+    """The last `EXPRESSIONS_REMEMBERED` results of a function of one expression text (a
+    bounded dict, oldest dropped first; thread-safe: moto serves requests on threads). A text
+    that fails to lex raises each time, nothing remembered."""
+
+    def __init__(self, make: Callable[[str], tuple[Any, ...]]) -> None:
+        self._make = make
+        self._memo: collections.OrderedDict[str, tuple[Any, ...]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.made = 0  # how many texts were lexed (tests prove the memo is used)
+
+    def __call__(self, text: str) -> tuple[Any, ...]:
+        with self._lock:
+            found = self._memo.get(text)
+            if found is not None:
+                self._memo.move_to_end(text)
+                return found
+        made = self._make(text)
+        with self._lock:
+            self.made += 1
+            self._memo[text] = made
+            while len(self._memo) > EXPRESSIONS_REMEMBERED:
+                self._memo.popitem(last=False)
+        return made
+
+
+condition_lexes: _TextMemo | None = None
+update_tokens: _TextMemo | None = None
+
+
+def _remember_lexed_expressions() -> None:
+    global condition_lexes, update_tokens
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.tokens import ExpressionTokenizer
+
+    lex = ConditionExpressionParser._lex_condition_expression
+
+    def lex_text(text: str) -> tuple[Any, ...]:
+        parser = ConditionExpressionParser(text, None, None)  # lexing reads the text alone
+        return tuple(lex(parser))
+
+    condition_lexes = _TextMemo(lex_text)
+    lexes = condition_lexes
+
+    def lex_condition_expression(self: Any) -> collections.deque[Any]:
+        if not isinstance(self.condition_expression, str):
+            return lex(self)  # type: ignore[no-any-return]
+        return collections.deque(lexes(self.condition_expression))  # the stages pop from it
+
+    ConditionExpressionParser._lex_condition_expression = lex_condition_expression  # type: ignore[method-assign]
+
+    tokenize = ExpressionTokenizer.make_list
+    update_tokens = _TextMemo(lambda text: tuple(tokenize(text)))
+    tokens = update_tokens
+
+    def make_list(cls: type, text: str) -> list[Any]:
+        if not isinstance(text, str):
+            return tokenize(text)  # moto's own check refuses it
+        return list(tokens(text))
+
+    ExpressionTokenizer.make_list = classmethod(make_list)  # type: ignore[method-assign,assignment]
 
 
 def _lambda_versions_ref_their_arn() -> None:
