@@ -166,6 +166,10 @@ async def measure(
         "rss_growth_mb_last_half": round(
             samples[-1]["rss_mb"] - samples[len(samples) // 2]["rss_mb"], 1
         ),
+        # Once retention has reached its N runs, what is left: the slope at the end.
+        "rss_growth_mb_last_quarter": round(
+            samples[-1]["rss_mb"] - samples[(3 * len(samples)) // 4]["rss_mb"], 1
+        ),
     }
     if trace_runs:
         result["tracemalloc"] = await traced(world, trace_runs, batch, retention)
