@@ -21,7 +21,7 @@ def sender(world: World) -> Callable[[Any, float], Awaitable[None]]:
     """`send` for `complete_fired`, outside a host: straight to the World's queue."""
 
     async def send(message: Any, delay: float) -> None:
-        await world.queue.send(message.body(), delay=delay)
+        await world.queue.send(message.body(), delay=delay, idempotency_key=message.idempotency_key)
 
     return send
 

@@ -456,7 +456,7 @@ class World(Protocol):
         for a run that has not ended; a no-op for an unknown one; safe to repeat after a
         failure half-way (the record goes last, so a sweep that lists ended runs finds a
         half-purged one again). Audit records of decrypts (`audit/...` blobs) are kept.
-        Hook tokens are not a World's to find (stored by keyed digest): an ending releases
-        them, and the engine's purge releases any the log names before calling this."""
+        Hook tokens are not a World's to find (stored by keyed digest): a run's ending
+        releases them before its status becomes terminal, so an ended run holds none."""
 
     async def close(self) -> None: ...

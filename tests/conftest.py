@@ -150,6 +150,14 @@ def moto_server() -> Iterator[MotoServer]:
         _moto_server.stop()
 
 
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+"""Credentials and region for moto (no real account is ever reached)."""
+
+
 @pytest.fixture
 def deploy_endpoint(
     moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
@@ -160,11 +168,7 @@ def deploy_endpoint(
 
     url = moto_server.start()
     moto_server.reset()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setattr(deploy_module, "CACHE", tmp_path / "cache")

@@ -27,7 +27,7 @@ import steplane
 import steplane.runtime
 from infra import deploy as deploy_module
 from steplane.aliases import PACKAGES
-from tests.conftest import MotoServer
+from tests.conftest import FAKE_AWS_ENV, MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -258,15 +258,10 @@ def endpoint(moto_server: MotoServer) -> Iterator[str]:
 
 
 def test_steplane_deploy_from_the_project_root(project: Path, endpoint: str) -> None:
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
     done = python(
         *("-m", "steplane", "deploy", "--stack", "shop", "orders", "--endpoint-url", endpoint),
         cwd=project,
-        **credentials,
+        **FAKE_AWS_ENV,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["changed"] is True

@@ -17,16 +17,12 @@ from adapters.http import create_app
 from adapters.memory import MemoryWorld
 from adapters.signing import sign
 from runtime.world import World
-from tests.conftest import installed
+from tests.conftest import FAKE_AWS_ENV, installed
 
 
 @pytest.fixture
 def secretsmanager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in FAKE_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     for name in ("STEPLANE_SIGNING_SECRET", "STEPLANE_API_KEYS", "STEPLANE_DECRYPT_API_KEYS"):
         monkeypatch.delenv(name, raising=False)

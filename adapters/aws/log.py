@@ -341,13 +341,7 @@ class DynamoEventLog:
         keys: list[Item] = []
         position = 0
         for _ in range(DELETE_CHAIN_LIMIT):
-            answer = self._aws.dynamodb.get_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}, "pos": {"N": str(position)}},
-                ProjectionExpression="pos, n, t, seal",
-                ConsistentRead=True,
-            )
-            item = answer.get("Item")
+            item = self._get(run_id, position, projection="pos, n, t, seal")
             if item is None or "seal" in item:
                 return None  # a chain that ends unsealed, or a sealed one already counted
             keys.append({"run_id": {"S": run_id}, "pos": {"N": str(position)}})
@@ -357,13 +351,15 @@ class DynamoEventLog:
                 return keys
         return None
 
-    def _get(self, run_id: str, position: int) -> Item | None:
-        answer = self._aws.dynamodb.get_item(
-            TableName=self._table,
-            Key={"run_id": {"S": run_id}, "pos": {"N": str(position)}},
-            ConsistentRead=True,
-        )
-        return answer.get("Item")
+    def _get(self, run_id: str, position: int, projection: str | None = None) -> Item | None:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"run_id": {"S": run_id}, "pos": {"N": str(position)}},
+            "ConsistentRead": True,
+        }
+        if projection is not None:
+            request["ProjectionExpression"] = projection
+        return self._aws.dynamodb.get_item(**request).get("Item")
 
     def _floor(self, run_id: str, position: int) -> Item | None:
         """The last item at or before `position` (the batch covering it, or the log's last)."""

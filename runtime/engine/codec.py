@@ -101,6 +101,9 @@ class RunCodec:
             return None
         sealed = await self._blob(where.blob, context) if where.blob else event.payload
         assert sealed is not None
+        return self._decrypt(event, sealed, context)
+
+    def _decrypt(self, event: Event, sealed: bytes, context: str) -> bytes:
         return self._cipher.decrypt(sealed, aad(self.run_id, event.event_id), context=context)
 
     async def _blob(self, key: str, context: str) -> bytes:
@@ -115,15 +118,12 @@ class RunCodec:
         """(True, the value) when `event`'s value can be opened without I/O (inline, or no
         value at all); (False, None) when it is in the blob store (then `open`). Lets a replay
         feed thousands of recorded results without a coroutine each."""
-        if event.payload is None or isinstance(event.attrs.get(BLOB_ATTR), str):
-            if sealed_value(event) is not None:
-                return False, None
+        if isinstance(event.attrs.get(BLOB_ATTR), str):
+            return False, None  # in the blob store (`sealed_value`)
+        if event.payload is None:
             return True, None
         context = f"run {self.run_id}, event {event.event_id} ({event.type})"
-        data = self._cipher.decrypt(
-            event.payload, aad(self.run_id, event.event_id), context=context
-        )
-        return True, serde.loads(data)
+        return True, serde.loads(self._decrypt(event, event.payload, context))
 
     async def open(self, event: Event) -> Any:
         """The user value carried by `event`, decrypted and deserialized."""

@@ -125,7 +125,9 @@ async def _read_state(
         state = StepState()
         state.feed(await world.log.read(message.run_id), message.step_id)
     if state.head == 0:  # a step is queued only once its run's log holds it: no such run
-        raise RunNotFoundError(f"no run {message.run_id!r} in this World (purged, or never made)")
+        raise RunNotFoundError(
+            f"no run {message.run_id!r} in this World (purged, or never created)"
+        )
     if state.created is None:
         raise InvalidMessageError(f"run {message.run_id} has no step {message.step_id}")
     return state
