@@ -7,6 +7,7 @@ API the web UI and `steplane runs list` read) simply no longer shows purged runs
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -267,3 +268,40 @@ async def test_trim_lets_moto_free_a_purged_runs_items() -> None:
         assert tracked(ended[0]) == 0 and tracked(ended[1]) == 0
         assert tracked(ended[2]) > 0  # the kept run's items are live: tracked still
         assert len(await emu.world.log.read(ended[2])) > 0
+
+
+async def test_a_purged_runs_late_messages_are_settled_over_the_lambda_handler(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The production path: SQS delivers a purged run's workflow and step messages again (at
+    least once) to the Lambda handler, which settles them (no batch item failure, so no
+    retry and no dead letter) and writes nothing."""
+    from adapters import lambda_handler
+    from adapters.memory import MemoryWorld
+    from tests.conftest import installed
+    from tests.test_lambda_handler import sqs_event, sqs_record
+
+    monkeypatch.setenv("STEPLANE_API_KEYS", "lambda-key")
+    world = MemoryWorld()
+    async with installed(world):
+        run = await start(wf.three_steps, 1)
+        first = await world.queue.receive(max_messages=10)
+        answer = await asyncio.to_thread(lambda_handler.handler, sqs_event(first), None)
+        assert answer["batchItemFailures"] == []
+        assert await run.result(timeout=10) == 112  # 1 + 1 + 10 + 100, inline
+        record = await world.runs.get(run.run_id)
+        assert record is not None
+        created = next(e for e in await world.log.read(run.run_id) if e.type == "step_created")
+        await world.purge_run(run.run_id)
+        bodies = [
+            WorkflowMessage(run.run_id, record.workflow_name).body(),
+            StepMessage(
+                run.run_id, str(created.correlation_id), created.attrs["step_name"], 0
+            ).body(),
+        ]
+        records = [sqs_record(json.dumps(body), receive_count=2) for body in bodies]
+        caplog.set_level(logging.INFO, logger="steplane.host")
+        answer = await asyncio.to_thread(lambda_handler.handler, {"Records": records}, None)
+        assert answer["batchItemFailures"] == []  # settled: SQS deletes them
+        assert caplog.text.count(f"of run {run.run_id}") >= 2
+        assert await _leftovers(world, run.run_id) == {}
