@@ -7,7 +7,11 @@ timed from `start` to the result:
 
 - `per_step`: one run of `--steps` sequential steps (inline: one workflow invocation runs them
   all), divided by the number of steps;
-- `zero_step_latency`: the median of `--zero-runs` runs of a workflow with no step.
+- `zero_step_latency`: the median of `--zero-runs` runs of a workflow with no step;
+- `moto_raw_call`: the CPU of one bare DynamoDB call on the embedded moto (a `GetItem` through
+  the World's boto3 client, no steplane code), measured in each moto round, and how many such
+  calls fit in DBOS's 0-step run and in 3x of it: the floor a run's AWS calls stand on, since
+  on the embedded moto every call is this interpreter's CPU.
 
 steplane runs in this interpreter (`Emulator(world="memory")`, `Emulator(world="aws")`); DBOS runs
 in a subprocess of its own venv, `bench/.peer-venv` (gitignored), which this benchmark creates on
@@ -62,12 +66,31 @@ async def timed(workflow_fn: Any, *args: int) -> float:
 
 
 async def steplane_round(side: str, steps: int, zero_runs: int) -> dict[str, float]:
-    async with Emulator(world=WORLDS[side]):
+    async with Emulator(world=WORLDS[side]) as emu:
         await timed(sequential, 5)  # warm-up, as on the DBOS side
         await timed(zero_steps)
         per_step = await timed(sequential, steps) / steps
         zero = statistics.median([await timed(zero_steps) for _ in range(zero_runs)])
-    return {"per_step_ms": round(1000 * per_step, 3), "zero_step_latency_ms": round(1000 * zero, 3)}
+        figures = {
+            "per_step_ms": round(1000 * per_step, 3),
+            "zero_step_latency_ms": round(1000 * zero, 3),
+        }
+        if side == "moto":
+            figures["raw_call_cpu_ms"] = round(1000 * raw_call_cpu(emu.world), 3)
+    return figures
+
+
+def raw_call_cpu(world: Any, calls: int = 200) -> float:
+    """CPU seconds of one bare DynamoDB call on this World (a consistent `GetItem` of a run id
+    that does not exist, straight through its boto3 client, no steplane code): the floor under
+    every call a run makes, which on the embedded moto is this process's CPU too."""
+    dynamodb, table = world.aws.dynamodb, world.config.runs_table
+    key = {"run_id": {"S": "wrun_no_such_run"}}
+    dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)  # the client is made
+    began = time.process_time()
+    for _ in range(calls):
+        dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+    return (time.process_time() - began) / calls
 
 
 def peer_python() -> Path:
@@ -122,6 +145,16 @@ async def bench(
     }
     if dbos_setup:
         report["dbos_setup"] = dbos_setup
+    raw = [r["raw_call_cpu_ms"] for r in rounds.get("moto", ())]
+    if raw and "dbos" in medians:
+        # how many bare moto calls fit in DBOS's whole 0-step run, and in 3x of it
+        call_ms = statistics.median(raw)
+        dbos_zero = medians["dbos"]["zero_step_latency_ms"]
+        report["moto_raw_call"] = {
+            "cpu_ms": round(call_ms, 3),
+            "dbos_zero_step_in_calls": round(dbos_zero / call_ms, 2),
+            "calls_in_3x_dbos_zero_step": round(3 * dbos_zero / call_ms, 2),
+        }
     return report
 
 

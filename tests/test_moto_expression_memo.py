@@ -97,3 +97,23 @@ def test_the_memo_is_bounded() -> None:
     assert len(memo._memo) == moto_patches.EXPRESSIONS_REMEMBERED
     memo("x0")  # dropped first: made again
     assert made.count("x0") == 2 and memo.made == moto_patches.EXPRESSIONS_REMEMBERED + 11
+
+
+async def test_handler_lookup_is_remembered_and_answers_as_moto(world: AwsWorld) -> None:
+    """moto finds an action's handler by listing its response class's functions on every
+    request: the listing is remembered per class, and each service still finds its own."""
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    names = responses.method_names_from_class(DynamoHandler)
+    assert names is responses.method_names_from_class(DynamoHandler)  # worked out once
+    assert {"put_item", "get_item", "update_item"} <= names
+    assert responses.camelcase_to_underscores("TransactWriteItems") == "transact_write_items"
+    client = world.aws.client("dynamodb")
+    table = world.config.hooks_table
+    key = f"handler-{uuid.uuid4().hex}"
+    client.put_item(TableName=table, Item={"h": {"S": key}})
+    assert client.get_item(TableName=table, Key={"h": {"S": key}})["Item"]["h"]["S"] == key
+    world.aws.client("sqs").list_queues()  # another response class, its own entry
+    assert "list_queues" in responses.method_names_from_class(SQSResponse)
