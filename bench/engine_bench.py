@@ -4,7 +4,9 @@ in-memory World and on the AWS World (moto in-process) in the same run.
 Prints JSON. The deterministic metrics are calls per step: World calls for every World, and AWS
 API calls by kind for the AWS World, with durable writes per step (and, for the inline
 sequence, `aws_durable_writes_per_step_beyond_a_run`: beyond the writes of a run with no step,
-which every run pays once: record, `run_created`, the ending and its status).
+which every run pays once: record, `run_created`, the ending and its status; and
+`aws_durable_writes_per_added_step` / `aws_calls_per_added_step`: what one more inline step
+adds, the difference between the run and one a tenth as long, over the steps between them).
 `aws_calls_per_step` leaves out `sqs.ReceiveMessage`: those are the event source's polls (on
 Lambda, the event source mapping's), paced by time, not by steps; they are reported apart as
 `consumer_receives`. Also measured: `zero_step`, the median start -> result latency of a
@@ -136,6 +138,8 @@ def aws_report(world: Any, n: int, unit: str) -> dict[str, Any]:
     receives = calls.pop(RECEIVE, 0)
     writes = sum(v for k, v in calls.items() if k.split(".")[1] in WRITES)
     return {
+        "aws_calls": sum(calls.values()),
+        "aws_durable_writes": writes,
         f"aws_calls_per_{unit}": round(sum(calls.values()) / n, 3),
         f"aws_durable_writes_per_{unit}": round(writes / n, 3),
         f"aws_calls_per_{unit}_by_kind": {k: round(v / n, 3) for k, v in sorted(calls.items())},
@@ -160,6 +164,10 @@ async def main() -> None:
         shapes: dict[str, Any] = {}  # --steps 0 / --fanout 0 / --zero-runs 0 leave one out
         if options.steps:
             shapes["sequential_inline"] = await measure(world, sequential, options.steps, 4)
+            if world == "aws" and options.steps > 1:  # for what one more step adds
+                shapes["sequential_inline_short"] = await measure(
+                    world, sequential, max(1, options.steps // 10), 4
+                )
         if options.fanout:
             shapes["parallel_fan_out"] = await measure(
                 world, fan_out, options.fanout, options.concurrency
@@ -171,10 +179,17 @@ async def main() -> None:
     # what a step adds to a run's fixed writes (start, ending, status)
     if aws is not None and {"sequential_inline", "zero_step"} <= aws.keys():
         inline, zero = aws["sequential_inline"], aws["zero_step"]
-        total = inline["aws_durable_writes_per_step"] * inline["steps"]
         inline["aws_durable_writes_per_step_beyond_a_run"] = round(
-            (total - zero["aws_durable_writes_per_run"]) / inline["steps"], 3
+            (inline["aws_durable_writes"] - zero["aws_durable_writes_per_run"]) / inline["steps"],
+            3,
         )
+    # what one more step costs: the difference between a long and a short run of steps
+    if aws is not None and {"sequential_inline", "sequential_inline_short"} <= aws.keys():
+        long, short = aws["sequential_inline"], aws.pop("sequential_inline_short")
+        added = long["steps"] - short["steps"]
+        for total in ("aws_calls", "aws_durable_writes"):
+            per_added = (long[total] - short[total]) / added
+            long[f"{total}_per_added_step"] = round(per_added, 3)
     if "memory" in report and "aws" in report:
         report["aws_vs_memory"] = {
             shape: round(

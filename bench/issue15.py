@@ -130,6 +130,14 @@ def done_when(parts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             lambda f: f <= 1.0,
         )
     )
+    lines.append(  # the average above includes the run's own fixed writes (docs/performance.md)
+        line(
+            "inline step: durable writes per added step (one more step in the run)",
+            inline.get("aws_durable_writes_per_added_step"),
+            "<= 1.0",
+            lambda f: f <= 1.0,
+        )
+    )
     ratios = dig(report.get("peer"), "ratios") or {}
     for name, limit in (
         ("moto_vs_dbos_per_step", 1.5),

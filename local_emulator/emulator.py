@@ -152,7 +152,9 @@ class Emulator:
             self._retainer = asyncio.create_task(self._retain(), name="steplane-retention")
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, _type: object, error: object, _tb: object) -> None:
+        if isinstance(error, Exception):
+            self._explain(error)
         background = (self._poller, self._reconciler, self._retainer)
         tasks = [t for t in (*background, *self._in_flight) if t is not None]
         for task in tasks:
@@ -171,6 +173,14 @@ class Emulator:
             swap_deployment_id(self._previous_deployment)
         if isinstance(self.world_kind, str):  # a World the caller gave stays open for them
             await self.world.close()
+
+    def _explain(self, error: Exception) -> None:
+        """Add to an error leaving the `async with` block (a test's `run.result()` timing out,
+        say) what this emulator saw go wrong meanwhile: its errors are otherwise only logged."""
+        if not self.errors:
+            return
+        last = "; ".join(self.errors[-5:])
+        error.add_note(f"the emulator's errors ({len(self.errors)}, the last 5): {last}")
 
     def _build_world(self) -> World:
         if not isinstance(self.world_kind, str):  # a World the caller made (e.g. on a moto server)
@@ -225,34 +235,37 @@ class Emulator:
     # --- the event source mapping ----------------------------------------------------------
 
     async def _poll(self) -> None:
-        queue = self.world.queue
+        """The mapping's loop. It never stops on an error (as Lambda's mapping does not): a
+        poller that died would leave every run of this emulator pending, silently."""
         while True:
-            await self._fire_schedules()
-            free = self.concurrency - len(self._in_flight)
-            if free <= 0:
-                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            idle = not self._in_flight
             try:
-                deliveries = await queue.receive(
-                    max_messages=min(free, 10),
-                    wait_seconds=0.0 if idle and self.virtual_time else 0.05,
-                    visibility_timeout=self.visibility_timeout,
-                )
-            except Exception as error:  # a failed receive never stops the mapping
+                await self._poll_once()
+            except Exception as error:  # a failed receive, or a bug in the loop itself
                 self.errors.append(f"{type(error).__name__}: {error}")
-                log.warning("receive failed: %s", error)
+                log.warning("poll failed: %s", error, exc_info=True)
                 await asyncio.sleep(0.05)
-                continue
-            for delivery in deliveries:
-                task = asyncio.create_task(self._invoke(delivery))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            if not deliveries and idle and self.virtual_time:
-                if not self._skip_ahead():
-                    await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
-                else:
-                    await asyncio.sleep(0)  # a skip with nothing to run: let others in
+
+    async def _poll_once(self) -> None:
+        await self._fire_schedules()
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+            return
+        idle = not self._in_flight
+        deliveries = await self.world.queue.receive(
+            max_messages=min(free, 10),
+            wait_seconds=0.0 if idle and self.virtual_time else 0.05,
+            visibility_timeout=self.visibility_timeout,
+        )
+        for delivery in deliveries:
+            task = asyncio.create_task(self._invoke(delivery))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        if not deliveries and idle and self.virtual_time:
+            if not self._skip_ahead():
+                await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
+            else:
+                await asyncio.sleep(0)  # a skip with nothing to run: let others in
 
     async def _reconcile(self) -> None:
         """The reconciler, as a deployment's schedule runs it: every `reconcile_every` real

@@ -229,3 +229,38 @@ async def test_trim_drops_what_moto_keeps_of_deleted_messages() -> None:
             await asyncio.sleep(0.01)
         trim(world)
         assert kept() == 0
+
+
+async def test_the_embedded_world_sends_unsigned_requests_to_the_same_resources() -> None:
+    """The in-process mock checks no signature, so the embedded World skips SigV4 (CPU spent
+    for nothing) on DynamoDB, SQS and KMS (S3 would refuse an anonymous request); a World made
+    the production way on the same stack signs every request, and both see the same
+    account's tables, objects and queue."""
+    async with Emulator(world="aws") as emu:
+        embedded = world_of(emu)
+        production = AwsWorld(embedded.config, embedded.clock)
+        try:
+            headers: dict[str, list[tuple[str, bytes | None]]] = {"embedded": [], "production": []}
+            for name, world in (("embedded", embedded), ("production", production)):
+                for client in (world.aws.dynamodb, world.aws.sqs, world.aws.kms, world.aws.s3):
+                    service = client.meta.service_model.service_name
+                    client.meta.events.register(
+                        "before-send",
+                        lambda request, name=name, service=service, **_: headers[name].append(
+                            (service, request.headers.get("Authorization"))
+                        ),
+                    )
+            run = await start(large_result, 3)
+            assert await run.result(timeout=10) == 3
+            record = await production.runs.get(run.run_id)
+            assert record is not None and record.status == "completed"
+            await production.blobs.put("probe/unsigned", b"seen by both")
+            assert await embedded.blobs.get("probe/unsigned") == b"seen by both"
+            unsigned = {service for service, auth in headers["embedded"] if auth is None}
+            signed = {service for service, auth in headers["embedded"] if auth is not None}
+            assert unsigned == {"dynamodb", "sqs", "kms"} and signed == {"s3"}
+            assert {service for service, _ in headers["production"]} == {"dynamodb", "s3"}
+            signatures = [auth or b"" for _, auth in headers["production"]]
+            assert all(auth.startswith(b"AWS4-HMAC-SHA256") for auth in signatures)
+        finally:
+            await production.close()

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from local_emulator import Emulator
-from runtime import get_step_metadata, start, step, workflow
+from runtime import get_step_metadata, sleep, start, step, workflow
 from runtime.errors import ConfigurationError
 
 executions: list[int] = []
@@ -42,3 +42,49 @@ async def test_client_is_bound_to_the_emulated_aws() -> None:
     async with Emulator(world="memory") as emu:
         with pytest.raises(ConfigurationError, match="needs the AWS World"):
             emu.client("dynamodb")
+
+
+@workflow(name="emulator:nap")
+async def nap() -> str:
+    await sleep("1h")
+    return "rested"
+
+
+@pytest.mark.parametrize("world", ["memory", "aws"])
+async def test_a_failing_poll_never_stops_the_event_source(
+    world: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the mapping's loop (here its skip-ahead raising, twice) is an error the
+    emulator notes and survives: a poller that died would leave every run pending."""
+    async with Emulator(world=world, virtual_time=True) as emu:
+        skip_ahead, failures = emu._skip_ahead, []
+
+        def flaky_skip_ahead() -> bool:
+            if len(failures) < 2:
+                failures.append(1)
+                raise RuntimeError("skip-ahead bug")
+            return skip_ahead()
+
+        monkeypatch.setattr(emu, "_skip_ahead", flaky_skip_ahead)
+        run = await start(nap)
+        assert await run.result(timeout=20) == "rested"
+        assert emu.errors == ["RuntimeError: skip-ahead bug"] * 2
+
+
+async def test_an_error_leaving_the_block_carries_the_emulators_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When a run cannot progress, what the user's test sees (here `result()` timing out)
+    says why: the errors the emulator met meanwhile are added to it as a note."""
+    with pytest.raises(TimeoutError) as caught:
+        async with Emulator(world="memory") as emu:
+
+            async def broken_receive(**_: object) -> list[object]:
+                raise ConnectionError("queue unreachable")
+
+            monkeypatch.setattr(emu.world.queue, "receive", broken_receive)
+            run = await start(nap)
+            await run.result(timeout=0.5)
+    assert "still pending" in str(caught.value)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "the emulator's errors" in notes and "ConnectionError: queue unreachable" in notes
