@@ -17,6 +17,7 @@ import importlib
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -106,7 +107,7 @@ class Emulator:
         self._reconciler: asyncio.Task[None] | None = None
         self._retainer: asyncio.Task[None] | None = None
         self._retention: Retention | None = None
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], float] = {}  # -> when it began (monotonic)
         self._previous_world: World | None = None
         self._http: _HttpFunctionHost | None = None
         self._previous_deployment: str | None = None
@@ -154,7 +155,8 @@ class Emulator:
 
     async def __aexit__(self, _type: object, error: object, _tb: object) -> None:
         if isinstance(error, Exception):
-            self._explain(error)
+            with contextlib.suppress(Exception):  # never in the way of the error or the cleanup
+                self._explain(error)
         background = (self._poller, self._reconciler, self._retainer)
         tasks = [t for t in (*background, *self._in_flight) if t is not None]
         for task in tasks:
@@ -176,11 +178,20 @@ class Emulator:
 
     def _explain(self, error: Exception) -> None:
         """Add to an error leaving the `async with` block (a test's `run.result()` timing out,
-        say) what this emulator saw go wrong meanwhile: its errors are otherwise only logged."""
-        if not self.errors:
-            return
-        last = "; ".join(self.errors[-5:])
-        error.add_note(f"the emulator's errors ({len(self.errors)}, the last 5): {last}")
+        say) what this emulator saw go wrong meanwhile, which is otherwise only logged, and
+        what it is doing: which invocations run, since when, and when the queue next has work."""
+        if self.errors:
+            last = "; ".join(self.errors[-5:])
+            error.add_note(f"the emulator's errors ({len(self.errors)}, the last 5): {last}")
+        now = time.monotonic()
+        running = [f"{task.get_name()} for {now - t:.1f} s" for task, t in self._in_flight.items()]
+        due = self.world.queue.next_visible_at()
+        queue = "none held" if due is None else f"the next due in {due - self.clock.time():.1f} s"
+        plural = "" if len(running) == 1 else "s"
+        error.add_note(
+            f"the emulator: {len(running)} invocation{plural} running"
+            f" ({', '.join(running[:5])}); delayed messages: {queue}"
+        )
 
     def _build_world(self) -> World:
         if not isinstance(self.world_kind, str):  # a World the caller made (e.g. on a moto server)
@@ -258,9 +269,9 @@ class Emulator:
             visibility_timeout=self.visibility_timeout,
         )
         for delivery in deliveries:
-            task = asyncio.create_task(self._invoke(delivery))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task = asyncio.create_task(self._invoke(delivery), name=_describe(delivery.body))
+            self._in_flight[task] = time.monotonic()
+            task.add_done_callback(self._in_flight.pop)
         if not deliveries and idle and self.virtual_time:
             if not self._skip_ahead():
                 await asyncio.sleep(0.02)  # nothing delayed either: wait for new work
@@ -356,7 +367,7 @@ class Emulator:
         body = delivery.body
         copies = 2 if self._twin is not None else 1
         if isinstance(body, dict):
-            self.invocation_counts[f"{body.get('kind')}:{body.get('run_id')}"] += copies
+            self.invocation_counts[_describe(body)] += copies
             self.invocation_counts[str(body.get("kind"))] += copies
         heartbeat = asyncio.create_task(self._keep_invisible(delivery))
         try:
@@ -428,6 +439,13 @@ class RecentRunCounter(collections.Counter[str]):
             self._runs.move_to_end(key)
             while len(self._runs) > self._limit:
                 del self[self._runs.popitem(last=False)[0]]
+
+
+def _describe(body: object) -> str:
+    """An invocation's name for people: its message's kind and run."""
+    if isinstance(body, dict):
+        return f"{body.get('kind')}:{body.get('run_id')}"
+    return "malformed message"
 
 
 def _copy(body: Any) -> Any:

@@ -88,3 +88,26 @@ async def test_an_error_leaving_the_block_carries_the_emulators_errors(
     assert "still pending" in str(caught.value)
     notes = "\n".join(getattr(caught.value, "__notes__", []))
     assert "the emulator's errors" in notes and "ConnectionError: queue unreachable" in notes
+    assert "the emulator: 0 invocations running" in notes
+
+
+@workflow(name="emulator:stuck")
+async def stuck() -> str:
+    return await hangs()
+
+
+@step
+async def hangs() -> str:
+    await asyncio.Event().wait()
+    return "never"
+
+
+async def test_a_run_that_does_not_end_says_which_invocation_holds_it() -> None:
+    """A step that never returns: the timeout the user sees names the invocation that is
+    still running its run, and for how long."""
+    with pytest.raises(TimeoutError) as caught:
+        async with Emulator(world="memory"):
+            run = await start(stuck)
+            await run.result(timeout=0.5)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert f"1 invocation running (workflow:{run.run_id} for 0." in notes, notes
