@@ -253,7 +253,7 @@ class Emulator:
                 await self._poll_once()
             except Exception as error:  # a failed receive, or a bug in the loop itself
                 self.errors.append(f"{type(error).__name__}: {error}")
-                log.warning("poll failed: %s", error, exc_info=True)
+                log.warning("poll failed: %s", error, exc_info=log.isEnabledFor(logging.DEBUG))
                 await asyncio.sleep(0.05)
 
     async def _poll_once(self) -> None:

@@ -2,9 +2,10 @@
 
 `moto.mock_aws()` intercepts every boto3 call of this process (no server, no network), the
 resources are created by creating the deployment's own stack on it (stack.py) and the World
-reads their names from the stack's outputs. The World's requests go unsigned: the mock checks
-no signature, and SigV4 was ~15% of each call's CPU. Closing the World stops the mock, which drops
-all of moto's state. moto is imported only by the emulator (the `local` extra).
+reads their names from the stack's outputs. Its DynamoDB, SQS and KMS requests go unsigned
+(the mock checks no signature; SigV4 was ~15% of a call's Python work), S3's stay signed (moto
+refuses an anonymous one). Closing the World stops the mock, which drops all of moto's state.
+moto is imported only by the emulator (the `local` extra).
 
 Memory: moto keeps every item, object and message it was given until reset
 (docs/world-protocol.md, "moto, measured"). What grows here is the runs' own data (log,
