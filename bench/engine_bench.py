@@ -137,10 +137,11 @@ def aws_report(world: Any, n: int, unit: str) -> dict[str, Any]:
     calls = dict(aws_calls)
     receives = calls.pop(RECEIVE, 0)
     writes = sum(v for k, v in calls.items() if k.split(".")[1] in WRITES)
+    total = sum(calls.values())
     return {
-        "aws_calls": sum(calls.values()),
+        "aws_calls": total,
         "aws_durable_writes": writes,
-        f"aws_calls_per_{unit}": round(sum(calls.values()) / n, 3),
+        f"aws_calls_per_{unit}": round(total / n, 3),
         f"aws_durable_writes_per_{unit}": round(writes / n, 3),
         f"aws_calls_per_{unit}_by_kind": {k: round(v / n, 3) for k, v in sorted(calls.items())},
         "consumer_receives": receives,
