@@ -176,6 +176,9 @@ class WorkflowInstance:
         self._pending_waits: dict[str, WaitCommand] = {}
         self._main: asyncio.Task[Any] | None = None
         self._children: list[ChildCommand] = []  # every invocation looks: kept, not scanned
+        # Locks recorded as requested and not yet given back, in recording order: asked at
+        # every decision too (a scan of every command made a step's cost grow with history).
+        self._open_locks: dict[str, LockCommand] = {}
         self._expected: dict[str, int] = {}  # step ids recorded ahead -> stored bytes (expect)
         self._step_ids = hmac.new(self.secret, b"step-id|", hashlib.sha256)  # copied per id
         self.metadata = WorkflowMetadata(self.run_id, self.workflow.name, utc(0))
@@ -221,20 +224,12 @@ class WorkflowInstance:
 
     def pending_locks(self) -> list[LockCommand]:
         """Locks recorded as requested, neither acquired nor given back: the run waits."""
-        return [
-            c
-            for c in self.commands.values()
-            if isinstance(c, LockCommand) and c.recorded and not (c.acquired or c.released)
-        ]
+        return [c for c in self._open_locks.values() if not c.acquired]
 
     def lock_claims(self) -> list[tuple[str, str]]:
         """(key, holder) of every lock the run asked for and has not given back: what its
         ending releases (engine/lifecycle.py)."""
-        return [
-            (c.key, c.holder)
-            for c in self.commands.values()
-            if isinstance(c, LockCommand) and c.recorded and not c.released
-        ]
+        return [(c.key, c.holder) for c in self._open_locks.values()]
 
     def live_hooks(self) -> list[Hook]:
         """Hooks recorded as created and not yet recorded as disposed (they hold tokens)."""
@@ -405,6 +400,8 @@ class WorkflowInstance:
                 "the one the workflow code now asks for"
             )
         self._mark_recorded(command)
+        if not command.released:
+            self._open_locks[command.command_id] = command
 
     def _lock_acquired(self, event: Event, _: Any) -> None:
         command: LockCommand = self._match(event, LockCommand)
@@ -415,6 +412,7 @@ class WorkflowInstance:
     def _lock_released(self, event: Event, _: Any) -> None:
         command: LockCommand = self._match(event, LockCommand)
         command.released = True
+        self._open_locks.pop(command.command_id, None)
         for pending in list(self.new):
             if isinstance(pending, LockRelease) and pending.lock is command:
                 self.new.remove(pending)
