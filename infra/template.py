@@ -30,6 +30,7 @@ from steplane.adapters.aws.config import (
 from steplane.adapters.aws.secrets import SECRETS_ARN_ENV, SECRETS_OUTPUT
 from steplane.adapters.aws.tables import table_definitions
 from steplane.runtime.deployment import DEPLOYMENT_ENV
+from steplane.runtime.engine.wait_in_place import DEFAULT_WAIT_SECONDS, WAIT_ENV
 from steplane.runtime.ids import check_deployment_id
 
 TEMPLATE_PATH = Path(__file__).with_name("template.json")
@@ -247,6 +248,7 @@ def _conditions() -> dict[str, Any]:
         },
         "HasSigningSecret": {"Fn::Not": [{"Fn::Equals": [_ref("SigningSecret"), ""]}]},
         "HasReservedConcurrency": {"Fn::Not": [{"Fn::Equals": [_ref("ReservedConcurrency"), -1]}]},
+        "OneInstance": {"Fn::Equals": [_ref("ReservedConcurrency"), 1]},
     }
 
 
@@ -439,6 +441,10 @@ def _function(names: dict[str, Any]) -> dict[str, Any]:
         SECRETS_ARN_ENV: _ref(SECRET),  # the values stay in Secrets Manager
         "STEPLANE_VISIBILITY_SECONDS": _ref("VisibilityTimeout"),
         "STEPLANE_STALL_SECONDS": _ref("StallSeconds"),
+        # A workflow invocation waits in place for the steps it queued only if another
+        # instance can run them: with one reserved instance, the wait would hold the only one
+        # while the step's message waits behind it (runtime/engine/wait_in_place.py).
+        WAIT_ENV: {"Fn::If": ["OneInstance", "0", str(DEFAULT_WAIT_SECONDS)]},
         PREFIX_VARIABLE: _ref("Prefix"),
         NAME_VARIABLES["events_table"]: _ref("EventsTable"),
         NAME_VARIABLES["runs_table"]: _ref("RunsTable"),

@@ -16,6 +16,7 @@ from infra.deploy import DeployError, deploy, failure_line
 from local_emulator import Emulator
 from runtime import start
 from runtime.config import world_from_env
+from runtime.engine.wait_in_place import DEFAULT_WAIT_SECONDS, WAIT_ENV
 from tests.engine import workflows as wf
 from tests.test_infra_template import changed_template
 
@@ -129,6 +130,25 @@ def test_a_parameter_change_updates_the_stack_and_keeps_the_secrets(endpoint: st
     parameters = client("cloudformation", endpoint).describe_stacks(StackName=STACK)["Stacks"][0]
     kept = {p["ParameterKey"]: p["ParameterValue"] for p in parameters["Parameters"]}
     assert kept["ApiKeys"] == "key-1"  # not given again: kept (moto shows NoEcho values)
+
+
+def test_one_reserved_instance_turns_waiting_in_place_off(endpoint: str) -> None:
+    """A workflow invocation that waits in place for its queued steps holds its instance;
+    with one reserved instance the steps' messages would wait behind it for the whole window
+    (3 s for each step or fan-out queued). The deployed function is told not to wait, and
+    only then."""
+
+    def waiting_seconds() -> str:
+        function = client("lambda", endpoint).get_function(FunctionName="shop-function")
+        return str(function["Configuration"]["Environment"]["Variables"][WAIT_ENV])
+
+    quiet = {"vendor": False, "progress": lambda _: None}
+    deploy(STACK, endpoint_url=endpoint, **quiet)  # type: ignore[arg-type]
+    assert float(waiting_seconds()) == DEFAULT_WAIT_SECONDS
+    deploy(STACK, endpoint_url=endpoint, parameters={"ReservedConcurrency": "1"}, **quiet)  # type: ignore[arg-type]
+    assert float(waiting_seconds()) == 0
+    deploy(STACK, endpoint_url=endpoint, parameters={"ReservedConcurrency": "3"}, **quiet)  # type: ignore[arg-type]
+    assert float(waiting_seconds()) == DEFAULT_WAIT_SECONDS
 
 
 async def test_a_workflow_runs_on_the_deployed_stack_through_steplane_stack(
