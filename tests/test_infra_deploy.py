@@ -142,13 +142,12 @@ def test_one_reserved_instance_turns_waiting_in_place_off(endpoint: str) -> None
         function = client("lambda", endpoint).get_function(FunctionName="shop-function")
         return str(function["Configuration"]["Environment"]["Variables"][WAIT_ENV])
 
-    quiet = {"vendor": False, "progress": lambda _: None}
-    deploy(STACK, endpoint_url=endpoint, **quiet)  # type: ignore[arg-type]
-    assert float(waiting_seconds()) == DEFAULT_WAIT_SECONDS
-    deploy(STACK, endpoint_url=endpoint, parameters={"ReservedConcurrency": "1"}, **quiet)  # type: ignore[arg-type]
-    assert float(waiting_seconds()) == 0
-    deploy(STACK, endpoint_url=endpoint, parameters={"ReservedConcurrency": "3"}, **quiet)  # type: ignore[arg-type]
-    assert float(waiting_seconds()) == DEFAULT_WAIT_SECONDS
+    waits = {"-1": DEFAULT_WAIT_SECONDS, "1": 0.0, "3": DEFAULT_WAIT_SECONDS}
+    for reserved, expected in waits.items():
+        parameters = {"ReservedConcurrency": reserved}
+        deploy(STACK, endpoint_url=endpoint, vendor=False, progress=lambda _: None,
+               parameters=parameters)  # fmt: skip
+        assert float(waiting_seconds()) == expected, reserved
 
 
 async def test_a_workflow_runs_on_the_deployed_stack_through_steplane_stack(
