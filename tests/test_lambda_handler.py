@@ -31,6 +31,7 @@ from adapters.memory import MemoryWorld
 from adapters.signing import sign
 from local_emulator.clock import VirtualClock
 from runtime import set_world, start
+from runtime.engine.wait_in_place import WAIT_ENV
 from runtime.world import Delivery, RealClock, World
 from tests.conftest import installed
 from tests.engine import test_scenarios as _scenarios
@@ -355,6 +356,12 @@ def make_emulator(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         options.setdefault("modules", ["tests.engine.workflows"])
         wf.calls.clear()  # side effects of earlier runs of the same scenario
         monkeypatch.setenv(lambda_handler.CACHE_SIZE_ENV, str(options.get("cache_size", 256)))
+        # The driver plays one instance, one batch at a time: configured as the template
+        # configures a function with one reserved instance, which does not wait in place for
+        # the steps it queues (their messages would wait behind it, 3 s a scenario). The
+        # handler waiting in place: tests/test_lambda_timeouts.py, tests/kill_host.py's
+        # processes; the engine's waiting: tests/engine/test_wait_in_place.py.
+        monkeypatch.setenv(WAIT_ENV, "0")
         async with LambdaDriver(**options) as driver:
             yield driver
 
