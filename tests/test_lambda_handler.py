@@ -359,8 +359,8 @@ def make_emulator(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         # The driver plays one instance, one batch at a time: configured as the template
         # configures a function with one reserved instance, which does not wait in place for
         # the steps it queues (their messages would wait behind it, 3 s a scenario). The
-        # handler waiting in place: tests/test_lambda_timeouts.py, tests/kill_host.py's
-        # processes; the engine's waiting: tests/engine/test_wait_in_place.py.
+        # handler waiting in place: tests/test_lambda_timeouts.py; the engine's, on both
+        # Worlds, in process and over HTTP /invoke: tests/engine/test_wait_in_place.py.
         monkeypatch.setenv(WAIT_ENV, "0")
         async with LambdaDriver(**options) as driver:
             yield driver
