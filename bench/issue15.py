@@ -43,8 +43,8 @@ PARTS: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "history": (
         "history_bench",
-        ["--worlds", "memory,aws", "--histories", "50,2000,5000", "--steps", "9"],
-        ["--worlds", "memory,aws", "--histories", "50,500", "--steps", "3"],
+        ["--worlds", "memory,aws", "--histories", "50,2000,5000", "--steps", "9", "--rounds", "3"],
+        ["--worlds", "memory,aws", "--histories", "50,500", "--steps", "3", "--rounds", "1"],
     ),
     "payload": ("payload_bench", ["--mb", "50", "--rounds", "3"], ["--mb", "5", "--rounds", "1"]),
     "cold_start": ("cold_start_aws", ["--processes", "7"], ["--processes", "2"]),
