@@ -19,6 +19,7 @@ and delayed messages carry on.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from .. import serde
 from ..errors import (
@@ -79,8 +80,25 @@ FRESH_SECONDS = 1.0
 reading the log first (see `_inline_step`)."""
 
 GIVE_WAY_EVERY = FRESH_SECONDS
+
+RUN_AHEAD_EVENTS = 2_000
+"""How long a run's log may be for an inline step's outcome to be fed before it is recorded
+(see `_run_ahead`): if that append then loses a race, the instance is rebuilt from the log,
+a replay of at most this many events."""
 """How often a run of back-to-back inline steps pauses its writes so that writers from outside
 (a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A batch fed to the instance before its append (`_run_ahead`)."""
+
+    head: int
+    """The log position the batch was decided at: where it must be appended."""
+    run_bytes: int
+    """The run's stored payload bytes before the batch."""
+    fed: int
+    """How many of the batch's first events the instance was fed."""
 
 
 class RunMoved(Exception):
@@ -116,6 +134,7 @@ class WorkflowInvocation:
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
+        self.ahead: Ahead | None = None  # the batch to append was fed already (`_run_ahead`)
         self.locks_checked: set[str] = set()  # waiting locks looked up in this invocation
         # Waiting in place (engine/wait_in_place.py): the host's wake-up for this run, the
         # steps this invocation queued and still waits for, and when its window ends.
@@ -129,13 +148,7 @@ class WorkflowInvocation:
     async def run(self) -> None:
         self.codec = await self.services.codecs.get(self.run_id)
         cached = self.services.take_instance(self.run_id)
-        self.instance = cached or WorkflowInstance(
-            self.run_id,
-            get_workflow(self.message.workflow),
-            self.codec.secret,
-            self.world.limits.max_payload_bytes,
-            self.world.limits.max_run_bytes,
-        )
+        self.instance = cached or self._new_instance()
         self.cold = cached is None
         keep = False
         try:
@@ -157,6 +170,15 @@ class WorkflowInvocation:
                 self.services.keep_instance(self.instance)
             else:
                 self.instance.discard()
+
+    def _new_instance(self) -> WorkflowInstance:
+        return WorkflowInstance(
+            self.run_id,
+            get_workflow(self.message.workflow),
+            self.codec.secret,
+            self.world.limits.max_payload_bytes,
+            self.world.limits.max_run_bytes,
+        )
 
     async def _advance(self) -> bool:
         """Drive the run as far as it goes; True when the instance is worth keeping warm."""
@@ -334,7 +356,10 @@ class WorkflowInvocation:
             and self._may_inline(new[0])
         ):
             inline = await self._inline_step(new[0])
-            return None if inline is None else (batch + inline[0], inline[1])
+            if inline is None:
+                return None
+            events, outbox = batch + inline[0], inline[1]
+            return (await self._run_ahead(events) if not outbox else events), outbox
         queues_steps = any(isinstance(command, StepCommand) for command in new)
         self.window = self._wait_window() if queues_steps else 0.0
         for command in new:
@@ -578,34 +603,69 @@ class WorkflowInvocation:
             outbox.append((message, max(0.0, retry_at - self.world.clock.time())))
         return events, outbox
 
+    async def _run_ahead(self, batch: list[Event]) -> list[Event]:
+        """Feed an inline step's batch before it is written, and when the workflow then ends,
+        add its ending to the same write: one write and one call less for every run that ends
+        right after an inline step (most runs). The append stays conditional on the head the
+        batch was decided at (`self.ahead`); when it fails, the instance has been fed what the
+        log does not hold and is rebuilt from the log (`_rebuild`). That replay happens only
+        when something else was recorded while the step ran (a cancel, a hook payload, a racing
+        delivery), so only on logs short enough for it to stay cheap (`RUN_AHEAD_EVENTS`)."""
+        head = self.instance.cursor
+        if head + len(batch) > min(RUN_AHEAD_EVENTS, self.world.limits.max_events_per_run):
+            return batch
+        self.ahead = Ahead(head, self.instance.run_bytes, len(batch))
+        for event in batch:
+            await self._feed(event.at(self.instance.cursor))
+        outcome = self.instance.outcome
+        if outcome is None or self.instance.terminal is not None:
+            return batch
+        return batch + await self._terminal_batch(outcome)
+
+    async def _rebuild(self) -> None:
+        """Start the instance over from the log: it was fed a batch that was not recorded as
+        fed (`_run_ahead`). Inline results are kept, so no step runs again for this."""
+        self.instance.discard()
+        self.instance = self._new_instance()
+        await self._catch_up()
+
     # --- writing -----------------------------------------------------------------------------
 
     async def _append(self, batch: list[Event], outbox: Outbox) -> bool:
-        """Append at the head; on success feed the batch and send the outbox. On a lost race,
-        feed what the winner wrote instead and return False."""
+        """Append at the head; on success feed the batch (what `_run_ahead` did not) and send
+        the outbox. On a lost race, feed what the winner wrote instead and return False."""
+        ahead, self.ahead = self.ahead, None
+        head = ahead.head if ahead else self.instance.cursor
+        run_bytes = ahead.run_bytes if ahead else self.instance.run_bytes
+        refused: tuple[ErrorCode, str] | None = None
         limit = self.world.limits.max_events_per_run
-        if self.instance.cursor + len(batch) > limit and not batch[-1].is_terminal:
-            message = f"the run reached the limit of {limit} events"
-            batch = await self._terminal_batch(
-                Outcome(ok=False), ErrorCode.MAX_EVENTS_EXCEEDED, message
+        if head + len(batch) > limit and not batch[-1].is_terminal:
+            refused = (
+                ErrorCode.MAX_EVENTS_EXCEEDED,
+                f"the run reached the limit of {limit} events",
             )
-            outbox = []
-        try:
-            batch = self._stamp(batch)
-        except RunTooLargeError as error:  # values checked before writing raced past the limit
-            code = ErrorCode.MAX_RUN_BYTES_EXCEEDED
-            batch = self._stamp(await self._terminal_batch(Outcome(ok=False), code, str(error)))
-            outbox = []
+        else:
+            try:
+                batch = self._stamp(batch, run_bytes)
+            except RunTooLargeError as error:  # values checked before writing raced past it
+                refused = (ErrorCode.MAX_RUN_BYTES_EXCEEDED, str(error))
+        if refused is not None:  # the batch may not be recorded: the run fails instead
+            if ahead is not None:  # the instance was fed it: back to what the log holds
+                await self._rebuild()
+                ahead = None
+            ending = await self._terminal_batch(Outcome(ok=False), *refused)
+            batch, outbox = self._stamp(ending, self.instance.run_bytes), []
+            head = self.instance.cursor
         sent_at = asyncio.get_running_loop().time()
         try:
-            await self.world.log.append(self.run_id, self.instance.cursor, batch)
+            await self.world.log.append(self.run_id, head, batch)
         except (AppendConflictError, RunTerminalError):
-            await self._catch_up()
+            await (self._catch_up() if ahead is None else self._rebuild())
             return False
         self.seen_head_at = asyncio.get_running_loop().time()
         self.unverified = False  # the append at the view's end proves nothing came between
         self.append_seconds = self.seen_head_at - sent_at
-        for event in batch:
+        for event in batch[ahead.fed if ahead else 0 :]:
             await self._feed(event.at(self.instance.cursor))
         for event in batch:
             if event.type == EventType.HOOK_DISPOSED and not batch[-1].is_terminal:
@@ -625,10 +685,11 @@ class WorkflowInvocation:
             await self._start_children()
         return True
 
-    def _stamp(self, batch: list[Event]) -> list[Event]:
-        """The batch with the run's payload total; a terminal batch is never refused."""
+    def _stamp(self, batch: list[Event], run_bytes: int) -> list[Event]:
+        """The batch with the run's payload total after it (`run_bytes` before it); a terminal
+        batch is never refused."""
         limit = None if batch[-1].is_terminal else self.world.limits.max_run_bytes
-        return stamp(self.run_id, batch, self.instance.run_bytes, limit)
+        return stamp(self.run_id, batch, run_bytes, limit)
 
     def _budget_after(self, batch: list[Event]) -> RunBudget:
         """What the run may store once `batch` (not yet recorded) is."""

@@ -19,6 +19,7 @@ from runtime import (
     get_workflow_metadata,
     get_writable,
     now,
+    set_attributes,
     sleep,
     start,
     step,
@@ -404,3 +405,27 @@ async def fan_out(tag: str) -> dict[str, Any]:
         "step_run_ids": sorted({p["run_id"] for p in [*parts, last]}),
         "run_id": get_workflow_metadata().run_id,
     }
+
+
+# --- running ahead of the log (engine/workflow_invocation.py, `_run_ahead`) --------------------
+
+
+@step
+async def counted_gate(key: str) -> str:
+    calls[f"gate:{key}"].append(1)
+    await gates[key].wait()
+    return "through"
+
+
+@workflow
+async def open_hook_then_gated_step(token: str, key: str) -> str:
+    create_hook(token=token)  # left open: a payload to it is recorded, nothing waits for it
+    await sleep(0.01)  # recorded with the hook: the step is then a lone new command, inline
+    return await counted_gate(key)
+
+
+@workflow
+async def label_after_gated_step(key: str) -> str:
+    through = await counted_gate(key)
+    set_attributes(after=through)  # recorded with the ending
+    return through
