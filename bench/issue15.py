@@ -8,7 +8,7 @@ hold on a noisy machine even where the absolute times drift. Prints one JSON obj
 `done_when` (the lines), `parts` (each part's own JSON report, its argv and seconds) and the
 machine's load average before and after.
 
-    .venv/bin/python -m bench.issue15              # everything: 6 minutes on a quiet machine
+    .venv/bin/python -m bench.issue15              # everything: 8 minutes on a quiet machine
     .venv/bin/python -m bench.issue15 --quick      # every part, smaller sizes (~2 minutes)
     .venv/bin/python -m bench.issue15 --parts peer,cold_start
 """
