@@ -80,13 +80,13 @@ FRESH_SECONDS = 1.0
 reading the log first (see `_inline_step`)."""
 
 GIVE_WAY_EVERY = FRESH_SECONDS
+"""How often a run of back-to-back inline steps pauses its writes so that writers from outside
+(a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
 
 RUN_AHEAD_EVENTS = 2_000
 """How long a run's log may be for an inline step's outcome to be fed before it is recorded
 (see `_run_ahead`): if that append then loses a race, the instance is rebuilt from the log,
 a replay of at most this many events."""
-"""How often a run of back-to-back inline steps pauses its writes so that writers from outside
-(a cancel, a hook payload, the give-up policy) can take the head (see `_give_way`)."""
 
 
 @dataclass(frozen=True)
@@ -617,10 +617,8 @@ class WorkflowInvocation:
         self.ahead = Ahead(head, self.instance.run_bytes, len(batch))
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
-        outcome = self.instance.outcome
-        if outcome is None or self.instance.terminal is not None:
-            return batch
-        return batch + await self._terminal_batch(outcome)
+        outcome = self.instance.outcome  # the batch holds no ending: the run is still live
+        return batch if outcome is None else batch + await self._terminal_batch(outcome)
 
     async def _rebuild(self) -> None:
         """Start the instance over from the log: it was fed a batch that was not recorded as
