@@ -448,6 +448,14 @@ class World(Protocol):
     keys: KeyProvider
     coordination: CoordinationStore
 
+    async def create_run(self, record: RunRecord, events: Sequence[Event]) -> None:
+        """Store a new run's record and the first batch of its log (`run_created`, at position
+        0), in one call where the World can: one write for what `start()` records before its
+        first message. For a run id nobody else uses (a fresh one): a World need not check
+        that the record is new. Not atomic: if it fails, either part may have been written
+        alone (a record with an empty log, as when a start dies between two writes, or a log
+        no record lists); the caller's start then fails, and nothing runs."""
+
     async def purge_run(self, run_id: str) -> None:
         """Delete everything an ended run left in this World: its log, payload blobs,
         streams and record (with its listing and attribute index entries), so that a

@@ -177,3 +177,39 @@ async def test_purging_runs_while_others_write_neither_crashes_nor_leaves_data(
             assert await cold.streams.names(run_id) == []
     finally:
         await cold.close()
+
+
+async def test_a_call_in_flight_when_a_world_closes_never_reaches_the_next_one() -> None:
+    """One process, one emulator after another (a test suite): the previous World's poller
+    had a ReceiveMessage in flight when it closed. Once moto stopped, that call went out to
+    the network, failed, and botocore retried it seconds later into the next World's moto,
+    whose queue has the same URL: it took the next run's first message for 30 s (the
+    visibility timeout), and that run sat pending with nothing running (CI saw it once).
+    Here the stray call is held before it reaches moto until the next World has sent."""
+    gate = threading.Event()
+    message = {"kind": "workflow", "run_id": "run_next"}
+    first = start_embedded_world(ManualClock())
+
+    def hold(**_: object) -> None:  # returns None: botocore would take a value as the answer
+        gate.wait(10)
+
+    first.aws.sqs.meta.events.register("before-call.sqs.ReceiveMessage", hold)
+    stray = asyncio.create_task(first.queue.receive())
+    await asyncio.sleep(0.2)  # its ReceiveMessage is in flight, held at the gate
+    closing = asyncio.create_task(first.close())
+    await asyncio.wait([closing], timeout=0.5)
+    second = None
+    if closing.done():  # closed with the call in flight: the next World starts meanwhile
+        second = start_embedded_world(ManualClock())
+        await second.queue.send(message)
+    gate.set()
+    await closing
+    await asyncio.gather(stray, return_exceptions=True)
+    if second is None:
+        second = start_embedded_world(ManualClock())
+        await second.queue.send(message)
+    try:
+        received = await second.queue.receive(wait_seconds=1)
+        assert [d.body for d in received] == [message]
+    finally:
+        await second.close()

@@ -227,6 +227,28 @@ async def test_run_create_duplicate(world: World) -> None:
     assert stored.workflow_name == "order"
 
 
+@pytest.mark.parametrize("payload_bytes", [10, 360_000], ids=["small", "over-an-item"])
+async def test_create_run_stores_the_record_and_the_first_batch(
+    world: World, payload_bytes: int
+) -> None:
+    """`create_run` is what a fresh start writes: afterwards the run is listed, its log
+    holds `run_created` at 0 (a first batch too big for one item included), a racing append
+    at 0 loses, and the log goes on at 1."""
+    original = record(workflow_name="signup")
+    original.encrypted_data_key = b"wrapped"
+    created = replace(event(EventType.RUN_CREATED), payload=b"x" * payload_bytes)
+    await world.create_run(original, [created])
+    assert await world.runs.get(original.run_id) == original
+    [stored] = await world.log.read(original.run_id)
+    assert (stored.type, stored.seq, stored.payload) == (EventType.RUN_CREATED, 0, created.payload)
+    with pytest.raises(AppendConflictError):
+        await world.log.append(original.run_id, 0, [event()])
+    await world.log.append(original.run_id, 1, [event()])
+    assert [e.seq for e in await world.log.read(original.run_id)] == [0, 1]
+    page = await world.runs.list(workflow_name="signup")
+    assert original.run_id in [r.run_id for r in page.items]
+
+
 async def test_update_status_moves_forward(world: World) -> None:
     run = record()
     await world.runs.create(run)

@@ -22,6 +22,7 @@ import collections
 import functools
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -76,13 +77,35 @@ def query_keys(
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+UNPROCESSED_ATTEMPTS = 8
+"""BatchWriteItems sent for one batch before the writes DynamoDB keeps leaving unprocessed (it
+does so when throttled) fail it; 50 ms after the first, doubling to 1 s (AWS's advice: back
+off), 4.4 s in all."""
+
+
 def delete_items(aws: AwsClients, table: str, keys: list[dict[str, Any]]) -> None:
     """Delete items by key, 25 per BatchWriteItem, retrying what DynamoDB left unprocessed."""
     for start in range(0, len(keys), 25):
-        requests = {table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]}
-        while requests:
-            answer = aws.dynamodb.batch_write_item(RequestItems=requests)
-            requests = answer.get("UnprocessedItems") or {}
+        write_items(
+            aws, {table: [{"DeleteRequest": {"Key": key}} for key in keys[start : start + 25]]}
+        )
+
+
+def write_items(aws: AwsClients, requests: dict[str, list[dict[str, Any]]]) -> None:
+    """One BatchWriteItem (at most 25 requests), then again for what it left unprocessed,
+    backing off; RuntimeError naming how many writes are still unprocessed after
+    `UNPROCESSED_ATTEMPTS`, rather than retrying for ever."""
+    for attempt in range(UNPROCESSED_ATTEMPTS):
+        if attempt:
+            time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+        requests = aws.dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems")
+        if not requests:
+            return
+    left = sum(len(table_requests) for table_requests in requests.values())
+    raise RuntimeError(
+        f"DynamoDB left {left} of a batch's writes unprocessed after {UNPROCESSED_ATTEMPTS} "
+        "attempts (throttled: raise the tables' capacity, or retry later)"
+    )
 
 
 def new_session() -> botocore.session.Session:
@@ -124,6 +147,9 @@ class AwsClients:
             self._session = session
         self._made: dict[str, Any] = {}
         self.calls: collections.Counter[str] = collections.Counter()
+        self.batched_writes = 0
+        """Items written or deleted inside BatchWriteItem calls (each call counts once in
+        `calls`): the durable writes those calls made."""
         self._calls_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
             max_workers=config.max_threads, thread_name_prefix="steplane-aws"
@@ -159,6 +185,10 @@ class AwsClients:
                     config=self._service_config(service),
                 )
                 made.meta.events.register("before-call", self._count)
+                if service == "dynamodb":
+                    made.meta.events.register(
+                        "before-parameter-build.dynamodb.BatchWriteItem", self._count_batch
+                    )
                 self._made[service] = made
             return self._made[service]
 
@@ -176,9 +206,15 @@ class AwsClients:
         with self._calls_lock:
             self.calls[name] += 1
 
+    def _count_batch(self, params: dict[str, Any], **_: Any) -> None:
+        items = sum(len(requests) for requests in params.get("RequestItems", {}).values())
+        with self._calls_lock:
+            self.batched_writes += items
+
     def reset_calls(self) -> None:
         with self._calls_lock:
             self.calls.clear()
+            self.batched_writes = 0
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a blocking function (a boto3 call, or several) on the pool; works from any
@@ -191,7 +227,8 @@ class AwsClients:
         path, such as writing the compacted log). Raises RuntimeError once closed."""
         return self._executor.submit(fn, *args)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    def close(self, *, wait: bool = False) -> None:
+        """Refuse new calls and drop the queued ones; `wait`: until those running return."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
         for client in list(self._made.values()):
             client.close()

@@ -130,20 +130,48 @@ class DynamoEventLog:
 
     # --- appending (runs on the client pool) ------------------------------------------------
 
+    def first_batch(self, run_id: str, events: Sequence[Event]) -> tuple[Item, bytes] | None:
+        """The item of a new log's first batch and its encoding, for a write that puts it
+        together with the run's record (`AwsWorld.create_run`); None when the batch is too
+        big for an item (it goes to S3 first: `append`). Once written, `written(...)`."""
+        check_append(run_id, 0, events)
+        encoded = encode_batch(events)
+        if len(encoded) > MAX_ITEM_BYTES:
+            return None
+        return self._batch_item(run_id, 0, len(events), encoded, events[-1].is_terminal), encoded
+
+    def written(self, run_id: str, position: int, count: int, encoded: bytes) -> None:
+        """What this process knows once a batch is stored: its events (decoded from the bytes
+        written: callers keep ownership of their events), the log's end (sealed by a terminal
+        batch), and a compaction due."""
+        self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
+        self._cache.confirm(run_id, position + count)
+        if self._compaction_due(run_id, position, count):
+            self._start_compaction(run_id, position + count)
+
+    def _batch_item(
+        self, run_id: str, position: int, count: int, encoded: bytes | None, terminal: bool
+    ) -> Item:
+        """A batch item holding `encoded` (None: the caller adds its S3 `ref`)."""
+        item: Item = {"run_id": {"S": run_id}, "pos": {"N": str(position)}, "n": {"N": str(count)}}
+        if encoded is not None:
+            item["ev"] = {"B": encoded}
+        if terminal:
+            item["t"] = {"BOOL": True}
+        return item
+
     def _append_sync(
         self, run_id: str, position: int, count: int, encoded: bytes, terminal: bool
     ) -> None:
         self._check_position(run_id, position)
-        item: Item = {"run_id": {"S": run_id}, "pos": {"N": str(position)}, "n": {"N": str(count)}}
         spilled = None
         if len(encoded) > MAX_ITEM_BYTES:
             spilled = f"{run_id}/log/{position}-{uuid.uuid4().hex}"
             self._aws.s3.put_object(Bucket=self._bucket, Key=spilled, Body=encoded)
+            item = self._batch_item(run_id, position, count, None, terminal)
             item["ref"] = {"S": spilled}
         else:
-            item["ev"] = {"B": encoded}
-        if terminal:
-            item["t"] = {"BOOL": True}
+            item = self._batch_item(run_id, position, count, encoded, terminal)
         try:
             self._aws.dynamodb.put_item(
                 TableName=self._table,
@@ -165,12 +193,7 @@ class DynamoEventLog:
             elif winner is not None:
                 self._learn_boundary(run_id, winner)
             raise self._conflict(run_id, position) from None
-        # Cache what was written from the bytes: callers keep ownership of their events.
-        # A terminal batch ends the log for this process at once (the cache says sealed).
-        self._cache.batch(run_id, position, decode_batch(encoded, position, where=run_id))
-        self._cache.confirm(run_id, position + count)
-        if self._compaction_due(run_id, position, count):
-            self._start_compaction(run_id, position + count)
+        self.written(run_id, position, count, encoded)
 
     def _check_position(self, run_id: str, position: int) -> None:
         """Refuse positions known to be written, sealed, or past the end, before writing.

@@ -80,7 +80,7 @@ class DynamoRunStore(RunStore):
         self._shards = aws.config.list_shards
 
     async def create(self, record: RunRecord) -> None:
-        item = self._item(record)
+        item = self.record_item(record)
         try:
             await self._aws.call(
                 self._aws.dynamodb.put_item,
@@ -232,7 +232,8 @@ class DynamoRunStore(RunStore):
 
     # --- internals ------------------------------------------------------------------------
 
-    def _item(self, record: RunRecord) -> Item:
+    def record_item(self, record: RunRecord) -> Item:
+        """The record's item, listing keys included (also written by `AwsWorld.create_run`)."""
         shard = shard_of(record.run_id, self._shards)
         status = RunStatus(record.status)
         item: Item = {

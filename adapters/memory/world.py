@@ -7,7 +7,10 @@ await).
 
 from __future__ import annotations
 
-from steplane.runtime.world import Clock, Limits, QueueClock, RealClock
+from collections.abc import Sequence
+
+from steplane.runtime.engine.events import Event
+from steplane.runtime.world import Clock, Limits, QueueClock, RealClock, RunRecord
 
 from .blobs import MemoryBlobStore
 from .coordination import MemoryCoordinationStore
@@ -37,6 +40,12 @@ class MemoryWorld:
         self.queue = MemoryQueue(clock if clock is not None else RealClock(), max_receives)
         self.keys = MemoryKeyProvider()
         self.coordination = MemoryCoordinationStore()
+
+    async def create_run(self, record: RunRecord, events: Sequence[Event]) -> None:
+        """The record, then the log's first batch (runtime.world.World.create_run): memory
+        writes cost no call, so the two stores stay apart."""
+        await self.runs.create(record)
+        await self.log.append(record.run_id, 0, events)
 
     async def purge_run(self, run_id: str) -> None:
         """Drop everything the run left (runtime.world.World.purge_run): its log, blobs,

@@ -10,6 +10,7 @@ the first message not).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ TIMEOUT_WAKE = "timeout"
 @dataclass
 class StartRequest:
     """What a start records. `run_id` is fresh for a plain start, derived for a repeatable
-    one (`repeatable=True`: an idempotency key, a child command, a fork)."""
+    one (`repeatable=True`: an idempotency key, a child command); a fork's id is fresh."""
 
     run_id: str
     workflow_name: str
@@ -43,16 +44,15 @@ class StartRequest:
     deployment: str | None = None
     """The deployment the run is pinned to (runtime/deployment.py); None: the first host that
     runs it pins it."""
-    copied: list[Event] | None = None
-    """Events recorded after `run_created` in the same first write (a fork's reused steps),
-    built by `copy_events(codec)` once the run's codec exists."""
 
 
 async def start_run(world: World, request: StartRequest, copy_events: Any = None) -> bool:
     """Create the run (or finish an interrupted start of it) and send its first message.
 
     Returns False when the run already existed and had left `pending` (nothing was done).
-    `copy_events(codec)`, if given, returns the events to record right after `run_created`."""
+    A fresh run (not `repeatable`) is recorded with `World.create_run`: its record and
+    `run_created` in one call where the World can. `copy_events(codec)`, if given (a fork,
+    whose id is fresh), returns the events to record right after `run_created`."""
     run_id = request.run_id
     RunBudget(run_id, 0, world.limits.max_run_bytes).check(request.data, "the arguments")
     codecs = codecs_for(world)
@@ -61,22 +61,28 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
     deployment = request.deployment
     if record is None:
         codec, encrypted_key = await codecs.create(run_id)
-        try:  # conditional: exactly one of racing starts with one id creates the run
-            await world.runs.create(
-                RunRecord(
-                    run_id,
-                    request.workflow_name,
-                    RunStatus.PENDING,
-                    request.now,
-                    request.now,
-                    request.parent_run_id,
-                    encrypted_key,
-                    deployment=request.deployment,
-                )
+        fresh = RunRecord(
+            run_id,
+            request.workflow_name,
+            RunStatus.PENDING,
+            request.now,
+            request.now,
+            request.parent_run_id,
+            encrypted_key,
+            deployment=request.deployment,
+        )
+        if not request.repeatable:  # a fresh id is ours alone: record and log in one write
+            created, trace = await _run_created(request, codec, deployment)
+            await world.create_run(fresh, stamp(run_id, [created], 0, None))
+            if copy_events is not None:  # a fork: nobody else writes before its wake
+                await _append_all(world, run_id, [created], await copy_events(codec))
+            await send_first_messages(
+                world, run_id, request.workflow_name, request.attrs, trace, deployment
             )
+            return True
+        try:  # conditional: exactly one of racing starts with one id creates the run
+            await world.runs.create(fresh)
         except ValueError:
-            if not request.repeatable:
-                raise
             codecs.forget(run_id)  # our fresh key lost: the winner's is on the record
             record = await world.runs.get(run_id)
     if record is not None:  # a repeat: finish whatever the first start left undone
@@ -88,32 +94,35 @@ async def start_run(world: World, request: StartRequest, copy_events: Any = None
         deployment = record.deployment
     trace = None
     if record is None or not await world.log.read(run_id):
-        attrs = {
-            "workflow_name": request.workflow_name,
-            "parent_run_id": request.parent_run_id,
-            **request.attrs,
-        }
-        if deployment is not None:
-            attrs["deployment"] = deployment
-        trace = run_span(run_id, request.workflow_name)  # None unless tracing is on
-        if trace is not None:
-            attrs["trace"] = trace
-        created = await codec.event(
-            EventType.RUN_CREATED, attrs=attrs, data=request.data, created_at=request.now
-        )
-        try:
+        created, trace = await _run_created(request, codec, deployment)
+        with contextlib.suppress(AppendConflictError):  # a racing start recorded it first
             await world.log.append(run_id, 0, stamp(run_id, [created], 0, None))
-        except AppendConflictError:
-            if not request.repeatable:
-                raise  # a fresh run id is ours alone
-        if copy_events is not None:  # a fork: fresh id, nobody else writes before its wake
-            await _append_all(world, run_id, [created], await copy_events(codec))
     if trace is None:  # a repeated start: the trace its first start recorded, if any
         trace = await run_traces(world).of(world, run_id)
     await send_first_messages(
         world, run_id, request.workflow_name, request.attrs, trace, deployment
     )
     return True
+
+
+async def _run_created(
+    request: StartRequest, codec: RunCodec, deployment: str | None
+) -> tuple[Event, str | None]:
+    """The run's `run_created` event and its trace context (None unless tracing is on)."""
+    attrs = {
+        "workflow_name": request.workflow_name,
+        "parent_run_id": request.parent_run_id,
+        **request.attrs,
+    }
+    if deployment is not None:
+        attrs["deployment"] = deployment
+    trace = run_span(request.run_id, request.workflow_name)
+    if trace is not None:
+        attrs["trace"] = trace
+    created = await codec.event(
+        EventType.RUN_CREATED, attrs=attrs, data=request.data, created_at=request.now
+    )
+    return created, trace
 
 
 async def _append_all(world: World, run_id: str, log: list[Event], events: list[Event]) -> None:

@@ -127,9 +127,10 @@ async def test_a_fan_out_costs_calls_linear_in_its_width(steps: int) -> None:
 
 
 async def test_a_run_with_no_step_ends_in_a_few_calls_and_no_read(monkeypatch) -> None:
-    """start (data key, record, `run_created`, message), the invocation (its view of the log
-    is the one `start` just wrote: no read; one write ends the run and one says so on the
-    record), the caller's result (told: no read), the message's delete."""
+    """start (data key, record and `run_created` in one batch write, message), the
+    invocation (its view of the log is the one `start` just wrote: no read; one write ends
+    the run and one says so on the record), the caller's result (told: no read), the
+    message's delete."""
     from runtime import runs
 
     monkeypatch.setattr(runs, "_POLL_START", 60.0)  # a slow machine: still told, not polled
@@ -138,14 +139,17 @@ async def test_a_run_with_no_step_ends_in_a_few_calls_and_no_read(monkeypatch) -
         emu.world.reset_calls()  # type: ignore[attr-defined]
         assert await (await start(wf.no_steps)).result(timeout=60) == "done"
         calls = dict(emu.world.calls)  # type: ignore[attr-defined]
+        batched = emu.world.batched_writes  # type: ignore[attr-defined]
     calls.pop(RECEIVE, None)
     assert calls == {
         "kms.GenerateDataKey": 1,
-        "dynamodb.PutItem": 3,  # record, run_created, the ending (no seal item)
+        "dynamodb.BatchWriteItem": 1,  # the record and run_created
         "sqs.SendMessage": 1,
+        "dynamodb.PutItem": 1,  # the ending (no seal item)
         "dynamodb.UpdateItem": 1,  # the record's status
         "sqs.DeleteMessage": 1,
     }, calls
+    assert batched == 2
 
 
 async def test_a_message_about_what_this_process_did_not_see_is_not_lost(monkeypatch) -> None:

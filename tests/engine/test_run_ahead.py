@@ -20,15 +20,25 @@ MODULES = ["tests.engine.model_workflows", "tests.engine.workflows"]
 
 
 def recorded_batches(emu: Any) -> list[list[str]]:
-    """Every batch the World's log is asked to append from now on, as its event types."""
+    """Every batch the World is asked to write to a log from now on, as its event types: a
+    run's first one (`run_created`) given with its record to `create_run`, the others to
+    `log.append`."""
     batches: list[list[str]] = []
-    append = emu.world.log.append
+    world = emu.world
+    append, create_run = world.log.append, world.create_run
+    created: set[str] = set()
 
     async def counted(run_id: str, expected: int, events: list[Any]) -> None:
-        batches.append([str(e.type) for e in events])
+        if not (expected == 0 and run_id in created):  # create_run's own, counted there
+            batches.append([str(e.type) for e in events])
         await append(run_id, expected, events)
 
-    emu.world.log.append = counted
+    async def counted_create(record: Any, events: list[Any]) -> None:
+        created.add(record.run_id)
+        batches.append([str(e.type) for e in events])
+        await create_run(record, events)
+
+    world.log.append, world.create_run = counted, counted_create
     return batches
 
 
