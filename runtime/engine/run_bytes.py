@@ -52,6 +52,11 @@ def stamp(run_id: str, batch: list[Event], total: int, limit: int | None) -> lis
     return [*batch[:-1], replace(last, attrs={**last.attrs, RUN_BYTES: after})]
 
 
+def budget_after(run_id: str, batch: Iterable[Event], run_bytes: int, limit: int) -> RunBudget:
+    """What a run holding `run_bytes` may still store once `batch` (not yet recorded) is."""
+    return RunBudget(run_id, total_after(batch, run_bytes), limit)
+
+
 @dataclass(frozen=True)
 class RunBudget:
     """What a run may still store, for checks made before a value is sealed or written."""

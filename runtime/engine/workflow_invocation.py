@@ -14,6 +14,9 @@ When nothing is left to record, an invocation that has just queued steps waits i
 their outcomes for a bounded time (engine/wait_in_place.py), so a run of queued steps is driven
 by one warm instance instead of one cold replay per step; otherwise it ends, and queued work
 and delayed messages carry on.
+
+What each command is recorded as lives in engine/command_records.py, lock requests in
+engine/lock_requests.py, the ending batch and what follows it in engine/workflow_ending.py.
 """
 
 from __future__ import annotations
@@ -26,54 +29,34 @@ from ..errors import (
     AppendConflictError,
     CorruptedDataError,
     ErrorCode,
-    HookConflictError,
     RunTerminalError,
     SerializationError,
-    StepInvocationError,
 )
 from ..registry import get_workflow
 from ..world import HookOwner
-from . import locks
 from .codec import RunCodec
+from .command_records import CommandRecorder
 from .events import Event, EventType, RunStatus
-from .hook_records import hook_created_data, hook_owners
 from .instance import (
     AttributesCommand,
-    ChildCommand,
-    Command,
     HookCommand,
-    HookDisposal,
     LockCommand,
-    LockRelease,
     Outcome,
     ReplayDivergence,
     StepCommand,
     WaitCommand,
     WorkflowInstance,
 )
-from .lifecycle import (
-    apply_run_ending,
-    deliver_child_ending,
-    end_run_from_outside,
-    fail_unrecorded_start,
-)
-from .links import RunLinks, links_from_log, parent_of
-from .messages import StepMessage, TimerMessage, WorkflowMessage, wake_message
+from .lifecycle import end_run_from_outside, fail_unrecorded_start
+from .lock_requests import LockRequests
+from .messages import StepMessage, WorkflowMessage
 from .recovery import Outbox, pending_work, stall_seconds
-from .run_bytes import RunBudget, RunTooLargeError, stamp, total_after
+from .run_bytes import RunBudget, RunTooLargeError, budget_after, stamp
 from .services import WorkflowServices
 from .starting import TIMEOUT_WAKE, send_timeout_wake, start_children
 from .step_runner import StepOutcome, run_attempt, too_large
-from .wait_in_place import (
-    COALESCE_SECONDS,
-    FIRST_POLL_SECONDS,
-    MAX_POLL_SECONDS,
-    MIN_WAIT_SECONDS,
-    WINDOW_MARGIN,
-)
-
-_OUTCOMES = frozenset({EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.STEP_RETRYING})
-"""Events after which a queued step is no longer worth waiting for (done, or backing off)."""
+from .wait_in_place import StepWaiter
+from .workflow_ending import after_ending, ending_batch, repair_ending
 
 FRESH_SECONDS = 1.0
 """How old the invocation's view of the log may be when it starts an inline step without
@@ -126,27 +109,24 @@ class WorkflowInvocation:
         budget = services.max_inline_seconds if inline_seconds is None else inline_seconds
         self.deadline = asyncio.get_running_loop().time() + budget
         self.codec: RunCodec
+        self.recorder: CommandRecorder
+        self.locks: LockRequests
         self.instance: WorkflowInstance
         self.inline_results: dict[str, tuple[StepOutcome, list[Event]]] = {}
-        self.claimed: list[HookOwner] = []
         self.cold = True  # no warm instance: the first catch-up reads the whole log
         self.unverified = False  # the view came from what this process knew, not a read
         self.seen_head_at = 0.0  # loop time when the log's head was last read or written
         self.gave_way_at = asyncio.get_running_loop().time()
         self.append_seconds = 0.0  # how long the last append took (sizes `_give_way`)
         self.ahead: Ahead | None = None  # the batch to append was fed already (`_run_ahead`)
-        self.locks_checked: set[str] = set()  # waiting locks looked up in this invocation
-        # Waiting in place (engine/wait_in_place.py): the host's wake-up for this run, the
-        # steps this invocation queued and still waits for, and when its window ends.
-        self.news: asyncio.Event | None = None
-        self.window = 0.0  # seconds the step messages being built promise to wait
-        self.awaited: set[str] = set()
-        self.wait_end = 0.0
+        self.waiter = StepWaiter(services, self.run_id, self.deadline)
 
     # --- entry point -----------------------------------------------------------------------
 
     async def run(self) -> None:
         self.codec = await self.services.codecs.get(self.run_id)
+        self.recorder = CommandRecorder(self.world, self.codec, self.run_id, self.message.workflow)
+        self.locks = LockRequests(self.services, self.codec, self.run_id, self.message.workflow)
         cached = self.services.take_instance(self.run_id)
         self.instance = cached or self._new_instance()
         self.cold = cached is None
@@ -164,8 +144,7 @@ class WorkflowInvocation:
         except SerializationError as error:  # a recorded value this deployment cannot read
             await self._fail(ErrorCode.RUNTIME_ERROR, f"SerializationError: {error}")
         finally:
-            if self.news is not None:
-                self.services.release_wait(self.run_id, self.news)
+            self.waiter.release()
             if keep:
                 self.services.keep_instance(self.instance)
             else:
@@ -197,11 +176,13 @@ class WorkflowInvocation:
             await self._start_children()
         while True:
             if self.instance.terminal is not None:
-                await self._repair_terminal()
+                await repair_ending(
+                    self.world, self.codec, self.instance, self.recorder.claimed, self.receive_count
+                )
                 return False
             outcome = self.instance.outcome
             decided = (
-                (await self._terminal_batch(outcome), [])
+                (await self._ending_batch(outcome), [])
                 if outcome is not None
                 else await self._next_batch()
             )
@@ -218,7 +199,7 @@ class WorkflowInvocation:
                 await self._rearm_early_wake()
                 return True
             if await self._append(batch, outbox) and self.instance.terminal is not None:
-                await self._after_terminal()
+                await after_ending(self.world, self.run_id, self.instance)
                 return False
 
     # --- reading -----------------------------------------------------------------------------
@@ -271,66 +252,12 @@ class WorkflowInvocation:
 
     def _apply(self, event: Event, value: object) -> None:
         self.instance.apply(event, value)
-        if self.awaited and event.type in _OUTCOMES:
-            self.awaited.discard(event.correlation_id or "")
-
-    # --- waiting in place (engine/wait_in_place.py) -------------------------------------------
-
-    def _wait_window(self) -> float:
-        """Seconds this invocation will wait for the steps it is about to queue (0: none):
-        the host's setting, within the invocation's budget, if the host has a waiting slot."""
-        left = self.deadline - asyncio.get_running_loop().time() - 2 * WINDOW_MARGIN
-        seconds = min(self.services.wait_in_place_seconds, left)
-        if seconds < MIN_WAIT_SECONDS:
-            return 0.0
-        if self.news is None:
-            self.news = self.services.claim_wait(self.run_id)
-        return seconds if self.news is not None else 0.0
-
-    def _extend_wait(self, now: float) -> None:
-        """Outcomes came in: keep waiting up to a window past now (within the budget).
-
-        A fan-out whose steps outlast the first window (a wide one, a loaded machine) would
-        otherwise stop waiting mid-way, and each later outcome would send a continuation and
-        cost a workflow invocation: calls per step that depended on the machine's speed.
-        Extending on progress is safe: a step host that finds this waiter registered sends no
-        continuation, and this invocation reads once more after giving up its registration;
-        one in another host goes by its message's `wait_until`, which stays as it was
-        (engine/wait_in_place.py)."""
-        budget_end = self.deadline - 2 * WINDOW_MARGIN
-        self.wait_end = max(
-            self.wait_end, min(now + self.services.wait_in_place_seconds, budget_end)
-        )
+        self.waiter.fed(event)
 
     async def _wait_in_place(self) -> bool:
-        """Wait for an outcome of the steps this invocation queued, until its window ends;
-        True when new events were fed (the caller decides again). Woken at once by an
-        outcome recorded in this host, else polling the log with a backoff. Leaving, it
-        gives up its registration and then reads once more: a step that found it registered,
-        or finished inside the window, sent no continuation (engine/wait_in_place.py)."""
-        news = self.news
-        if news is None:
-            return False
-        loop = asyncio.get_running_loop()
-        interval = FIRST_POLL_SECONDS
-        while self.awaited and self.instance.terminal is None:
-            left = self.wait_end - loop.time()  # the window fits the budget (_wait_window)
-            if left <= 0:
-                break
-            try:
-                await asyncio.wait_for(news.wait(), min(interval, left))
-                if len(self.awaited) > 1:  # more outcomes to come: one read for several
-                    await asyncio.sleep(min(COALESCE_SECONDS, left))
-            except TimeoutError:
-                interval = min(2 * interval, MAX_POLL_SECONDS)
-            news.clear()
-            if await self._catch_up():
-                self._extend_wait(loop.time())
-                return True
-        self.services.release_wait(self.run_id, news)
-        self.news = None
-        self.awaited.clear()
-        return bool(await self._catch_up())
+        """Wait for the steps this invocation queued (engine/wait_in_place.py); True when
+        their outcomes came in and were fed."""
+        return await self.waiter.wait(self._catch_up, lambda: self.instance.terminal is not None)
 
     # --- deciding what to record -------------------------------------------------------------
 
@@ -338,7 +265,7 @@ class WorkflowInvocation:
         now = self.world.clock.time()
         new = self.instance.new_commands()
         due = [w for w in self.instance.pending_waits() if w.resume_at <= now]
-        granted = await self._granted_locks()
+        granted = await self.locks.granted(self.instance.pending_locks(), self.message.wake)
         if not new and not due and not granted:
             return [], []
         batch = await self._run_started()
@@ -347,7 +274,7 @@ class WorkflowInvocation:
         budget = [self.world.limits.max_batch_bytes]
         labels = [c for c in new if isinstance(c, AttributesCommand)]
         for command in labels:  # recorded with whatever comes next, inline steps included
-            batch.append(await self._record(command, now, outbox, budget))
+            batch.append(await self.recorder.record(command, now, outbox, budget))
         new = [c for c in new if not isinstance(c, AttributesCommand)]
         if (
             not due
@@ -361,15 +288,15 @@ class WorkflowInvocation:
             events, outbox = batch + inline[0], inline[1]
             return (await self._run_ahead(events) if not outbox else events), outbox
         queues_steps = any(isinstance(command, StepCommand) for command in new)
-        self.window = self._wait_window() if queues_steps else 0.0
+        self.waiter.plan(queues_steps)
         for command in new:
             if isinstance(command, StepCommand):
                 hint = self.instance.cursor + len(batch)
                 outbox.append((self._step_message(command, hint), 0.0))
             if isinstance(command, LockCommand):
-                batch.extend(await self._request_lock(command, now, outbox))
+                batch.extend(await self.locks.request(command, now, outbox))
                 continue
-            batch.append(await self._record(command, now, outbox, budget))
+            batch.append(await self.recorder.record(command, now, outbox, budget))
             if isinstance(command, WaitCommand) and command.resume_at <= now:
                 due.append(command)
         for wait in due:
@@ -378,18 +305,17 @@ class WorkflowInvocation:
             )
         return batch, outbox
 
-    async def _run_started(self, *, ending: bool = False) -> list[Event]:
+    async def _run_started(self) -> list[Event]:
         """`run_started` for the first batch; the record says running from now on, even if
-        that batch waits for a long inline step. Not when the batch also ends the run
-        (`ending`): the ending's status follows at once, and the write would only delay it."""
+        that batch waits for a long inline step (a batch that ends the run writes no
+        `running`: engine/workflow_ending.py)."""
         if self.instance.started:
             return []
         event = await self.codec.event(EventType.RUN_STARTED)
-        if not ending:  # a run started unpinned is pinned to the code that runs it first
-            pin = self.services.deployment if self.message.dep is None else None
-            await self.world.runs.update_status(
-                self.run_id, RunStatus.RUNNING, updated_at=event.created_at, deployment=pin
-            )
+        pin = self.services.deployment if self.message.dep is None else None  # the first code
+        await self.world.runs.update_status(
+            self.run_id, RunStatus.RUNNING, updated_at=event.created_at, deployment=pin
+        )
         return [event]
 
     def _may_inline(self, command: StepCommand) -> bool:
@@ -406,129 +332,6 @@ class WorkflowInvocation:
             and asyncio.get_running_loop().time() + needs < self.deadline
         )
 
-    async def _record(
-        self, command: Command, now: float, outbox: Outbox, budget: list[int]
-    ) -> Event:
-        cid = command.command_id
-        if isinstance(command, StepCommand):
-            assert command.step is not None
-            return await self.codec.event(
-                EventType.STEP_CREATED,
-                correlation_id=cid,
-                attrs={"step_name": command.step.name},
-                data=command.args_data,
-                inline_budget=budget,
-            )
-        if isinstance(command, WaitCommand):
-            if command.resume_at > now:
-                outbox.append(self._wake_message(cid, command.resume_at, now))
-            return await self.codec.event(
-                EventType.WAIT_CREATED, correlation_id=cid, attrs={"resume_at": command.resume_at}
-            )
-        if isinstance(command, HookCommand):
-            assert command.hook is not None
-            owner = HookOwner(command.hook.token, self.run_id, cid, created_at=now)
-            try:
-                await self.world.hooks.claim(owner)
-                self.claimed.append(owner)
-            except HookConflictError as conflict:
-                return await self.codec.event(
-                    EventType.HOOK_CONFLICT, correlation_id=cid, attrs={"message": str(conflict)}
-                )
-            data = serde.dumps(hook_created_data(command.hook))
-            return await self.codec.event(
-                EventType.HOOK_CREATED, correlation_id=cid, data=data, inline_budget=budget
-            )
-        if isinstance(command, ChildCommand):
-            attrs = {
-                "workflow_name": command.workflow_name,
-                "child_run_id": command.child_run_id,
-                "on_parent_end": command.on_parent_end,
-            }
-            return await self.codec.event(
-                EventType.CHILD_CREATED,
-                correlation_id=cid,
-                attrs=attrs,
-                data=command.args_data,
-                inline_budget=budget,
-            )
-        if isinstance(command, AttributesCommand):
-            return await self.codec.event(
-                EventType.ATTRIBUTES_SET,
-                correlation_id=cid,
-                attrs={"attributes": command.attributes},
-            )
-        if isinstance(command, LockRelease):
-            assert command.lock is not None
-            woken = await locks.release(self.world, command.lock.key, command.lock.holder)
-            await locks.send_wakes(self.world, woken)
-            return await self.codec.event(EventType.LOCK_RELEASED, correlation_id=cid)
-        assert isinstance(command, HookDisposal)
-        return await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=cid)
-
-    # --- locks and limits (engine/locks.py) ---------------------------------------------------
-
-    async def _acquire(self, command: LockCommand) -> locks.Grant:
-        wake = WorkflowMessage(self.run_id, self.message.workflow).body()
-        grant = await locks.acquire(
-            self.world,
-            command.key,
-            command.holder,
-            max_holders=command.max,
-            lease=command.lease,
-            wake=wake,
-            order=command.order,
-        )
-        await locks.send_wakes(self.world, grant.woken)
-        return grant
-
-    async def _acquired(self, command: LockCommand, grant: locks.Grant) -> Event:
-        attrs: dict[str, object] = {"fence": grant.fence}
-        if grant.until is not None:
-            attrs["until"] = grant.until
-        return await self.codec.event(
-            EventType.LOCK_ACQUIRED, correlation_id=command.command_id, attrs=attrs
-        )
-
-    def _recheck(self, command: LockCommand, grant: locks.Grant, now: float) -> tuple:  # type: ignore[type-arg]
-        """A waiter's own look at the lock when the earliest lease ends: a holder that stops
-        making progress loses the lock then, even if nobody else touches it."""
-        assert grant.recheck_at is not None
-        message = WorkflowMessage(self.run_id, self.message.workflow, command.command_id)
-        return message, max(0.0, min(grant.recheck_at - now, self.world.queue.max_delay))
-
-    async def _request_lock(self, command: LockCommand, now: float, outbox: Outbox) -> list[Event]:
-        """`lock_requested`, and `lock_acquired` too when a permit is free (one write)."""
-        attrs: dict[str, object] = {"key": command.key, "max": command.max, "order": command.order}
-        if command.lease is not None:
-            attrs["lease"] = command.lease
-        cid = command.command_id
-        events = [await self.codec.event(EventType.LOCK_REQUESTED, correlation_id=cid, attrs=attrs)]
-        grant = await self._acquire(command)
-        self.locks_checked.add(cid)
-        if grant.granted:
-            events.append(await self._acquired(command, grant))
-        elif grant.recheck_at is not None:
-            outbox.append(self._recheck(command, grant, now))
-        return events
-
-    async def _granted_locks(self) -> list[Event]:
-        """`lock_acquired` for the locks this run waits for and now holds: a hand-off woke it,
-        or its re-check found the holder's lease over. Each waiting lock is looked up once
-        per invocation (the wake of a later hand-off is a new invocation)."""
-        events = []
-        for command in self.instance.pending_locks():
-            if command.command_id in self.locks_checked:
-                continue
-            self.locks_checked.add(command.command_id)
-            grant = await self._acquire(command)
-            if grant.granted:
-                events.append(await self._acquired(command, grant))
-            elif grant.recheck_at is not None and self.message.wake == command.command_id:
-                now = self.world.clock.time()
-                await self.services.send(*self._recheck(command, grant, now))
-        return events
-
     async def _give_way(self) -> None:
         """Pause writing for a few append round trips. A loop of instant inline steps always
         has its next append in flight, so a writer from outside, which must read the head and
@@ -541,7 +344,7 @@ class WorkflowInvocation:
 
     def _step_message(self, command: StepCommand, position: int) -> StepMessage:
         assert command.step is not None
-        until = self.world.clock.time() + self.window if self.window else None
+        until = self.waiter.wait_until(self.world.clock.time())
         return StepMessage(
             self.run_id, command.command_id, command.step.name, position, wait_until=until
         )
@@ -618,7 +421,7 @@ class WorkflowInvocation:
         for event in batch:
             await self._feed(event.at(self.instance.cursor))
         outcome = self.instance.outcome  # the batch holds no ending: the run is still live
-        return batch if outcome is None else batch + await self._terminal_batch(outcome)
+        return batch if outcome is None else batch + await self._ending_batch(outcome)
 
     async def _rebuild(self) -> None:
         """Start the instance over from the log: it was fed a batch that was not recorded as
@@ -651,7 +454,7 @@ class WorkflowInvocation:
             if ahead is not None:  # the instance was fed it: back to what the log holds
                 await self._rebuild()
                 ahead = None
-            ending = await self._terminal_batch(Outcome(ok=False), *refused)
+            ending = await self._ending_batch(Outcome(ok=False), *refused)
             batch, outbox = self._stamp(ending, self.instance.run_bytes), []
             head = self.instance.cursor
         sent_at = asyncio.get_running_loop().time()
@@ -670,13 +473,9 @@ class WorkflowInvocation:
                 await self._release_hook(event.correlation_id or "")
         for message, delay in outbox:
             await self.services.send(message, delay)
-            if isinstance(message, StepMessage) and message.wait_until is not None:
-                self.awaited.add(message.step_id)
-                self.wait_end = self.seen_head_at + self.window + WINDOW_MARGIN
-        if self.awaited and len(outbox) > 1:
-            # Sending a wide fan-out's messages one by one can take longer than the window
-            # (1,000 sends on a loaded machine): the window starts once they are out.
-            self._extend_wait(asyncio.get_running_loop().time())
+            if isinstance(message, StepMessage):
+                self.waiter.queued(message, self.seen_head_at)
+        self.waiter.all_queued(len(outbox))
         if any(e.type == EventType.ATTRIBUTES_SET for e in batch):
             await self._copy_attributes()
         if any(e.type == EventType.CHILD_CREATED for e in batch):
@@ -691,74 +490,20 @@ class WorkflowInvocation:
 
     def _budget_after(self, batch: list[Event]) -> RunBudget:
         """What the run may store once `batch` (not yet recorded) is."""
-        used = total_after(batch, self.instance.run_bytes)
-        return RunBudget(self.run_id, used, self.world.limits.max_run_bytes)
+        limit = self.world.limits.max_run_bytes
+        return budget_after(self.run_id, batch, self.instance.run_bytes, limit)
 
     async def _release_hook(self, hook_id: str) -> None:
         command = self.instance.commands.get(hook_id)
         if isinstance(command, HookCommand) and command.hook is not None:
             await self.world.hooks.release(HookOwner(command.hook.token, self.run_id, hook_id))
 
-    # --- ending ------------------------------------------------------------------------------
+    # --- ending (engine/workflow_ending.py) -----------------------------------------------------
 
-    async def _terminal_batch(
+    async def _ending_batch(
         self, outcome: Outcome, code: ErrorCode = ErrorCode.USER_ERROR, message: str = ""
     ) -> list[Event]:
-        batch = await self._run_started(ending=True)
-        budget = [self.world.limits.max_batch_bytes]
-        for command in self.instance.new_commands():  # kept: what the run did before it ended
-            if isinstance(command, AttributesCommand | ChildCommand):
-                batch.append(await self._record(command, 0.0, [], budget))
-        for hook in self.instance.live_hooks():
-            batch.append(
-                await self.codec.event(EventType.HOOK_DISPOSED, correlation_id=hook.hook_id)
-            )
-        if outcome.ok:
-            try:
-                data = serde.dumps(outcome.value, what="result")
-                serde.check_size(data, self.world.limits.max_payload_bytes, "workflow result")
-                self._budget_after(batch).check(data, "the workflow result")
-                batch.append(await self.codec.event(EventType.RUN_COMPLETED, data=data))
-                return batch
-            except serde.SerializationError as error:
-                message = f"{type(error).__name__}: {error}"
-        elif outcome.error is not None:
-            message = f"{type(outcome.error).__name__}: {outcome.error}"
-            error = outcome.error
-            if isinstance(error, StepInvocationError) and error.type_name in ErrorCode.__members__:
-                code = ErrorCode(error.type_name)  # the host's reason, not the user's
-        data = serde.dumps({"message": message})
-        batch.append(
-            await self.codec.event(EventType.RUN_FAILED, attrs={"code": str(code)}, data=data)
-        )
-        return batch
-
-    async def _after_terminal(self) -> None:
-        assert self.instance.terminal is not None
-        owners = [
-            HookOwner(c.hook.token, self.run_id, c.command_id)
-            for c in self.instance.commands.values()
-            if isinstance(c, HookCommand) and c.hook is not None
-        ]
-        if self.instance.children():
-            await self._start_children()  # recorded in the ending batch: started, then ended
-        parent, command = parent_of(self.instance.created_attrs)
-        cancel = [
-            c.child_run_id
-            for c in self.instance.children()
-            if c.recorded and not c.ended and c.on_parent_end == "cancel"
-        ]
-        links = RunLinks(parent, command, cancel)
-        steps = any(isinstance(c, StepCommand) for c in self.instance.commands.values())
-        await apply_run_ending(
-            self.world,
-            self.run_id,
-            self.instance.terminal,
-            owners,
-            links,
-            self.instance.lock_claims(),
-            may_have_streams=steps,
-        )
+        return await ending_batch(self.world, self.instance, self.recorder, outcome, code, message)
 
     async def _copy_attributes(self) -> None:
         """The run's attributes onto its record (where listings find them)."""
@@ -793,25 +538,6 @@ class WorkflowInvocation:
             ErrorCode.TIMED_OUT, f"the run did not end within its timeout of {allowed:g} s"
         )
         return True
-
-    async def _repair_terminal(self) -> None:
-        """A message for an ended run: make sure the ending's bookkeeping happened."""
-        for owner in self.claimed:  # claimed for hooks the run ended before recording
-            await self.world.hooks.release(owner)
-        record = await self.world.runs.get(self.run_id)
-        if record is not None and not record.status.is_terminal:
-            log = await self.world.log.read(self.run_id)
-            owners = await hook_owners(self.codec, log, live_only=False)
-            claims = locks.lock_claims(self.run_id, log)
-            await apply_run_ending(
-                self.world, self.run_id, log[-1], owners, links_from_log(log), claims
-            )
-        elif self.receive_count > 1 and self.instance.terminal is not None:
-            # The previous delivery may have died after the status, before the parent heard.
-            parent, command = parent_of(self.instance.created_attrs)
-            if parent is not None and command is not None:
-                terminal = self.instance.terminal
-                await deliver_child_ending(self.world, parent, command, self.run_id, terminal)
 
     async def _fail(self, code: ErrorCode, message: str) -> None:
         await end_run_from_outside(
@@ -850,11 +576,4 @@ class WorkflowInvocation:
 
     async def _send_wake(self, wait: WaitCommand) -> None:
         now = self.world.clock.time()
-        await self.services.send(*self._wake_message(wait.command_id, wait.resume_at, now))
-
-    def _wake_message(
-        self, wait_id: str, due: float, now: float
-    ) -> tuple[WorkflowMessage | TimerMessage, float]:
-        """A wait's wake-up; a long one goes through timer hops that never load the run."""
-        args = (self.run_id, self.message.workflow, wait_id, due, now)
-        return wake_message(*args, self.world.queue.max_delay)
+        await self.services.send(*self.recorder.wake_message(wait.command_id, wait.resume_at, now))
