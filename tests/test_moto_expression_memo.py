@@ -117,3 +117,21 @@ async def test_handler_lookup_is_remembered_and_answers_as_moto(world: AwsWorld)
     assert client.get_item(TableName=table, Key={"h": {"S": key}})["Item"]["h"]["S"] == key
     world.aws.client("sqs").list_queues()  # another response class, its own entry
     assert "list_queues" in responses.method_names_from_class(SQSResponse)
+
+
+def test_the_moto_server_lists_its_service_packages_once() -> None:
+    """The moto server routes a request by asking whether its host names one of moto's
+    service packages; the answer is the same listing of moto's directory, made once."""
+    import os
+
+    import moto
+    from moto import backends
+
+    moto_patches.install()
+    root = os.path.dirname(moto.__file__)
+    on_disk = {n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n))}
+    listed = backends.list_of_moto_modules()
+    assert listed is backends.list_of_moto_modules()
+    assert set(listed) == {n for n in on_disk if not n.startswith("__")}
+    assert "sqs" in listed and "dynamodb" in listed and "127.0.0.1:5000" not in listed
+    assert set(backends.list_of_moto_modules.__wrapped__()) == set(listed)  # moto's own

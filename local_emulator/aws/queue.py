@@ -15,7 +15,10 @@ consumes (the emulator, `steplane dev`, the tests):
   holding its lock, moto_lock.py), wakes when this process sends, and returns early, empty,
   when this process deletes a message or sets one aside: its consumer may now be idle and
   want to skip ahead, instead of sitting out its poll (each 900-s hop of a chained sleep
-  would otherwise cost a poll).
+  would otherwise cost a poll). Once the queue is quiet (`QUIET_AFTER_SECONDS` with nothing
+  held, in flight, sent or received here) it asks every `QUIET_POLL_SECONDS` instead: the
+  polls only look for messages other processes sent (`steplane runs ...` against `steplane
+  dev`), and an idle emulator's 20 receives a second were most of its CPU.
 - idempotency keys: a send whose key belongs to a message this object sent and has not yet
   seen received is dropped, as the memory World does.
 - receipts: a delete or visibility change with a receipt older than the one this object last
@@ -41,6 +44,9 @@ from steplane.adapters.aws.queue import SqsQueue
 from steplane.runtime.world import Clock, Delivery, check_not_negative
 
 _POLL_SECONDS = 0.05
+QUIET_AFTER_SECONDS = 2.0
+QUIET_POLL_SECONDS = 0.25
+"""How soon a quiet queue sees a message another process sent: at most this late."""
 _REMEMBERED_RECEIPTS = 65_536
 _SENT, _SETTLED = "sent", "settled"
 
@@ -67,6 +73,8 @@ class ClockedSqsQueue(SqsQueue):
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] = set()
         self._sends = 0  # messages this process made visible (sent, released, expired)
         self._sends_when_drained = -1  # `_sends` when a receive last left the queue empty
+        self._drained_at = 0.0  # monotonic time of that receive
+        self._stirred_at = time.monotonic()  # the last send, delivery or settle here
 
     # --- protocol -------------------------------------------------------------------------
 
@@ -107,17 +115,24 @@ class ClockedSqsQueue(SqsQueue):
                 remaining = deadline - time.monotonic()
                 if drained and remaining > 0 and not self._closed and not self._due():
                     # The last receive emptied the queue and nothing was sent or fell due
-                    # since: wait for a send before asking again (it would find nothing).
-                    await asyncio.wait([waiter], timeout=min(remaining, _POLL_SECONDS))
+                    # since: wait for a send before asking again (it would find nothing
+                    # but what another process sent).
+                    ask_in = self._drained_at + self._ask_every() - time.monotonic()
+                    await asyncio.wait([waiter], timeout=min(remaining, max(ask_in, 0.0)))
                     if waiter.done() and waiter.result() == _SETTLED:
                         return []
                     if waiter.done():
                         continue  # woken by a send: a fresh waiter for the receive
+                    if ask_in > remaining:
+                        return []  # quiet, and not yet time to ask again
                 sends = self._sends
                 deliveries = await self._aws.call(self._receive_sync, count, visibility, 0)
                 if len(deliveries) < count:
                     with self._lock:
                         self._sends_when_drained = sends
+                        self._drained_at = time.monotonic()
+                if deliveries:
+                    self._stirred_at = time.monotonic()
                 remaining = deadline - time.monotonic()
                 if deliveries or remaining <= 0 or self._closed:
                     return deliveries
@@ -167,6 +182,13 @@ class ClockedSqsQueue(SqsQueue):
     async def has_route(self, deployment: str) -> bool:
         """False: this queue is one process's alone, so it routes to no other host."""
         return False
+
+    def _ask_every(self) -> float:
+        """How often a drained queue asks SQS again: `QUIET_POLL_SECONDS` once quiet."""
+        with self._lock:
+            tracked = bool(self._held or self._in_flight)
+        quiet = not tracked and time.monotonic() - self._stirred_at >= QUIET_AFTER_SECONDS
+        return QUIET_POLL_SECONDS if quiet else _POLL_SECONDS
 
     def _due(self) -> bool:
         """A held message or an in-flight one's visibility is due: a receive would act."""
@@ -274,6 +296,7 @@ class ClockedSqsQueue(SqsQueue):
 
     def _wake_waiters(self, reason: str = _SENT) -> None:
         with self._lock:
+            self._stirred_at = time.monotonic()
             if reason == _SENT:
                 self._sends += 1
             waiters = list(self._waiters)

@@ -1,0 +1,136 @@
+"""What an idle emulator costs, and what a moto server spends routing each request.
+
+`idle`: one `Emulator(world="aws")` (what `steplane dev` runs, on the embedded moto) runs one
+workflow, waits until its queue is quiet, then measures the process's CPU (`process_time`
+over wall time: a fraction of one core) and its ReceiveMessage calls per second over
+`--seconds`; then the same with the quiet queue's interval set back to the busy one (50 ms,
+what every idle emulator did before), side by side in this run.
+
+`moto_server_call`: the CPU of one bare consistent GetItem against a moto server in this
+process (`local_emulator/aws/moto_server.py`, client and server both), with moto's own
+per-request listing of its service packages and with the listing made once
+(`moto_patches._list_moto_modules_once`), in alternating rounds; medians.
+
+    .venv/bin/python -m bench.idle_bench [--seconds 5] [--rounds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import socket
+import statistics
+import time
+from typing import Any
+
+from local_emulator import Emulator
+from local_emulator.aws import queue as emulator_queue
+from runtime import start
+
+from .bench_workflows import sequential
+
+RECEIVE = "sqs.ReceiveMessage"
+
+
+async def _idle_emulator(seconds: float) -> dict[str, float]:
+    async with Emulator(world="aws") as emu:
+        await (await start(sequential, 1)).result(timeout=60)
+        await asyncio.sleep(emulator_queue.QUIET_AFTER_SECONDS + 0.5)
+        calls = emu.world.aws.calls  # type: ignore[attr-defined]
+        receives, cpu, wall = calls[RECEIVE], time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        wall = time.monotonic() - wall
+        return {
+            "cpu_fraction_of_a_core": round((time.process_time() - cpu) / wall, 4),
+            "receives_per_second": round((calls[RECEIVE] - receives) / wall, 2),
+        }
+
+
+async def measure_idle(seconds: float) -> dict[str, Any]:
+    quiet = await _idle_emulator(seconds)
+    interval = emulator_queue.QUIET_POLL_SECONDS
+    emulator_queue.QUIET_POLL_SECONDS = 0.05  # the busy interval: what an idle queue did
+    try:
+        polling = await _idle_emulator(seconds)
+    finally:
+        emulator_queue.QUIET_POLL_SECONDS = interval
+    ratio = quiet["cpu_fraction_of_a_core"] / max(polling["cpu_fraction_of_a_core"], 1e-9)
+    return {"quiet": quiet, "polling_every_50_ms": polling, "cpu_ratio": round(ratio, 3)}
+
+
+def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
+    import boto3
+    from moto import backends
+
+    from local_emulator.aws import moto_patches
+    from local_emulator.aws.moto_server import MotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto_patches.install()
+    once = backends.list_of_moto_modules
+    per_request = once.__wrapped__  # type: ignore[attr-defined]  # moto's own
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        key = {"h": {"S": "k"}}
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item=key)
+
+        def cpu_per_call() -> float:
+            started = time.process_time()
+            for _ in range(calls):
+                client.get_item(TableName="t", Key=key, ConsistentRead=True)
+            return (time.process_time() - started) / calls * 1000
+
+        cpu_per_call()  # warm-up
+        listed, remembered = [], []
+        for _ in range(rounds):
+            backends.list_of_moto_modules = per_request
+            listed.append(cpu_per_call())
+            backends.list_of_moto_modules = once
+            remembered.append(cpu_per_call())
+    finally:
+        backends.list_of_moto_modules = once
+        server.stop()
+    before, after = statistics.median(listed), statistics.median(remembered)
+    return {
+        "cpu_ms_per_call_listing_per_request": round(before, 3),
+        "cpu_ms_per_call_listing_once": round(after, 3),
+        "ratio": round(after / before, 3),
+        "rounds": rounds,
+        "calls_per_round": calls,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=6)
+    options = parser.parse_args()
+    report = {
+        "idle": asyncio.run(measure_idle(options.seconds)),
+        "moto_server_call": measure_moto_server_call(options.rounds),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
