@@ -3,8 +3,9 @@
 `idle`: one `Emulator(world="aws")` (what `steplane dev` runs, on the embedded moto) runs one
 workflow, waits until its queue is quiet, then measures the process's CPU (`process_time`
 over wall time: a fraction of one core) and its ReceiveMessage calls per second over
-`--seconds`; then the same with the quiet queue's interval set back to the busy one (50 ms,
-what every idle emulator did before), side by side in this run.
+`--seconds`; then the same with the queue asking as it did before it slowed when quiet
+(every 50 ms; with virtual time on every turn of the idle loop), side by side in this run,
+with real time and with virtual time.
 
 `moto_server_call`: the CPU of one bare consistent GetItem against a moto server in this
 process (`local_emulator/aws/moto_server.py`, client and server both), with moto's own
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import socket
 import statistics
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from local_emulator import Emulator
@@ -34,8 +37,8 @@ from .bench_workflows import sequential
 RECEIVE = "sqs.ReceiveMessage"
 
 
-async def _idle_emulator(seconds: float) -> dict[str, float]:
-    async with Emulator(world="aws") as emu:
+async def _idle_emulator(seconds: float, virtual_time: bool) -> dict[str, float]:
+    async with Emulator(world="aws", virtual_time=virtual_time) as emu:
         await (await start(sequential, 1)).result(timeout=60)
         await asyncio.sleep(emulator_queue.QUIET_AFTER_SECONDS + 0.5)
         calls = emu.world.aws.calls  # type: ignore[attr-defined]
@@ -48,16 +51,35 @@ async def _idle_emulator(seconds: float) -> dict[str, float]:
         }
 
 
-async def measure_idle(seconds: float) -> dict[str, Any]:
-    quiet = await _idle_emulator(seconds)
-    interval = emulator_queue.QUIET_POLL_SECONDS
-    emulator_queue.QUIET_POLL_SECONDS = 0.05  # the busy interval: what an idle queue did
+@contextlib.contextmanager
+def _asking_as_before(virtual_time: bool) -> Iterator[None]:
+    """The queue's polling before it slowed when quiet: a receive every 50 ms with real time,
+    a receive on every call of the idle virtual-time loop (every 20 ms)."""
+    queue = emulator_queue.ClockedSqsQueue
+    interval, ask_every = emulator_queue.QUIET_POLL_SECONDS, queue._ask_every
+    if virtual_time:
+        queue._ask_every = lambda self: 0.0  # type: ignore[method-assign]
+    else:
+        emulator_queue.QUIET_POLL_SECONDS = 0.05
     try:
-        polling = await _idle_emulator(seconds)
+        yield
     finally:
-        emulator_queue.QUIET_POLL_SECONDS = interval
-    ratio = quiet["cpu_fraction_of_a_core"] / max(polling["cpu_fraction_of_a_core"], 1e-9)
-    return {"quiet": quiet, "polling_every_50_ms": polling, "cpu_ratio": round(ratio, 3)}
+        emulator_queue.QUIET_POLL_SECONDS, queue._ask_every = interval, ask_every  # type: ignore[method-assign]
+
+
+async def measure_idle(seconds: float) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for virtual_time in (False, True):
+        quiet = await _idle_emulator(seconds, virtual_time)
+        with _asking_as_before(virtual_time):
+            before = await _idle_emulator(seconds, virtual_time)
+        share = quiet["cpu_fraction_of_a_core"] / max(before["cpu_fraction_of_a_core"], 1e-9)
+        report["virtual_time" if virtual_time else "real_time"] = {
+            "quiet": quiet,
+            "asking_as_before": before,
+            "cpu_ratio": round(share, 3),
+        }
+    return report
 
 
 def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
