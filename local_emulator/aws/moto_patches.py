@@ -34,6 +34,9 @@ on each of its 180-odd entries, for every request (0.67 ms each, a fifth of a ba
 `steplane dev`'s moto server). The packages installed do not change while the server runs:
 they are listed once.
 
+The seventh is DynamoDB's responses: attribute values are rendered directly instead of by
+moto's generic serializer (moto_attribute_values.py).
+
 Two are fixes. moto 5.2's stack update modifies a resource whose parameters changed even when
 its `Condition` is false (it was never created): a deploy of new code with `WithFunction=false`
 (the function's `DeploymentId` changed) then fails with "Fn::GetAtt references undefined
@@ -54,6 +57,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from . import moto_attribute_values
+
 _installed = False
 _install_lock = threading.Lock()
 
@@ -70,6 +75,7 @@ def install() -> None:
         _remember_lexed_expressions()
         _remember_handler_methods()
         _list_moto_modules_once()
+        moto_attribute_values.install()
         _lambda_versions_ref_their_arn()
         _update_leaves_resources_whose_condition_is_false()
         _installed = True

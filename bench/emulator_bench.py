@@ -1,4 +1,4 @@
-"""What an idle emulator costs, and what a moto server spends routing each request.
+"""What the emulator itself costs: idle, routing a moto server's requests, rendering items.
 
 `idle`: one `Emulator(world="aws")` (what `steplane dev` runs, on the embedded moto) runs one
 workflow, waits until its queue is quiet, then measures the process's CPU (`process_time`
@@ -12,7 +12,12 @@ process (`local_emulator/aws/moto_server.py`, client and server both), with moto
 per-request listing of its service packages and with the listing made once
 (`moto_patches._list_moto_modules_once`), in alternating rounds; medians.
 
-    .venv/bin/python -m bench.idle_bench [--seconds 5] [--rounds 6]
+`dynamodb_rendering`: the CPU of a GetItem of a 7-attribute item (nested map and list, a
+binary, a set) and of listing 100 runs on the embedded moto, with DynamoDB attribute values
+rendered by moto's generic serializer and directly (`local_emulator/aws/
+moto_attribute_values.py`), in alternating rounds; medians.
+
+    .venv/bin/python -m bench.emulator_bench [--seconds 5] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -142,6 +147,62 @@ def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
     }
 
 
+ITEM = {
+    "h": {"S": "k"},
+    "run": {"S": "wrun_01J"},
+    "pos": {"N": "12"},
+    "b": {"B": b"x" * 300},
+    "attrs": {"M": {"a": {"S": "x"}, "n": {"N": "1"}, "l": {"L": [{"S": "y"}, {"BOOL": True}]}}},
+    "t": {"BOOL": True},
+    "ss": {"SS": ["a", "b"]},
+}
+
+
+async def measure_dynamodb_rendering(rounds: int) -> dict[str, Any]:
+    from moto.core.serialize import BaseJSONSerializer
+
+    from runtime.world import RunQuery
+
+    from .bench_workflows import zero_steps
+
+    direct = BaseJSONSerializer._serialize_type_structure
+    generic = direct.generic  # type: ignore[attr-defined]
+    async with Emulator(world="aws") as emu:
+        world: Any = emu.world
+        for _ in range(100):
+            await (await start(zero_steps)).result(timeout=60)
+        client, table = world.aws.client("dynamodb"), world.config.hooks_table
+        client.put_item(TableName=table, Item=ITEM)
+
+        def get_item() -> None:
+            client.get_item(TableName=table, Key={"h": ITEM["h"]}, ConsistentRead=True)
+
+        def list_runs() -> None:
+            world.runs._list_sync(RunQuery(limit=100), None)
+
+        report: dict[str, Any] = {"rounds": rounds}
+        for name, call, times in (
+            ("get_item_7_attributes", get_item, 200),
+            ("list_100_runs", list_runs, 5),
+        ):
+            before, after = [], []
+            for _ in range(rounds):
+                for rendering, series in ((generic, before), (direct, after)):
+                    BaseJSONSerializer._serialize_type_structure = rendering  # type: ignore[method-assign]
+                    started = time.process_time()
+                    for _ in range(times):
+                        call()
+                    series.append((time.process_time() - started) / times * 1000)
+            BaseJSONSerializer._serialize_type_structure = direct  # type: ignore[method-assign]
+            generic_ms, direct_ms = statistics.median(before), statistics.median(after)
+            report[name] = {
+                "cpu_ms_generic": round(generic_ms, 3),
+                "cpu_ms_direct": round(direct_ms, 3),
+                "ratio": round(direct_ms / generic_ms, 3),
+            }
+        return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -150,6 +211,7 @@ def main() -> None:
     report = {
         "idle": asyncio.run(measure_idle(options.seconds)),
         "moto_server_call": measure_moto_server_call(options.rounds),
+        "dynamodb_rendering": asyncio.run(measure_dynamodb_rendering(options.rounds)),
     }
     print(json.dumps(report, indent=2))
 
