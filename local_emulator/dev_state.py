@@ -23,14 +23,23 @@ class DevState:
     api_key: str
 
 
+STATE_DIRECTORY = ".steplane"
+
+
 def state_path() -> Path:
     override = os.environ.get("STEPLANE_DEV_STATE")
-    return Path(override) if override else Path.cwd() / ".steplane" / "dev.json"
+    return Path(override) if override else Path.cwd() / STATE_DIRECTORY / "dev.json"
 
 
 def write_state(state: DevState) -> Path:
+    """Write the state file (it holds the API key: readable by its owner only). Its default
+    folder ignores itself in git, as pytest's and ruff's caches do, so the key is never
+    committed with the project."""
     path = state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if path.parent.name == STATE_DIRECTORY and not ignore.exists():
+        ignore.write_text("# written by steplane dev: its state holds an API key\n*\n")
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(asdict(state), indent=2))
     temporary.chmod(0o600)  # holds an API key
