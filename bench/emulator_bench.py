@@ -27,10 +27,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from local_emulator import Emulator
@@ -38,6 +37,7 @@ from local_emulator.aws import queue as emulator_queue
 from runtime import start
 
 from .bench_workflows import sequential
+from .moto_process import free_port
 
 RECEIVE = "sqs.ReceiveMessage"
 
@@ -98,10 +98,7 @@ def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
     moto_patches.install()
     once = backends.list_of_moto_modules
     per_request = once.__wrapped__  # type: ignore[attr-defined]  # moto's own
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     server = MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -121,23 +118,20 @@ def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
         )
         client.put_item(TableName="t", Item=key)
 
-        def cpu_per_call() -> float:
-            started = time.process_time()
-            for _ in range(calls):
-                client.get_item(TableName="t", Key=key, ConsistentRead=True)
-            return (time.process_time() - started) / calls * 1000
+        def get_item() -> None:
+            client.get_item(TableName="t", Key=key, ConsistentRead=True)
 
-        cpu_per_call()  # warm-up
-        listed, remembered = [], []
-        for _ in range(rounds):
-            backends.list_of_moto_modules = per_request
-            listed.append(cpu_per_call())
-            backends.list_of_moto_modules = once
-            remembered.append(cpu_per_call())
+        def listing(per_call: Callable[[], Any]) -> Callable[[], None]:
+            return lambda: setattr(backends, "list_of_moto_modules", per_call)
+
+        for _ in range(calls):  # warm-up: the client's and the server's first calls
+            get_item()
+        before, after = _cpu_ms_alternating(
+            rounds, get_item, calls, listing(per_request), listing(once)
+        )
     finally:
         backends.list_of_moto_modules = once
         server.stop()
-    before, after = statistics.median(listed), statistics.median(remembered)
     return {
         "cpu_ms_per_call_listing_per_request": round(before, 3),
         "cpu_ms_per_call_listing_once": round(after, 3),
@@ -145,6 +139,24 @@ def measure_moto_server_call(rounds: int, calls: int = 300) -> dict[str, Any]:
         "rounds": rounds,
         "calls_per_round": calls,
     }
+
+
+def _cpu_ms_alternating(
+    rounds: int, call: Callable[[], object], times: int, before: Callable[[], None],
+    after: Callable[[], None],
+) -> tuple[float, float]:  # fmt: skip
+    """Median CPU ms of one `call` with `before` applied and with `after` applied, measured in
+    alternating rounds of `times` calls; `after` stays applied."""
+    series: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for apply, measured in zip((before, after), series, strict=True):
+            apply()
+            started = time.process_time()
+            for _ in range(times):
+                call()
+            measured.append((time.process_time() - started) / times * 1000)
+    after()
+    return statistics.median(series[0]), statistics.median(series[1])
 
 
 ITEM = {
@@ -174,6 +186,9 @@ async def measure_dynamodb_rendering(rounds: int) -> dict[str, Any]:
         client, table = world.aws.client("dynamodb"), world.config.hooks_table
         client.put_item(TableName=table, Item=ITEM)
 
+        def rendering(structure: Any) -> Callable[[], None]:
+            return lambda: setattr(BaseJSONSerializer, "_serialize_type_structure", structure)
+
         def get_item() -> None:
             client.get_item(TableName=table, Key={"h": ITEM["h"]}, ConsistentRead=True)
 
@@ -185,16 +200,9 @@ async def measure_dynamodb_rendering(rounds: int) -> dict[str, Any]:
             ("get_item_7_attributes", get_item, 200),
             ("list_100_runs", list_runs, 5),
         ):
-            before, after = [], []
-            for _ in range(rounds):
-                for rendering, series in ((generic, before), (direct, after)):
-                    BaseJSONSerializer._serialize_type_structure = rendering  # type: ignore[method-assign]
-                    started = time.process_time()
-                    for _ in range(times):
-                        call()
-                    series.append((time.process_time() - started) / times * 1000)
-            BaseJSONSerializer._serialize_type_structure = direct  # type: ignore[method-assign]
-            generic_ms, direct_ms = statistics.median(before), statistics.median(after)
+            generic_ms, direct_ms = _cpu_ms_alternating(
+                rounds, call, times, rendering(generic), rendering(direct)
+            )
             report[name] = {
                 "cpu_ms_generic": round(generic_ms, 3),
                 "cpu_ms_direct": round(direct_ms, 3),

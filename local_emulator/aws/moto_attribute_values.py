@@ -23,8 +23,8 @@ from enum import Enum
 from typing import Any
 
 _STRINGS = ("S", "N")
-_MEMBERS = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"})
 _ORDER = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")  # the model's order
+_MEMBERS = frozenset(_ORDER)
 _SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
 
 
